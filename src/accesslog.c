@@ -1,0 +1,71 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "accesslog.h"
+#include "session.h"
+
+const char *sockaddr_str(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		snprintf(out, outlen, "%s:%u", ip, ntohs(a->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		snprintf(out, outlen, "[%s]:%u", ip, ntohs(a->sin6_port));
+	} else {
+		snprintf(out, outlen, "-");
+	}
+	return out;
+}
+
+static const char *or_dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+/* Milliseconds between two ticks as text, "-" if either is unset. */
+static const char *ms_between(tick_t a, tick_t b, char *out, size_t outlen)
+{
+	if (a == TICK_NONE || b == TICK_NONE || b < a)
+		return "-";
+	snprintf(out, outlen, "%llu", (unsigned long long)(b - a));
+	return out;
+}
+
+void accesslog_write(FILE *f, const struct session *s, tick_t now)
+{
+	char ts[40], client[64], lmsg[32], cms[24], dms[24], lag[24];
+	struct timespec rt;
+	struct tm tm;
+	const char *first = s->first_close == 'c' ? "client" :
+	    s->first_close == 's' ? "server" : "-";
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	gmtime_r(&rt.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(lmsg, sizeof(lmsg), ".%03ldZ", rt.tv_nsec / 1000000);
+	fprintf(f, "ts=%s%s id=%llu listener=%s client=%s sni=%s alpn=%s backend=%s "
+	    "hello_bytes=%zu hello_reads=%u c2s_bytes=%llu s2c_bytes=%llu "
+	    "connect_ms=%s duration_ms=%s first_close=%s close_lag_ms=%s "
+	    "client_tcp=%s server_tcp=%s term=%s\n",
+	    ts, lmsg, (unsigned long long)s->id,
+	    s->lname,
+	    sockaddr_str(&s->peer, client, sizeof(client)),
+	    or_dash(s->sni), or_dash(s->alpn), s->be ? s->be->name : "-",
+	    s->hello_bytes, s->hello_reads,
+	    (unsigned long long)s->c2s.bytes, (unsigned long long)s->s2c.bytes,
+	    ms_between(s->connect_start, s->connect_done, cms, sizeof(cms)),
+	    ms_between(s->start, now, dms, sizeof(dms)),
+	    first,
+	    ms_between(s->first_close_at, s->second_close_at, lag, sizeof(lag)),
+	    s->tcp_state[0], s->tcp_state[1], reason_code(s->reason));
+}

@@ -1,0 +1,70 @@
+#include <stdlib.h>
+
+#include "buf.h"
+
+struct buf *buf_get(struct bufpool *p)
+{
+	struct buf *b = p->free;
+
+	if (b != NULL) {
+		p->free = b->next;
+		p->nfree--;
+	} else {
+		b = malloc(sizeof(*b) + BUF_SIZE);
+		if (b == NULL)
+			return NULL;
+		b->data = (uint8_t *)(b + 1);
+		b->cap = BUF_SIZE;
+	}
+	b->next = NULL;
+	b->start = b->end = 0;
+	p->in_use++;
+	return b;
+}
+
+struct buf *buf_adopt(struct bufpool *p, uint8_t *data, size_t cap, size_t len)
+{
+	struct buf *b = malloc(sizeof(*b));
+
+	if (b == NULL) {
+		free(data);
+		return NULL;
+	}
+	b->next = NULL;
+	b->data = data;
+	b->cap = cap;
+	b->start = 0;
+	b->end = len;
+	p->in_use++;
+	return b;
+}
+
+void buf_put(struct bufpool *p, struct buf *b)
+{
+	if (b == NULL)
+		return;
+	p->in_use--;
+	if (b->data != (uint8_t *)(b + 1)) {
+		free(b->data);
+		free(b);
+		return;
+	}
+	if (p->nfree >= p->max_free) {
+		free(b);
+		return;
+	}
+	b->next = p->free;
+	p->free = b;
+	p->nfree++;
+}
+
+void bufpool_drain(struct bufpool *p)
+{
+	struct buf *b;
+
+	while ((b = p->free) != NULL) {
+		p->free = b->next;
+		free(b);
+	}
+	p->nfree = 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * Configuration: one directive table drives parsing, defaults, bounds and the
+ * documentation (halfpipe --directives prints it; docs/config.md lists every
+ * entry, which a test checks).
+ *
+ * File format: one directive per line, words separated by blanks, '#' starts
+ * a comment. A `listen` line opens a listener block; `route`, `default` and
+ * the `on-*` lines after it belong to that listener. Everything else is
+ * global. Errors are "FILE:LINE: what is wrong", all of them, not just the
+ * first. The same directive names serve as command-line flags (--NAME VALUE).
+ */
+#ifndef HP_CONF_H
+#define HP_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct backend {
+	char			 name[280];	/* as written: host:port */
+	struct sockaddr_storage	 addr;		/* resolved at load */
+	socklen_t		 addrlen;
+};
+
+/* What a listener does with a connection: reject it, or send it to a backend. */
+struct action {
+	struct backend		*be;		/* NULL: reject */
+};
+
+struct route {
+	char			*name;		/* lower case, no trailing dot; "*.x.y" for a wildcard */
+	char			*alpn;		/* NULL: any ALPN */
+	struct backend		*be;
+	const char		*file;		/* where it was defined (for messages) */
+	int			 line;
+};
+
+struct listener_conf {
+	struct sockaddr_storage	 addr[8];	/* addresses this listener binds */
+	socklen_t		 addrlen[8];
+	char			 addrname[8][64];	/* as written */
+	size_t			 naddr;
+	struct route		*routes;
+	size_t			 nroutes;
+	struct route_table	*table;		/* built by conf_finish() */
+	struct action		 on_no_sni;	/* default: reject */
+	struct action		 on_no_route;	/* default: reject */
+	struct action		 on_not_tls;	/* default: reject */
+	struct action		 on_malformed;	/* default: reject */
+};
+
+struct conf {
+	struct listener_conf	*listeners;
+	size_t			 nlisteners;
+	struct backend		**backends;	/* every backend, owned here */
+	size_t			 nbackends;
+	uint32_t		 hello_timeout_ms;
+	uint32_t		 connect_timeout_ms;
+	uint32_t		 idle_timeout_ms;
+	uint32_t		 half_closed_timeout_ms;
+	uint32_t		 drain_timeout_ms;
+	uint32_t		 hello_max;		/* cap on the ClientHello body, bytes */
+	char			*access_log;		/* "-" is stdout, "off" disables */
+	int			 no_resolve;		/* set before loading: accept numeric
+							   hosts only, never ask DNS (fuzzer) */
+	/* Parser state, internal to conf.c. */
+	char			**files;		/* file names routes point at */
+	size_t			 nfiles;
+	size_t			 cur;			/* 1 + index of the block being
+							   filled, 0: none */
+	int			 flag_listen;		/* a --listen flag was seen */
+};
+
+enum conf_scope { CONF_GLOBAL, CONF_LISTENER };
+enum conf_type { CONF_DURATION, CONF_BYTES, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION };
+
+/* One row of the directive table. */
+struct conf_directive {
+	const char		*name;
+	enum conf_scope		 scope;
+	enum conf_type		 type;
+	const char		*args;		/* synopsis, e.g. "DURATION" */
+	const char		*def;		/* default as it would be written; NULL: none */
+	uint32_t		 min, max;	/* bounds (ms for durations, bytes); 0, 0: none */
+	int			 minargs, maxargs;
+	size_t			 off;		/* scalar: into struct conf; action: into
+						   struct listener_conf */
+	size_t			 off2;		/* a second action set too (default), 0: none */
+	const char		*doc;		/* one line */
+};
+
+/** A conf holding every default and no listener. */
+struct conf *conf_new(void);
+/** Free c and everything it owns (NULL is fine). */
+void conf_free(struct conf *c);
+
+/** Parse a file into c. Prints every error as "FILE:LINE: msg\n" to errs and
+ *  returns how many there were (0: fine). */
+int conf_load_file(struct conf *c, const char *path, FILE *errs);
+
+/** Apply one command-line flag (name without the dashes, e.g. "idle-timeout",
+ *  "listen", "route" with "NAME=HOST:PORT", "default" with "HOST:PORT" or
+ *  "reject"). A --listen flag replaces the file's listeners with a new one
+ *  that later --route/--default flags fill. Errors are printed as
+ *  "--NAME: msg\n"; returns the number of errors. */
+int conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs);
+
+/** Final checks (at least one listener, ...) and build the route tables.
+ *  Returns the number of errors printed. */
+int conf_finish(struct conf *c, FILE *errs);
+
+/** Print the directive table (name, arguments, default, bounds, one doc line). */
+void conf_print_directives(FILE *out);
+
+/** Like conf_load_file() on an open stream; name is used in messages. */
+int conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs);
+
+/** The directive table; *n gets its length. */
+const struct conf_directive *conf_directives(size_t *n);
+
+/** The bounds of d as text into buf ("1ms..24h", "512..1048576"; "" for none). */
+const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t len);
+
+/** Parse "500ms", "3s", "10m", "1h" (bare number: seconds). 0 ok, -1 bad. */
+int conf_parse_duration(const char *s, uint32_t *ms);
+
+#endif

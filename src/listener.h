@@ -1,0 +1,28 @@
+/* Listening sockets: bind, accept in batches, and the EMFILE answer (a spare
+ * fd closed to accept-and-drop, libuv uv__emfile_trick), logged once per
+ * interval rather than per attempt. */
+#ifndef HP_LISTENER_H
+#define HP_LISTENER_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "loop.h"
+
+struct worker;
+
+struct listener {
+	struct ev			 ev;
+	int				 fd;
+	const struct listener_conf	*lc;
+	struct worker			*w;
+	char				 name[64];	/* bound address, port resolved */
+	uint64_t			 shed;		/* dropped for lack of fds */
+};
+
+/** Bind and listen on lc->addr[i]; logs "listening on ADDR". 0 or -1. */
+int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc, int i);
+/** Stop accepting and close the socket. */
+void listener_close(struct listener *l);
+
+#endif

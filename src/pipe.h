@@ -1,0 +1,57 @@
+/*
+ * One direction of a session: bytes read from one socket, buffered, written
+ * to the other. EOF on the reading socket is forwarded as shutdown(SHUT_WR)
+ * on the writing socket only once the buffer has drained (libuv uv__drain,
+ * nginx !dst->buffered). Readiness is edge-triggered: a side's can_read /
+ * can_write stay set until a call returns EAGAIN.
+ */
+#ifndef HP_PIPE_H
+#define HP_PIPE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "tick.h"
+
+struct side {
+	int		fd;
+	uint8_t		can_read;
+	uint8_t		can_write;
+};
+
+#define P_EOF		0x01	/* read returned 0: a FIN came in */
+#define P_SHUT_DONE	0x02	/* FIN forwarded: shutdown(to, SHUT_WR) done */
+
+struct pipe {
+	struct side	*from, *to;
+	struct buf	*buf;		/* NULL while nothing is in flight */
+	unsigned	 flags;
+	uint64_t	 bytes;		/* bytes written to `to` */
+	tick_t		 eof_at;	/* when the FIN came in */
+};
+
+enum pump_result {
+	PUMP_OK,
+	PUMP_FROM_ERR,	/* reading failed: that peer reset (errno kept in *err) */
+	PUMP_TO_ERR,	/* writing or shutdown failed: that peer reset */
+	PUMP_NOMEM	/* no buffer to be had */
+};
+
+/**
+ * Move bytes until both sockets would block, the buffer is full and the
+ * writer blocks, or the direction is done. Sets *moved when any byte moved or
+ * the FIN was seen or forwarded. Returns PUMP_OK or the failure.
+ */
+enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool, tick_t now,
+    int *moved, int *err);
+
+/** FIN seen and forwarded: nothing more will flow this way. */
+static inline int pipe_done(const struct pipe *p)
+{
+	return (p->flags & P_SHUT_DONE) != 0;
+}
+
+/** Print flags as "EOF|SHUT_DONE" into out (debug dumps). */
+const char *pipe_flags_str(unsigned flags, char *out, unsigned outlen);
+
+#endif

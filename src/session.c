@@ -1,0 +1,673 @@
+#include <errno.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "accesslog.h"
+#include "log.h"
+#include "route.h"
+#include "session.h"
+
+#define container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+#define SIDE_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define HBUF_FIRST 4096
+#define LINGER_POLL_MAX_MS 200
+
+/* TLS alerts sent to a rejected client: fatal unrecognized_name / decode_error. */
+static const uint8_t alert_unrecognized_name[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112 };
+static const uint8_t alert_decode_error[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 50 };
+
+static void step(struct session *s);
+static void update_timer(struct session *s);
+
+/* ---- small socket helpers ---------------------------------------------- */
+
+/* TCP states as TCP_INFO reports them (the kernel's tcp_states.h). */
+enum {
+	TCP_ESTABLISHED = 1, TCP_SYN_SENT, TCP_SYN_RECV, TCP_FIN_WAIT1,
+	TCP_FIN_WAIT2, TCP_TIME_WAIT, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK,
+	TCP_LISTEN, TCP_CLOSING
+};
+
+static int tcp_state(int fd, struct tcp_info *ti)
+{
+	socklen_t len = sizeof(*ti);
+
+	if (fd == -1 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == -1)
+		return -1;
+	return ti->tcpi_state;
+}
+
+static const char *tcp_state_name(int st)
+{
+	static const char *const names[] = {
+		[TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN_SENT",
+		[TCP_SYN_RECV] = "SYN_RECV", [TCP_FIN_WAIT1] = "FIN_WAIT1",
+		[TCP_FIN_WAIT2] = "FIN_WAIT2", [TCP_TIME_WAIT] = "TIME_WAIT",
+		[TCP_CLOSE] = "CLOSED", [TCP_CLOSE_WAIT] = "CLOSE_WAIT",
+		[TCP_LAST_ACK] = "LAST_ACK", [TCP_LISTEN] = "LISTEN",
+		[TCP_CLOSING] = "CLOSING",
+	};
+
+	if (st < 0 || (size_t)st >= sizeof(names) / sizeof(names[0]) || !names[st])
+		return "-";
+	return names[st];
+}
+
+/* Close fd; abortively (RST, no orphan left behind) if abort is set. */
+static void close_fd(int fd, int abort)
+{
+	if (fd == -1)
+		return;
+	if (abort) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
+}
+
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* ---- teardown ---------------------------------------------------------- */
+
+static void end(struct session *s, enum close_reason r, int abort)
+{
+	struct worker *w = s->w;
+	struct tcp_info ti;
+
+	if (s->phase == PH_CLOSED)
+		return;
+	s->reason = r;
+	snprintf(s->tcp_state[0], sizeof(s->tcp_state[0]), "%s",
+	    tcp_state_name(tcp_state(s->c.fd, &ti)));
+	snprintf(s->tcp_state[1], sizeof(s->tcp_state[1]), "%s",
+	    tcp_state_name(tcp_state(s->s.fd, &ti)));
+	close_fd(s->c.fd, abort);
+	close_fd(s->s.fd, abort);
+	s->c.fd = s->s.fd = -1;
+	s->phase = PH_CLOSED;
+	timer_cancel(&w->timers, &s->timer);
+	buf_put(&w->pool, s->c2s.buf);
+	buf_put(&w->pool, s->s2c.buf);
+	s->c2s.buf = s->s2c.buf = NULL;
+	free(s->hbuf);
+	s->hbuf = NULL;
+
+	if (s->first_close && !s->second_close_at &&
+	    (s->c2s.flags & P_EOF) && (s->s2c.flags & P_EOF))
+		s->second_close_at = w->now;
+	if (w->access != NULL)
+		accesslog_write(w->access, s, w->now);
+	w->closed[r]++;
+
+	/* unlink from the live list, queue for freeing after this batch */
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->live = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = NULL;
+	s->next = w->dead;
+	w->dead = s;
+	w->nlive--;
+}
+
+static int reason_aborts(enum close_reason r)
+{
+	return r != CR_CLIENT_FIN && r != CR_SERVER_FIN;
+}
+
+void session_close(struct session *s, enum close_reason r)
+{
+	end(s, r, reason_aborts(r));
+}
+
+void session_reap(struct worker *w)
+{
+	struct session *s;
+
+	while ((s = w->dead) != NULL) {
+		w->dead = s->next;
+		free(s);
+	}
+}
+
+/* ---- deadlines --------------------------------------------------------- */
+
+static tick_t deadline(const struct session *s)
+{
+	const struct conf *c = s->w->conf;
+	int half = (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF);
+
+	switch (s->phase) {
+	case PH_RELAY:
+		return tick_add(s->last_active,
+		    half ? c->half_closed_timeout_ms : c->idle_timeout_ms);
+	case PH_LINGER:
+		return tick_first(s->phase_expire, s->poll_at);
+	case PH_CLOSED:
+		return TICK_NONE;
+	default:
+		return s->phase_expire;
+	}
+}
+
+static void update_timer(struct session *s)
+{
+	if (timer_set(&s->w->timers, &s->timer, deadline(s)) == -1)
+		session_close(s, CR_RESOURCE);
+}
+
+/* Bytes the peers acknowledged since we last looked count as activity: a
+ * slow reader still taking our buffered bytes is not idle. */
+static int acked_progress(struct session *s)
+{
+	struct tcp_info ti;
+	int i, progress = 0;
+	int fds[2] = { s->c.fd, s->s.fd };
+
+	for (i = 0; i < 2; i++) {
+		if (tcp_state(fds[i], &ti) == -1)
+			continue;
+		if (ti.tcpi_bytes_acked != s->acked[i]) {
+			s->acked[i] = ti.tcpi_bytes_acked;
+			progress = 1;
+		}
+	}
+	return progress;
+}
+
+/* ---- hello ------------------------------------------------------------- */
+
+static void fmt_alpn(struct session *s, const struct hello_info *h)
+{
+	size_t pos = 0, o = 0, len, i;
+	const uint8_t *name;
+
+	s->alpn[0] = '\0';
+	while (hello_alpn_next(h, &pos, &name, &len)) {
+		if (o + len + 2 >= sizeof(s->alpn))
+			break;
+		if (o)
+			s->alpn[o++] = ',';
+		for (i = 0; i < len; i++)	/* keep the log line one token */
+			s->alpn[o++] = name[i] > 0x20 && name[i] < 0x7f &&
+			    name[i] != ',' && name[i] != '"' ? (char)name[i] : '?';
+		s->alpn[o] = '\0';
+	}
+}
+
+static void reject(struct session *s, enum close_reason r)
+{
+	const struct conf *c = s->w->conf;
+	const uint8_t *alert = NULL;
+
+	if (r == CR_NO_ROUTE || r == CR_NO_SNI)
+		alert = alert_unrecognized_name;
+	else if (r == CR_MALFORMED)
+		alert = alert_decode_error;
+	if (alert != NULL)
+		(void)send(s->c.fd, alert, sizeof(alert_decode_error),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (shutdown(s->c.fd, SHUT_WR) == -1) {
+		end(s, r, 1);
+		return;
+	}
+	s->pending = r;
+	s->phase = PH_REJECT;
+	s->phase_expire = tick_add(s->w->now, c->half_closed_timeout_ms);
+	free(s->hbuf);
+	s->hbuf = NULL;
+	update_timer(s);
+	step(s);
+}
+
+static void connect_backend(struct session *s, const struct backend *be)
+{
+	struct worker *w = s->w;
+	int fd;
+
+	s->be = be;
+	s->connect_start = w->now;
+	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("conn %llu: socket for backend %s",
+		    (unsigned long long)s->id, be->name);
+		session_close(s, errno == EMFILE || errno == ENFILE ||
+		    errno == ENOMEM || errno == ENOBUFS ? CR_RESOURCE : CR_CONNECT_ERROR);
+		return;
+	}
+	s->s.fd = fd;
+	set_nodelay(fd);
+	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
+		session_close(s, CR_RESOURCE);
+		return;
+	}
+	s->phase = PH_CONNECT;
+	s->phase_expire = tick_add(w->now, w->conf->connect_timeout_ms);
+	if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) == -1 &&
+	    errno != EINPROGRESS) {
+		session_close(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
+		return;
+	}
+	/* Even an immediate success is taken up through the first EPOLLOUT. */
+	update_timer(s);
+}
+
+static void hello_verdict(struct session *s, enum hello_verdict v)
+{
+	const struct listener_conf *lc = s->lc;
+	struct hello_info info;
+	const struct action *act;
+	enum close_reason why;
+	uint8_t *scratch = NULL;
+
+	memset(&info, 0, sizeof(info));
+	s->hello_bytes = s->hlen;
+	if (v == HELLO_COMPLETE) {
+		const uint8_t *msg = hello_rd_msg(&s->rd, s->hbuf);
+
+		if (msg == NULL) {
+			if ((scratch = malloc(s->rd.need)) == NULL) {
+				session_close(s, CR_RESOURCE);
+				return;
+			}
+			hello_rd_gather(&s->rd, s->hbuf, scratch);
+			msg = scratch;
+		}
+		v = tls_hello_parse(msg, s->rd.need, &info);
+		s->hello_bytes = s->rd.end;
+	}
+	switch (v) {
+	case HELLO_FOUND: {
+		const struct route *rt;
+
+		memcpy(s->sni, info.sni, info.sni_len);	/* <= 255, printable */
+		s->sni[info.sni_len] = '\0';
+		fmt_alpn(s, &info);
+		rt = route_lookup(lc->table, info.sni, info.sni_len, info.alpn,
+		    info.alpn_len);
+		act = NULL;
+		if (rt != NULL) {
+			free(scratch);
+			connect_backend(s, rt->be);
+			return;
+		}
+		act = &lc->on_no_route;
+		why = CR_NO_ROUTE;
+		break;
+	}
+	case HELLO_NO_SNI:
+		fmt_alpn(s, &info);
+		act = &lc->on_no_sni;
+		why = CR_NO_SNI;
+		break;
+	case HELLO_NOT_TLS:
+		act = &lc->on_not_tls;
+		why = CR_NOT_TLS;
+		break;
+	default:
+		log_warnx("conn %llu: malformed ClientHello: %s",
+		    (unsigned long long)s->id,
+		    info.reason ? info.reason : s->rd.reason ? s->rd.reason : "?");
+		act = &lc->on_malformed;
+		why = CR_MALFORMED;
+		break;
+	}
+	free(scratch);
+	if (act->be != NULL)
+		connect_backend(s, act->be);
+	else
+		reject(s, why);
+}
+
+static void hello_read(struct session *s)
+{
+	size_t limit = 6 * (4 + (size_t)s->w->conf->hello_max) + 5;
+
+	while (s->c.can_read) {
+		enum hello_verdict v;
+		ssize_t n;
+
+		if (s->hlen == s->hcap) {
+			size_t cap = s->hcap ? s->hcap * 2 : HBUF_FIRST;
+			uint8_t *nb;
+
+			if (cap > limit)
+				cap = limit;
+			if (cap <= s->hlen) {	/* cannot happen: see tls_hello.h */
+				hello_verdict(s, HELLO_MALFORMED);
+				return;
+			}
+			if ((nb = realloc(s->hbuf, cap)) == NULL) {
+				session_close(s, CR_RESOURCE);
+				return;
+			}
+			s->hbuf = nb;
+			s->hcap = cap;
+		}
+		n = recv(s->c.fd, s->hbuf + s->hlen, s->hcap - s->hlen, MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				s->c.can_read = 0;
+			else if (errno != EINTR)
+				session_close(s, CR_HELLO_ABORT);
+			continue;
+		}
+		if (n == 0) {
+			s->first_close = 'c';
+			s->first_close_at = s->w->now;
+			session_close(s, CR_HELLO_ABORT);
+			return;
+		}
+		s->hlen += (size_t)n;
+		s->hello_reads++;
+		v = hello_rd_feed(&s->rd, s->hbuf, s->hlen);
+		if (v != HELLO_NEED_MORE) {
+			hello_verdict(s, v);
+			return;
+		}
+	}
+}
+
+/* ---- connect and relay ------------------------------------------------- */
+
+static void connect_check(struct session *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (!s->s.can_write && !s->s.can_read)
+		return;
+	if (getsockopt(s->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		errno = err;
+		session_close(s, err == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
+		return;
+	}
+	if (!s->s.can_write)
+		return;
+	s->connect_done = s->w->now;
+	s->phase = PH_RELAY;
+	s->phase_expire = TICK_NONE;
+	s->last_active = s->w->now;
+	/* the sniffed bytes (hello and whatever followed) seed c2s */
+	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
+	s->hbuf = NULL;
+	if (s->c2s.buf == NULL) {
+		session_close(s, CR_RESOURCE);
+		return;
+	}
+	step(s);
+}
+
+static void note_eof(struct session *s, const struct pipe *p, char who)
+{
+	if (!(p->flags & P_EOF))
+		return;
+	if (!s->first_close) {
+		s->first_close = who;
+		s->first_close_at = p->eof_at;
+	} else if (s->first_close != who && !s->second_close_at) {
+		s->second_close_at = p->eof_at;
+	}
+}
+
+static void linger_check(struct session *s);
+
+static void relay(struct session *s)
+{
+	struct worker *w = s->w;
+	enum pump_result r;
+	int moved = 0, err = 0;
+
+	r = pipe_pump(&s->c2s, &w->pool, w->now, &moved, &err);
+	if (r != PUMP_OK) {
+		session_close(s, r == PUMP_FROM_ERR ? CR_CLIENT_RST :
+		    r == PUMP_TO_ERR ? CR_SERVER_RST : CR_RESOURCE);
+		return;
+	}
+	r = pipe_pump(&s->s2c, &w->pool, w->now, &moved, &err);
+	if (r != PUMP_OK) {
+		session_close(s, r == PUMP_FROM_ERR ? CR_SERVER_RST :
+		    r == PUMP_TO_ERR ? CR_CLIENT_RST : CR_RESOURCE);
+		return;
+	}
+	if (!moved)
+		return;
+	s->last_active = w->now;
+	note_eof(s, &s->c2s, 'c');
+	note_eof(s, &s->s2c, 's');
+	if (pipe_done(&s->c2s) && pipe_done(&s->s2c)) {
+		s->phase = PH_LINGER;
+		s->phase_expire = tick_add(w->now, w->conf->half_closed_timeout_ms);
+		s->linger_step = 0;
+		acked_progress(s);
+		linger_check(s);
+		return;
+	}
+	update_timer(s);
+}
+
+/*
+ * Both FINs are forwarded. Close once the peers have acknowledged ours (no
+ * socket of ours in FIN_WAIT1, CLOSING or LAST_ACK), so nothing is left
+ * behind as an orphan; look again with a growing pause, and reset whatever
+ * is still unacknowledged when half-closed-timeout passes without progress.
+ */
+static void linger_check(struct session *s)
+{
+	struct worker *w = s->w;
+	struct tcp_info ti;
+	int fds[2] = { s->c.fd, s->s.fd };
+	int i, waiting = 0;
+	uint32_t pause;
+
+	for (i = 0; i < 2; i++) {
+		int st = tcp_state(fds[i], &ti);
+
+		if (st == TCP_FIN_WAIT1 || st == TCP_CLOSING || st == TCP_LAST_ACK)
+			waiting = 1;
+	}
+	if (!waiting) {
+		session_close(s, s->first_close == 's' ? CR_SERVER_FIN : CR_CLIENT_FIN);
+		return;
+	}
+	pause = 5u << (s->linger_step < 6 ? s->linger_step++ : 6);
+	if (pause > LINGER_POLL_MAX_MS)
+		pause = LINGER_POLL_MAX_MS;
+	s->poll_at = tick_add(w->now, pause);
+	update_timer(s);
+}
+
+static void reject_read(struct session *s)
+{
+	uint8_t sink[4096];
+
+	while (s->c.can_read) {
+		ssize_t n = recv(s->c.fd, sink, sizeof(sink), MSG_DONTWAIT);
+
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				s->c.can_read = 0;
+			else if (errno != EINTR) {
+				end(s, s->pending, 1);
+				return;
+			}
+		} else if (n == 0) {
+			end(s, s->pending, 0);
+			return;
+		}
+	}
+}
+
+static void step(struct session *s)
+{
+	switch (s->phase) {
+	case PH_HELLO:
+		hello_read(s);
+		break;
+	case PH_CONNECT:
+		connect_check(s);
+		break;
+	case PH_RELAY:
+		relay(s);
+		break;
+	case PH_LINGER:
+		linger_check(s);
+		break;
+	case PH_REJECT:
+		reject_read(s);
+		break;
+	case PH_CLOSED:
+		break;
+	}
+}
+
+static void on_event(struct session *s, struct side *side, uint32_t e)
+{
+	if (s->phase == PH_CLOSED)
+		return;
+	if (e & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+		side->can_read = 1;
+	if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		side->can_write = 1;
+	step(s);
+}
+
+static void on_client(struct ev *ev, uint32_t e)
+{
+	struct session *s = container_of(ev, struct session, c_ev);
+
+	on_event(s, &s->c, e);
+}
+
+static void on_server(struct ev *ev, uint32_t e)
+{
+	struct session *s = container_of(ev, struct session, s_ev);
+
+	on_event(s, &s->s, e);
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void on_deadline(struct session *s)
+{
+	struct worker *w = s->w;
+	tick_t d = deadline(s);
+
+	if (!tick_is_expired(d, w->now)) {	/* moved since armed (lazy) */
+		update_timer(s);
+		return;
+	}
+	switch (s->phase) {
+	case PH_HELLO:
+		session_close(s, CR_HELLO_TIMEOUT);
+		break;
+	case PH_CONNECT:
+		session_close(s, CR_CONNECT_TIMEOUT);
+		break;
+	case PH_RELAY:
+		if (acked_progress(s)) {
+			s->last_active = w->now;
+			update_timer(s);
+			break;
+		}
+		session_close(s, (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF) ?
+		    CR_HALF_CLOSED_TIMEOUT : CR_IDLE_TIMEOUT);
+		break;
+	case PH_LINGER:
+		if (tick_is_expired(s->phase_expire, w->now)) {
+			if (acked_progress(s)) {
+				s->phase_expire = tick_add(w->now,
+				    w->conf->half_closed_timeout_ms);
+			} else {
+				session_close(s, CR_HALF_CLOSED_TIMEOUT);
+				break;
+			}
+		}
+		linger_check(s);
+		break;
+	case PH_REJECT:
+		end(s, s->pending, 1);
+		break;
+	case PH_CLOSED:
+		break;
+	}
+}
+
+void session_run_timers(struct worker *w)
+{
+	struct timer *t;
+
+	while ((t = timer_pop_expired(&w->timers, w->now)) != NULL)
+		on_deadline(container_of(t, struct session, timer));
+}
+
+void session_drain_deadline(struct worker *w)
+{
+	while (w->live != NULL)
+		session_close(w->live, CR_DRAIN_TIMEOUT);
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+int session_start(struct worker *w, const struct listener_conf *lc, const char *lname, int fd,
+    const struct sockaddr_storage *peer, socklen_t peerlen)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		close_fd(fd, 1);
+		return -1;
+	}
+	s->w = w;
+	s->id = ++w->next_id;
+	s->lc = lc;
+	s->lname = lname;
+	s->phase = PH_HELLO;
+	s->c.fd = fd;
+	s->s.fd = -1;
+	s->c_ev.fn = on_client;
+	s->s_ev.fn = on_server;
+	s->c2s.from = &s->c;
+	s->c2s.to = &s->s;
+	s->s2c.from = &s->s;
+	s->s2c.to = &s->c;
+	memcpy(&s->peer, peer, peerlen);
+	s->peerlen = peerlen;
+	clock_gettime(CLOCK_REALTIME, &s->start_rt);
+	s->start = w->now;
+	timer_init(&s->timer);
+	hello_rd_init(&s->rd, w->conf->hello_max);
+	set_nodelay(fd);
+
+	s->next = w->live;
+	if (w->live)
+		w->live->prev = s;
+	w->live = s;
+	w->nlive++;
+
+	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->c_ev) == -1) {
+		session_close(s, CR_RESOURCE);
+		return -1;
+	}
+	s->phase_expire = tick_add(w->now, w->conf->hello_timeout_ms);
+	update_timer(s);
+	return 0;
+}

@@ -1,0 +1,114 @@
+/*
+ * A session: one client connection, from accept to the access-log line.
+ *
+ *   HELLO      reading the ClientHello (hello-timeout, one deadline)
+ *   CONNECT    non-blocking connect to the routed backend (connect-timeout)
+ *   RELAY      two pipes, c2s and s2c; idle-timeout while both are open,
+ *              half-closed-timeout once one has seen its FIN
+ *   LINGER     both FINs forwarded; waiting for the peers to acknowledge
+ *              ours (TCP_INFO), bounded by half-closed-timeout
+ *   REJECT     alert sent and FIN forwarded to a rejected client; waiting
+ *              for its FIN, bounded by half-closed-timeout
+ *
+ * Every way out goes through session_close(s, reason): it closes both
+ * sockets (abortively where the reason says the stream was cut), writes the
+ * access-log line once, and queues the session for freeing after the
+ * current batch of events (relayd relay_close, Redis freeClientAsync).
+ */
+#ifndef HP_SESSION_H
+#define HP_SESSION_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "loop.h"
+#include "pipe.h"
+#include "reason.h"
+#include "tick.h"
+#include "timer.h"
+#include "tls_hello.h"
+
+enum phase { PH_HELLO, PH_CONNECT, PH_RELAY, PH_LINGER, PH_REJECT, PH_CLOSED };
+
+struct worker;
+
+struct session {
+	struct session		*next, *prev;	/* worker's live list / free list */
+	struct worker		*w;
+	uint64_t		 id;
+	enum phase		 phase;
+	enum close_reason	 reason;
+	const struct listener_conf *lc;
+	const char		*lname;		/* the bound address, for the log */
+
+	struct side		 c, s;		/* client and server sockets */
+	struct ev		 c_ev, s_ev;
+	struct pipe		 c2s, s2c;
+
+	/* hello */
+	struct hello_rd		 rd;
+	uint8_t			*hbuf;
+	size_t			 hlen, hcap;
+	unsigned		 hello_reads;
+	size_t			 hello_bytes;	/* raw bytes of the hello's records */
+
+	/* deadlines: one heap timer at the earliest (HAProxy stream.c) */
+	struct timer		 timer;
+	tick_t			 phase_expire;	/* hello / connect deadline */
+	tick_t			 last_active;	/* last byte either way */
+	uint64_t		 acked[2];	/* tcpi_bytes_acked seen (client, server) */
+	unsigned		 linger_step;
+	tick_t			 poll_at;	/* LINGER: next TCP_INFO look */
+	enum close_reason	 pending;	/* REJECT: the reason to log */
+
+	/* facts for the access log */
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	struct timespec		 start_rt;
+	tick_t			 start, connect_start, connect_done;
+	tick_t			 first_close_at, second_close_at;
+	char			 first_close;	/* 'c', 's' or 0 */
+	const struct backend	*be;
+	char			 sni[256];
+	char			 alpn[128];
+	char			 tcp_state[2][12];	/* at close time */
+};
+
+struct worker {
+	struct loop		 loop;
+	struct timer_heap	 timers;
+	struct bufpool		 pool;
+	const struct conf	*conf;
+	FILE			*access;	/* NULL: access log off */
+	struct session		*live;		/* doubly linked */
+	struct session		*dead;		/* freed after the batch */
+	uint64_t		 next_id;
+	uint64_t		 nlive;
+	uint64_t		 closed[CR_COUNT];
+	int			 draining;
+	tick_t			 drain_expire;
+	tick_t			 now;
+};
+
+/** Take over an accepted client socket (non-blocking). On failure the socket
+ *  is closed and -1 returned. */
+int session_start(struct worker *w, const struct listener_conf *lc, const char *lname, int fd,
+    const struct sockaddr_storage *peer, socklen_t peerlen);
+
+/** End a session: see above. Safe to call once per session. */
+void session_close(struct session *s, enum close_reason r);
+
+/** Run the deadlines that are due at w->now. */
+void session_run_timers(struct worker *w);
+
+/** Free the sessions closed during the last batch. */
+void session_reap(struct worker *w);
+
+/** SIGTERM: every live session now also ends by w->drain_expire. */
+void session_drain_deadline(struct worker *w);
+
+#endif
