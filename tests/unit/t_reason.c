@@ -1,0 +1,47 @@
+/* Every termination code is unique and documented in docs/logging.md. */
+#include <stdlib.h>
+
+#include "reason.h"
+#include "test.h"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+int main(void)
+{
+	char *doc = slurp("docs/logging.md");
+	char needle[64];
+	int r, q;
+
+	CHECK(doc != NULL, "docs/logging.md is readable");
+	for (r = 1; r < CR_COUNT; r++) {
+		snprintf(needle, sizeof(needle), "| `%s` |", reason_code(r));
+		CHECK(doc && strstr(doc, needle), "term code %s is in the table of docs/logging.md",
+		    reason_code(r));
+		for (q = 1; q < r; q++)
+			if (strcmp(reason_code(q), reason_code(r)) == 0)
+				break;
+		CHECK(q == r, "term code %s is unique", reason_code(r));
+	}
+	CHECK_STR(reason_code(CR_HALF_CLOSED_TIMEOUT), "half-closed-timeout", "stable code");
+	CHECK_STR(reason_code(CR_COUNT), "?", "out of range");
+	free(doc);
+	return test_done();
+}
