@@ -1,10 +1,12 @@
 #include <errno.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -172,8 +174,12 @@ static void update_timer(struct session *s)
 		session_close(s, CR_RESOURCE);
 }
 
-/* Bytes the peers acknowledged since we last looked count as activity: a
- * slow reader still taking our buffered bytes is not idle. */
+/*
+ * A peer still taking bytes the kernel holds for it is slow, not gone: if a
+ * socket has bytes outstanding (SIOCOUTQ) and the peer acknowledged more of
+ * them since we last looked (tcpi_bytes_acked), that counts as activity.
+ * Silence with nothing outstanding is real silence.
+ */
 static int acked_progress(struct session *s)
 {
 	struct tcp_info ti;
@@ -181,12 +187,14 @@ static int acked_progress(struct session *s)
 	int fds[2] = { s->c.fd, s->s.fd };
 
 	for (i = 0; i < 2; i++) {
+		int outq = 0;
+
 		if (tcp_state(fds[i], &ti) == -1)
 			continue;
-		if (ti.tcpi_bytes_acked != s->acked[i]) {
-			s->acked[i] = ti.tcpi_bytes_acked;
+		if (ti.tcpi_bytes_acked != s->acked[i] &&
+		    ioctl(fds[i], SIOCOUTQ, &outq) == 0 && outq > 0)
 			progress = 1;
-		}
+		s->acked[i] = ti.tcpi_bytes_acked;
 	}
 	return progress;
 }
