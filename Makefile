@@ -13,7 +13,7 @@ B       := build
 BA      := build-asan
 ASAN    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all asan units deps run test test-asan fuzz clean
+.PHONY: all asan units deps run test test-asan fuzz bench clean
 all: $(B)/halfpipe
 
 $(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
@@ -53,6 +53,15 @@ run: deps all
 
 test: deps all asan units $(B)/fuzz_tls_hello
 	$(PYTHON) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
+
+# Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).
+$(B)/bench-%: bench/%.c | $(B)
+	$(CC) -O2 -g $(WARN) -o $@ $<
+bench: deps all $(B)/bench-loadgen $(B)/bench-backend
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+test-asan: deps asan units
+	$(PYTHON) -m pytest -p no:cacheprovider tests -k "asan" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(B) $(BA)
