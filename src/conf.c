@@ -1,0 +1,1059 @@
+/*
+ * conf.c: the directive table, the line-oriented config parser and the
+ * command-line flags. One table (directives[] below) drives parsing, the
+ * defaults conf_new() fills in, the bounds, --directives and docs/config.md.
+ *
+ * Errors never stop the parse: each line is parsed on its own, every error is
+ * printed as "FILE:LINE: ..." and counted.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "route.h"
+
+#define CONF_LINE_MAX	4095		/* characters in a line, without '\n' */
+#define CONF_WORDS_MAX	16		/* words kept per line (more: arg error) */
+#define CONF_NAME_MAX	253		/* a DNS name */
+#define CONF_ALPN_MAX	255
+
+#define MS_S		1000u
+#define MS_M		(60u * MS_S)
+#define MS_H		(60u * MS_M)
+
+#define G(field)	offsetof(struct conf, field)
+#define L(field)	offsetof(struct listener_conf, field)
+
+static const struct conf_directive directives[] = {
+	{ "hello-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "5s",
+	  1, 24 * MS_H, 1, 1, G(hello_timeout_ms), 0,
+	  "time a client has to send its whole ClientHello" },
+	{ "connect-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "5s",
+	  1, 24 * MS_H, 1, 1, G(connect_timeout_ms), 0,
+	  "time a backend connect has to complete" },
+	{ "idle-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "5m",
+	  1, 24 * MS_H, 1, 1, G(idle_timeout_ms), 0,
+	  "a session with no byte moving either way for this long is closed" },
+	{ "half-closed-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "30s",
+	  1, 24 * MS_H, 1, 1, G(half_closed_timeout_ms), 0,
+	  "once one side has sent FIN, time the other direction has to finish" },
+	{ "drain-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "30s",
+	  1, 24 * MS_H, 1, 1, G(drain_timeout_ms), 0,
+	  "time buffered bytes have to reach a peer before the session is closed" },
+	{ "hello-max", CONF_GLOBAL, CONF_BYTES, "BYTES", "32768",
+	  512, 1048576, 1, 1, G(hello_max), 0,
+	  "cap on the ClientHello body, bytes" },
+	{ "access-log", CONF_GLOBAL, CONF_STRING, "FILE|-|off", "-",
+	  0, 0, 1, 1, G(access_log), 0,
+	  "one line per session: '-' is stdout, FILE is appended to, 'off' disables" },
+	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
+	  0, 0, 1, 8, 0, 0,
+	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
+	{ "route", CONF_LISTENER, CONF_ROUTE, "NAME HOST:PORT [alpn=PROTO]", NULL,
+	  0, 0, 2, 3, 0, 0,
+	  "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT" },
+	{ "default", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
+	  0, 0, 1, 1, L(on_no_route), L(on_no_sni),
+	  "sets both on-no-route and on-no-sni" },
+	{ "on-no-sni", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
+	  0, 0, 1, 1, L(on_no_sni), 0,
+	  "what to do with a ClientHello that has no server_name" },
+	{ "on-no-route", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
+	  0, 0, 1, 1, L(on_no_route), 0,
+	  "what to do with an SNI no route matches" },
+	{ "on-not-tls", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
+	  0, 0, 1, 1, L(on_not_tls), 0,
+	  "what to do when the first bytes are not a TLS handshake record" },
+	{ "on-malformed", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
+	  0, 0, 1, 1, L(on_malformed), 0,
+	  "what to do with a TLS handshake whose ClientHello cannot be parsed" },
+};
+#define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
+
+/* Where we are, for messages. */
+struct pctx {
+	struct conf			*c;
+	FILE				*errs;
+	const char			*file;	/* NULL: a command-line flag */
+	int				 line;
+	const char			*flag;	/* the flag's name as given */
+	const struct conf_directive	*d;	/* the directive at hand, or NULL */
+	int				 nerr;
+};
+
+static void perr(struct pctx *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print "FILE:LINE: NAME: msg" (file) or "--NAME: msg" (flag); count it. */
+static void
+perr(struct pctx *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->nerr++;
+	if (p->errs == NULL)
+		return;
+	if (p->file != NULL) {
+		fprintf(p->errs, "%s:%d: ", p->file, p->line);
+		if (p->d != NULL)
+			fprintf(p->errs, "%s: ", p->d->name);
+	} else
+		fprintf(p->errs, "--%s: ", p->d != NULL ? p->d->name : p->flag);
+	va_start(ap, fmt);
+	vfprintf(p->errs, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->errs);
+}
+
+/*
+ * Make room for element n of array p (elements of size bytes), which holds
+ * n: the array, maybe moved, or NULL when out of memory (p is still valid).
+ * The capacity is implicit: the array doubles when n is 0 or a power of two,
+ * so appending stays linear.
+ */
+static void *
+grow(void *p, size_t n, size_t size)
+{
+	size_t cap = n ? 2 * n : 1;
+
+	if (n != 0 && (n & (n - 1)) != 0)
+		return p;
+	if (cap > SIZE_MAX / size)
+		return NULL;
+	return realloc(p, cap * size);
+}
+
+static int
+is_digit(int ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static int
+lower(int ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+const struct conf_directive *
+conf_directives(size_t *n)
+{
+	*n = NDIRECTIVES;
+	return directives;
+}
+
+static const struct conf_directive *
+directive_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NDIRECTIVES; i++)
+		if (strcmp(directives[i].name, name) == 0)
+			return &directives[i];
+	return NULL;
+}
+
+/* Levenshtein distance, case-insensitive; large for long words. */
+static int
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int row[33], prev, tmp, best;
+
+	if (la > 32 || lb > 32)
+		return 99;
+	for (j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (int)i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			best = prev + (lower((unsigned char)a[i - 1]) !=
+			    lower((unsigned char)b[j - 1]));
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* The directive name closest to word, if within distance 2. */
+static const char *
+directive_suggest(const char *word)
+{
+	const char *best = NULL;
+	int d, bestd = 3;
+	size_t i;
+
+	for (i = 0; i < NDIRECTIVES; i++) {
+		d = edit_distance(word, directives[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = directives[i].name;
+		}
+	}
+	return best;
+}
+
+int
+conf_parse_duration(const char *s, uint32_t *ms)
+{
+	uint64_t v = 0, mult;
+
+	if (!is_digit((unsigned char)*s))
+		return -1;
+	for (; is_digit((unsigned char)*s); s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	if (*s == '\0' || strcmp(s, "s") == 0)
+		mult = MS_S;
+	else if (strcmp(s, "ms") == 0)
+		mult = 1;
+	else if (strcmp(s, "m") == 0)
+		mult = MS_M;
+	else if (strcmp(s, "h") == 0)
+		mult = MS_H;
+	else
+		return -1;
+	v *= mult;
+	if (v > UINT32_MAX)
+		return -1;
+	*ms = (uint32_t)v;
+	return 0;
+}
+
+/* ms in the largest unit that divides it: "24h", "5m", "1ms". */
+static const char *
+fmt_duration(uint32_t ms, char *buf, size_t len)
+{
+	if (ms != 0 && ms % MS_H == 0)
+		snprintf(buf, len, "%uh", ms / MS_H);
+	else if (ms != 0 && ms % MS_M == 0)
+		snprintf(buf, len, "%um", ms / MS_M);
+	else if (ms != 0 && ms % MS_S == 0)
+		snprintf(buf, len, "%us", ms / MS_S);
+	else
+		snprintf(buf, len, "%ums", ms);
+	return buf;
+}
+
+const char *
+conf_bounds_text(const struct conf_directive *d, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+
+	if (d->min == 0 && d->max == 0)
+		snprintf(buf, len, "%s", "");
+	else if (d->type == CONF_DURATION)
+		snprintf(buf, len, "%s..%s", fmt_duration(d->min, lo, sizeof(lo)),
+		    fmt_duration(d->max, hi, sizeof(hi)));
+	else
+		snprintf(buf, len, "%u..%u", d->min, d->max);
+	return buf;
+}
+
+/* Digits only, into *v; 0 ok, -1 bad or above UINT32_MAX. */
+static int
+parse_u32(const char *s, uint32_t *v)
+{
+	uint64_t n = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!is_digit((unsigned char)*s))
+			return -1;
+		n = n * 10 + (uint64_t)(*s - '0');
+		if (n > UINT32_MAX)
+			return -1;
+	}
+	*v = (uint32_t)n;
+	return 0;
+}
+
+/* A port, 0..65535 (min 1 unless allow0). */
+static int
+parse_port(const char *s, int allow0, uint16_t *port)
+{
+	uint32_t v;
+
+	if (strlen(s) > 5 || parse_u32(s, &v) == -1 || v > 65535 ||
+	    (v == 0 && !allow0))
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/*
+ * Split "host:port" or "[v6]:port" in place. *host gets the host without
+ * brackets, *bracketed whether it had them. 0 ok, -1 bad shape.
+ */
+static int
+split_hostport(char *s, char **host, char **port, int *bracketed)
+{
+	char *colon;
+
+	if (s[0] == '[') {
+		colon = strchr(s, ']');
+		if (colon == NULL || colon[1] != ':')
+			return -1;
+		*colon = '\0';
+		*host = s + 1;
+		*port = colon + 2;
+		*bracketed = 1;
+		return 0;
+	}
+	colon = strrchr(s, ':');
+	if (colon == NULL || colon == s)
+		return -1;
+	*colon = '\0';
+	if (strchr(s, ':') != NULL || strchr(s, '[') != NULL || strchr(s, ']') != NULL)
+		return -1;
+	*host = s;
+	*port = colon + 1;
+	*bracketed = 0;
+	return 0;
+}
+
+/* A numeric address into ss: IPv4 a.b.c.d, or IPv6 if v6. 0 ok, -1 bad. */
+static int
+numeric_addr(const char *host, int v6, uint16_t port, struct sockaddr_storage *ss,
+    socklen_t *sslen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -1;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*sslen = sizeof(*sin6);
+	} else {
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -1;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*sslen = sizeof(*sin);
+	}
+	return 0;
+}
+
+/* One listen address. */
+static int
+parse_listen_addr(struct pctx *p, const char *word, struct sockaddr_storage *ss,
+    socklen_t *sslen)
+{
+	char buf[64], *host, *port;
+	int v6;
+	uint16_t pn;
+
+	if (strlen(word) >= sizeof(buf) ||
+	    split_hostport(strcpy(buf, word), &host, &port, &v6) == -1) {
+		perr(p, "bad address \"%.80s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
+		return -1;
+	}
+	if (parse_port(port, 1, &pn) == -1) {
+		perr(p, "bad port in \"%s\" (want 0..65535)", word);
+		return -1;
+	}
+	if (numeric_addr(host, v6, pn, ss, sslen) == -1) {
+		perr(p, "bad address \"%s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
+		return -1;
+	}
+	return 0;
+}
+
+/* Letters, digits, '-', '_', '.': what a host name or SNI may hold. */
+static int
+is_name_char(int ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    is_digit(ch) || ch == '-' || ch == '_' || ch == '.';
+}
+
+/* The backend written as word, shared if seen before; NULL after an error. */
+static struct backend *
+backend_get(struct pctx *p, const char *word)
+{
+	struct conf *c = p->c;
+	struct backend *be = NULL, **bes;
+	struct addrinfo hints, *res = NULL;
+	char buf[sizeof(be->name)], *host, *port;
+	const char *s;
+	int v6, rc, alldigits = 1;
+	uint16_t pn;
+	size_t i;
+
+	for (i = 0; i < c->nbackends; i++)
+		if (strcmp(c->backends[i]->name, word) == 0)
+			return c->backends[i];
+	if (strlen(word) >= sizeof(buf)) {
+		perr(p, "backend \"%.64s...\" is too long", word);
+		return NULL;
+	}
+	if (split_hostport(strcpy(buf, word), &host, &port, &v6) == -1 || *host == '\0') {
+		perr(p, "bad backend \"%s\" (want HOST:PORT, HOST a name, a.b.c.d or [IPv6])",
+		    word);
+		return NULL;
+	}
+	if (parse_port(port, 0, &pn) == -1) {
+		perr(p, "bad port in \"%s\" (want 1..65535)", word);
+		return NULL;
+	}
+	if ((be = calloc(1, sizeof(*be))) == NULL) {
+		perr(p, "out of memory");
+		return NULL;
+	}
+	for (s = host; !v6 && *s != '\0'; s++) {
+		if (!is_name_char((unsigned char)*s)) {
+			perr(p, "bad host name in \"%s\"", word);
+			goto fail;
+		}
+		if (!is_digit((unsigned char)*s) && *s != '.')
+			alldigits = 0;
+	}
+	if (v6 || alldigits) {
+		if (numeric_addr(host, v6, pn, &be->addr, &be->addrlen) == -1) {
+			perr(p, "bad %s address in \"%s\"", v6 ? "IPv6" : "IPv4", word);
+			goto fail;
+		}
+	} else if (c->no_resolve) {
+		perr(p, "cannot resolve \"%s\": name resolution is off", host);
+		goto fail;
+	} else {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_NUMERICSERV;
+		rc = getaddrinfo(host, port, &hints, &res);
+		if (rc != 0) {
+			perr(p, "cannot resolve \"%s\": %s", host,
+			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+			goto fail;
+		}
+		if (res->ai_addrlen > sizeof(be->addr)) {
+			perr(p, "cannot resolve \"%s\": address too long", host);
+			goto fail;
+		}
+		memcpy(&be->addr, res->ai_addr, res->ai_addrlen);
+		be->addrlen = res->ai_addrlen;
+		freeaddrinfo(res);
+		res = NULL;
+	}
+	strcpy(be->name, word);
+	if ((bes = grow(c->backends, c->nbackends, sizeof(*bes))) == NULL) {
+		perr(p, "out of memory");
+		goto fail;
+	}
+	c->backends = bes;
+	c->backends[c->nbackends++] = be;
+	return be;
+fail:
+	if (res != NULL)
+		freeaddrinfo(res);
+	free(be);
+	be = NULL;
+	return NULL;
+}
+
+/*
+ * Normalise and check a route name into out[CONF_NAME_MAX + 1]: lower case,
+ * one trailing dot dropped, LDH/underscore labels, "*." only in front.
+ * NULL ok, else why it is bad.
+ */
+static const char *
+route_name(const char *in, char *out)
+{
+	size_t len = strlen(in), i, last;
+	const char *s;
+	int alldigits;
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return "empty name";
+	if (len > CONF_NAME_MAX)
+		return "longer than 253 characters";
+	for (i = 0; i < len; i++)
+		out[i] = (char)lower((unsigned char)in[i]);
+	out[len] = '\0';
+	if (strcmp(out, "*") == 0)
+		return "'*' alone matches everything: use 'default' instead";
+	s = strncmp(out, "*.", 2) == 0 ? out + 2 : out;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '*')
+			return "'*' is only allowed as the whole first label, as in \"*.example.com\"";
+		if (!is_name_char((unsigned char)s[i]))
+			return "only letters, digits, '-', '_' and '.' are allowed";
+	}
+	if (s[0] == '\0' || s[0] == '.' || strstr(s, "..") != NULL || s[strlen(s) - 1] == '.')
+		return "empty label";
+	last = 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '.')
+			last = i + 1;
+		else if (i - last >= 63)
+			return "a label is longer than 63 characters";
+	}
+	alldigits = 1;
+	for (i = last; s[i] != '\0'; i++)
+		if (!is_digit((unsigned char)s[i]))
+			alldigits = 0;
+	if (alldigits)
+		return "numeric last label: an IP address never comes as SNI";
+	return NULL;
+}
+
+static int apply(struct pctx *p, const struct conf_directive *d,
+    struct listener_conf *l, char **av, int ac);
+
+/* A new listener block with the table's default actions; NULL after an error. */
+static struct listener_conf *
+listener_add(struct pctx *p)
+{
+	struct conf *c = p->c;
+	struct listener_conf *ls, *l;
+	const struct conf_directive *d, *saved = p->d;
+	char buf[300], *av[1];
+	size_t i;
+
+	if ((ls = grow(c->listeners, c->nlisteners, sizeof(*ls))) == NULL) {
+		perr(p, "out of memory");
+		return NULL;
+	}
+	c->listeners = ls;
+	l = &c->listeners[c->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	c->cur = c->nlisteners;
+	for (i = 0; i < NDIRECTIVES; i++) {
+		d = &directives[i];
+		if (d->type != CONF_ACTION || d->def == NULL)
+			continue;
+		snprintf(buf, sizeof(buf), "%s", d->def);
+		av[0] = buf;
+		apply(p, d, l, av, 1);
+	}
+	p->d = saved;
+	return l;
+}
+
+static void
+listener_clear(struct listener_conf *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nroutes; i++) {
+		free(l->routes[i].name);
+		free(l->routes[i].alpn);
+	}
+	free(l->routes);
+	l->routes = NULL;
+	l->nroutes = 0;
+	route_table_free(l->table);
+	l->table = NULL;
+}
+
+static void
+listeners_free(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		listener_clear(&c->listeners[i]);
+	free(c->listeners);
+	c->listeners = NULL;
+	c->nlisteners = 0;
+	c->cur = 0;
+}
+
+static int
+do_listen(struct pctx *p, char **av, int ac)
+{
+	struct listener_conf *l;
+	int i, rc = 0;
+
+	if ((l = listener_add(p)) == NULL)
+		return -1;
+	for (i = 0; i < ac; i++) {
+		if (parse_listen_addr(p, av[i], &l->addr[l->naddr], &l->addrlen[l->naddr]) == -1) {
+			rc = -1;
+			continue;
+		}
+		snprintf(l->addrname[l->naddr], sizeof(l->addrname[0]), "%s", av[i]);
+		l->naddr++;
+	}
+	return rc;
+}
+
+static int
+do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
+    char **av, int ac)
+{
+	char name[CONF_NAME_MAX + 1];
+	const char *why, *alpn = NULL, *s;
+	struct backend *be;
+	struct route *r, *rs;
+	size_t i;
+
+	if ((why = route_name(av[0], name)) != NULL) {
+		perr(p, "bad name \"%.300s\": %s", av[0], why);
+		return -1;
+	}
+	if (ac == 3) {
+		if (strncmp(av[2], "alpn=", 5) != 0) {
+			perr(p, "bad option \"%s\" (want alpn=PROTO)", av[2]);
+			return -1;
+		}
+		alpn = av[2] + 5;
+		for (s = alpn; *s != '\0'; s++)
+			if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+				break;
+		if (*alpn == '\0' || *s != '\0' || strlen(alpn) > CONF_ALPN_MAX) {
+			perr(p, "bad ALPN protocol \"%.300s\" (1..255 printable characters)", alpn);
+			return -1;
+		}
+	}
+	for (i = 0; i < l->nroutes; i++) {
+		r = &l->routes[i];
+		if (strcmp(r->name, name) != 0)
+			continue;
+		if ((r->alpn == NULL) != (alpn == NULL) ||
+		    (alpn != NULL && strcmp(r->alpn, alpn) != 0))
+			continue;
+		if (r->line > 0)
+			perr(p, "duplicate route \"%s\"%s%s (first at %s:%d)", name,
+			    alpn ? " alpn=" : "", alpn ? alpn : "", r->file, r->line);
+		else
+			perr(p, "duplicate route \"%s\"%s%s (first at %s)", name,
+			    alpn ? " alpn=" : "", alpn ? alpn : "", r->file);
+		return -1;
+	}
+	if ((be = backend_get(p, av[1])) == NULL)
+		return -1;
+	if ((rs = grow(l->routes, l->nroutes, sizeof(*rs))) == NULL)
+		goto oom;
+	l->routes = rs;
+	r = &l->routes[l->nroutes];
+	memset(r, 0, sizeof(*r));
+	if ((r->name = strdup(name)) == NULL)
+		goto oom;
+	if (alpn != NULL && (r->alpn = strdup(alpn)) == NULL) {
+		free(r->name);
+		r->name = NULL;
+		goto oom;
+	}
+	r->be = be;
+	r->file = file;
+	r->line = line;
+	l->nroutes++;
+	return 0;
+oom:
+	perr(p, "out of memory");
+	return -1;
+}
+
+/* Intern a file name so routes can point at it for as long as c lives. */
+static const char *
+file_intern(struct conf *c, const char *name)
+{
+	char **fs, *s;
+
+	if ((s = strdup(name)) == NULL)
+		return NULL;
+	if ((fs = grow(c->files, c->nfiles, sizeof(*fs))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	c->files = fs;
+	c->files[c->nfiles++] = s;
+	return s;
+}
+
+/*
+ * Apply directive d with arguments av[0..ac) to c. The scope has been
+ * checked; l is the listener block for listener directives.
+ */
+static int
+apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
+    char **av, int ac)
+{
+	struct conf *c = p->c;
+	char b1[64];
+	uint32_t v;
+	char *s, **sp;
+	struct backend *be = NULL;
+
+	p->d = d;
+	if (ac < d->minargs || ac > d->maxargs) {
+		if (d->type == CONF_ADDRS && ac > d->maxargs)
+			perr(p, "%d addresses: at most %d", ac, d->maxargs);
+		else if (p->file == NULL && d->type == CONF_ROUTE)
+			perr(p, "wrong number of arguments (usage: --route NAME=HOST:PORT[,alpn=PROTO])");
+		else
+			perr(p, "wrong number of arguments: %d (usage: %s%s %s)", ac,
+			    p->file ? "" : "--", d->name, d->args);
+		/* Still open the block, so its lines are not "outside" one. */
+		if (d->type == CONF_ADDRS)
+			listener_add(p);
+		return -1;
+	}
+	switch (d->type) {
+	case CONF_DURATION:
+		if (conf_parse_duration(av[0], &v) == -1) {
+			perr(p, "bad duration \"%s\" (want e.g. 500ms, 3s, 10m, 1h)", av[0]);
+			return -1;
+		}
+		if (v == 0) {
+			perr(p, "%s is not allowed: every phase needs a deadline (%s)",
+			    av[0], conf_bounds_text(d, b1, sizeof(b1)));
+			return -1;
+		}
+		if (v < d->min || v > d->max) {
+			perr(p, "%s is out of range (%s)", av[0],
+			    conf_bounds_text(d, b1, sizeof(b1)));
+			return -1;
+		}
+		*(uint32_t *)((char *)c + d->off) = v;
+		return 0;
+	case CONF_BYTES:
+		if (parse_u32(av[0], &v) == -1) {
+			perr(p, "bad size \"%s\" (want a number of bytes)", av[0]);
+			return -1;
+		}
+		if (v < d->min || v > d->max) {
+			perr(p, "%s is out of range (%s)", av[0],
+			    conf_bounds_text(d, b1, sizeof(b1)));
+			return -1;
+		}
+		*(uint32_t *)((char *)c + d->off) = v;
+		return 0;
+	case CONF_STRING:
+		if ((s = strdup(av[0])) == NULL) {
+			perr(p, "out of memory");
+			return -1;
+		}
+		sp = (char **)((char *)c + d->off);
+		free(*sp);
+		*sp = s;
+		return 0;
+	case CONF_ADDRS:
+		return do_listen(p, av, ac);
+	case CONF_ROUTE:
+		return do_route(p, l, p->file ? p->file : "command line", p->line, av, ac);
+	case CONF_ACTION:
+		if (strcmp(av[0], "reject") != 0 && (be = backend_get(p, av[0])) == NULL)
+			return -1;
+		((struct action *)((char *)l + d->off))->be = be;
+		if (d->off2 != 0)
+			((struct action *)((char *)l + d->off2))->be = be;
+		return 0;
+	}
+	return -1;
+}
+
+struct conf *
+conf_new(void)
+{
+	struct conf *c;
+	struct pctx p;
+	const struct conf_directive *d;
+	char buf[64], *av[1];
+	size_t i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	p.errs = stderr;
+	p.file = "(defaults)";
+	for (i = 0; i < NDIRECTIVES; i++) {
+		d = &directives[i];
+		if (d->scope != CONF_GLOBAL || d->def == NULL)
+			continue;
+		snprintf(buf, sizeof(buf), "%s", d->def);
+		av[0] = buf;
+		if (apply(&p, d, NULL, av, 1) == -1)
+			goto fail;
+	}
+	return c;
+fail:
+	conf_free(c);
+	return NULL;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	listeners_free(c);
+	for (i = 0; i < c->nbackends; i++)
+		free(c->backends[i]);
+	free(c->backends);
+	for (i = 0; i < c->nfiles; i++)
+		free(c->files[i]);
+	free(c->files);
+	free(c->access_log);
+	free(c);
+}
+
+/* Split s in place at blanks; '#' starts a comment. Returns the word count
+ * (only the first max are stored in av). */
+static int
+split_words(char *s, char **av, int max)
+{
+	int n = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t' || *s == '\r')
+			s++;
+		if (*s == '\0' || *s == '#')
+			return n;
+		if (n < max)
+			av[n] = s;
+		n++;
+		while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\r' && *s != '#')
+			s++;
+		if (*s == '#') {
+			*s = '\0';
+			return n;
+		}
+		if (*s != '\0')
+			*s++ = '\0';
+	}
+}
+
+/*
+ * Read one line (without its '\n') into buf[size]. Returns 0 at EOF, else 1
+ * with *bad: 0 fine, 1 too long (the rest was skipped), 2 control byte *ch.
+ */
+static int
+read_line(FILE *in, char *buf, size_t size, int *bad, int *badch)
+{
+	size_t n = 0;
+	int ch, got = 0;
+
+	*bad = 0;
+	while ((ch = getc_unlocked(in)) != EOF) {
+		got = 1;
+		if (ch == '\n')
+			break;
+		if (n + 1 >= size) {
+			*bad = 1;
+			continue;
+		}
+		if (((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f) && *bad == 0) {
+			*bad = 2;
+			*badch = ch;
+		}
+		buf[n++] = (char)ch;
+	}
+	buf[n] = '\0';
+	return got;
+}
+
+/* One line of a file. */
+static void
+parse_line(struct pctx *p, char *buf)
+{
+	struct conf *c = p->c;
+	char *av[CONF_WORDS_MAX];
+	const struct conf_directive *d;
+	const char *hint;
+	int ac;
+
+	p->d = NULL;
+	ac = split_words(buf, av, CONF_WORDS_MAX);
+	if (ac == 0)
+		return;
+	if ((d = directive_find(av[0])) == NULL) {
+		if ((hint = directive_suggest(av[0])) != NULL)
+			perr(p, "unknown directive \"%s\" (did you mean \"%s\"?)", av[0], hint);
+		else
+			perr(p, "unknown directive \"%s\"", av[0]);
+		return;
+	}
+	if (d->scope == CONF_LISTENER && d->type != CONF_ADDRS && c->cur == 0) {
+		perr(p, "%s outside a listener block: put a 'listen' line first", d->name);
+		return;
+	}
+	apply(p, d, c->cur ? &c->listeners[c->cur - 1] : NULL, av + 1, ac - 1);
+}
+
+int
+conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
+{
+	char buf[CONF_LINE_MAX + 1];
+	struct pctx p;
+	int bad, badch = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	p.errs = errs;
+	if ((p.file = file_intern(c, name)) == NULL) {
+		if (errs != NULL)
+			fprintf(errs, "%s: out of memory\n", name);
+		return 1;
+	}
+	c->cur = 0;
+	while (read_line(in, buf, sizeof(buf), &bad, &badch)) {
+		p.line++;
+		p.d = NULL;
+		if (bad == 1)
+			perr(&p, "line too long (more than %d characters)", CONF_LINE_MAX);
+		else if (bad == 2)
+			perr(&p, "control character 0x%02x in line", badch);
+		else
+			parse_line(&p, buf);
+	}
+	if (ferror(in)) {
+		p.nerr++;
+		if (errs != NULL)
+			fprintf(errs, "%s: read error: %s\n", name, strerror(errno));
+	}
+	c->cur = 0;
+	return p.nerr;
+}
+
+int
+conf_load_file(struct conf *c, const char *path, FILE *errs)
+{
+	FILE *in;
+	int n;
+
+	if ((in = fopen(path, "r")) == NULL) {
+		if (errs != NULL)
+			fprintf(errs, "%s: cannot open: %s\n", path, strerror(errno));
+		return 1;
+	}
+	n = conf_load_stream(c, in, path, errs);
+	fclose(in);
+	return n;
+}
+
+/* "NAME=HOST:PORT[,alpn=PROTO]" into av[0..3) in buf; the count, -1 bad. */
+static int
+split_route_flag(char *buf, char **av)
+{
+	char *eq, *comma;
+
+	if ((eq = strchr(buf, '=')) == NULL || eq == buf || eq[1] == '\0')
+		return -1;
+	*eq = '\0';
+	av[0] = buf;
+	av[1] = eq + 1;
+	if ((comma = strchr(av[1], ',')) == NULL)
+		return 2;
+	*comma = '\0';
+	av[2] = comma + 1;
+	return 3;
+}
+
+int
+conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
+{
+	struct pctx p;
+	const struct conf_directive *d;
+	const char *hint;
+	char *buf = NULL, *av[3];
+	int ac;
+
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	p.errs = errs;
+	p.flag = name;
+	if ((d = directive_find(name)) == NULL) {
+		if ((hint = directive_suggest(name)) != NULL)
+			perr(&p, "unknown flag (did you mean \"--%s\"?)", hint);
+		else
+			perr(&p, "unknown flag");
+		return p.nerr;
+	}
+	p.d = d;
+	if (value == NULL)
+		value = "";
+	if ((buf = strdup(value)) == NULL) {
+		perr(&p, "out of memory");
+		return p.nerr;
+	}
+	if (d->type == CONF_ROUTE) {
+		if ((ac = split_route_flag(buf, av)) == -1) {
+			perr(&p, "bad value \"%s\" (want NAME=HOST:PORT[,alpn=PROTO])", value);
+			goto done;
+		}
+	} else {
+		ac = *buf != '\0';
+		av[0] = buf;
+	}
+	if (d->type == CONF_ADDRS) {
+		if (!c->flag_listen)
+			listeners_free(c);	/* --listen replaces the file's listeners */
+		c->flag_listen = 1;
+	} else if (d->scope == CONF_LISTENER && (!c->flag_listen || c->cur == 0)) {
+		perr(&p, "needs a --listen before it");
+		goto done;
+	}
+	apply(&p, d, c->cur ? &c->listeners[c->cur - 1] : NULL, av, ac);
+done:
+	free(buf);
+	buf = NULL;
+	return p.nerr;
+}
+
+int
+conf_finish(struct conf *c, FILE *errs)
+{
+	struct listener_conf *l;
+	size_t i;
+	int n = 0;
+
+	if (c->nlisteners == 0) {
+		if (errs != NULL)
+			fprintf(errs, "no listener: add a 'listen' line or --listen\n");
+		n++;
+	}
+	for (i = 0; i < c->nlisteners; i++) {
+		l = &c->listeners[i];
+		route_table_free(l->table);
+		if ((l->table = route_table_new(l->routes, l->nroutes)) == NULL) {
+			if (errs != NULL)
+				fprintf(errs, "out of memory\n");
+			n++;
+		}
+	}
+	return n;
+}
+
+void
+conf_print_directives(FILE *out)
+{
+	const struct conf_directive *d;
+	char b[64];
+	size_t i;
+
+	fprintf(out, "%-20s %-28s %-8s %-9s %-13s %s\n", "# DIRECTIVE", "ARGUMENTS",
+	    "SCOPE", "DEFAULT", "RANGE", "DESCRIPTION");
+	for (i = 0; i < NDIRECTIVES; i++) {
+		d = &directives[i];
+		conf_bounds_text(d, b, sizeof(b));
+		fprintf(out, "%-20s %-28s %-8s %-9s %-13s %s\n", d->name, d->args,
+		    d->scope == CONF_GLOBAL ? "global" : "listener",
+		    d->def != NULL ? d->def : "none", b[0] != '\0' ? b : "-", d->doc);
+	}
+}
