@@ -1,0 +1,114 @@
+"""Shared set-up for the namespace scenarios: a raw server peer behind
+halfpipe, a raw client peer in front of it, and the checks every scenario
+makes (bytes and hashes, access-log term codes, no lingering sockets)."""
+
+import hashlib
+import os
+
+import netns
+from netns import CLIENT_ADDR, PROXY_CADDR, SERVER_ADDR, T  # noqa: F401
+import peer as peerlib
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VECTORS = os.path.join(REPO, "..", "shared", "vectors", "clienthello")
+
+SNI = "a.example.test"
+MIB = 1024 * 1024
+
+ALERT_UNRECOGNIZED_NAME = bytes.fromhex("15030300020270")
+ALERT_DECODE_ERROR = bytes.fromhex("15030300020232")
+
+# Timeouts the scenarios run with unless they say otherwise: the half-closed
+# timeout is the one under test most of the time; the others are long enough
+# never to fire by accident.
+DEFAULT_OPTS = {
+    "hello-timeout": "10s",
+    "connect-timeout": "10s",
+    "idle-timeout": "60s",
+    "half-closed-timeout": "2s",
+    "drain-timeout": "1s",
+}
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def pattern(n, seed):
+    """The bytes a peer sends for {"op": "send", "pattern": n, "seed": seed}."""
+    return peerlib.pattern(n, seed)
+
+
+def hello(sni=SNI, **kw):
+    d = {"op": "send", "hello": sni}
+    d.update(kw)
+    return d
+
+
+def send_pattern(n, seed):
+    return {"op": "send", "pattern": n, "seed": seed}
+
+
+STRIP = {"op": "strip_hello"}
+SHUT = {"op": "shut_wr"}
+WAIT_EOF = {"op": "wait_eof"}
+CLOSE = {"op": "close"}
+RST = {"op": "rst"}
+
+
+def wait_tag(tag):
+    return {"op": "wait", "tag": tag}
+
+
+class Relay:
+    """server peer (server ns) <- halfpipe (proxy ns) <- client peer (client ns)."""
+
+    def __init__(self, topo, hp_bin, server_scripts, opts=None, extra=(), routes=None):
+        self.topo = topo
+        self.server = topo.peer(topo.server, "server")
+        self.sport = self.server.listen(SERVER_ADDR, server_scripts)
+        o = dict(DEFAULT_OPTS)
+        o.update(opts or {})
+        args = ["--listen", "%s:0" % PROXY_CADDR]
+        for name, be in (routes or {SNI: "%s:%d" % (SERVER_ADDR, self.sport)}).items():
+            args += ["--route", "%s=%s" % (name, be)]
+        for k, v in o.items():
+            args += ["--" + k, v]
+        args += list(extra)
+        self.hp = topo.halfpipe(hp_bin, args)
+        self.port = self.hp.port
+        self.client = topo.peer(topo.client, "client")
+        self.backend = "%s:%d" % (SERVER_ADDR, self.sport)
+
+    def connect(self, script, count=1):
+        self.client.connect(PROXY_CADDR, self.port, script, count)
+
+    def endpoints(self):
+        """The proxy's sockets: client-facing (listen port) and server-facing."""
+        return [(PROXY_CADDR, self.port), (SERVER_ADDR, self.sport)]
+
+    def assert_no_lingering(self, deadline, what=""):
+        netns.assert_no_lingering(self.topo.proxy, self.endpoints(), deadline=deadline,
+                                  what=what)
+
+
+def one(events):
+    assert len(events) == 1, events
+    return events[0]
+
+
+def assert_bytes(ev, data, what):
+    """ev (an eof/rst/rx event) carries exactly data."""
+    assert (ev["rx"], ev["sha256"]) == (len(data), sha(data)), (
+        "%s: got %d bytes (sha256 %s, starting %s), want %d bytes (sha256 %s)" % (
+            what, ev["rx"], ev["sha256"][:16], ev["head"][:32], len(data), sha(data)[:16]))
+
+
+def assert_term(records, *terms):
+    bad = [r for r in records if r.get("term") not in terms]
+    assert not bad, "term not in %s: %s" % (terms, bad[:3])
+
+
+def no_events(p, *evs):
+    hits = [e for e in p.events if e.get("ev") in evs]
+    assert not hits, "%s: unexpected %s" % (p.name, hits[:3])

@@ -1,0 +1,327 @@
+"""Processes the integration tests start: test peers and halfpipe itself.
+
+Every process is started here with pipes on stdin/stdout/stderr; reader
+threads collect its output so the harness can wait for a line or an event
+with a deadline instead of sleeping.  Processes are ended by their own pid,
+never by name.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "peer.py")
+
+SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+# Keys every access-log line carries (docs/LOGGING.md).
+ACCESS_LOG_KEYS = ("ts id listener client sni alpn backend hello_bytes hello_reads "
+                   "c2s_bytes s2c_bytes connect_ms duration_ms first_close "
+                   "close_lag_ms term").split()
+
+
+def T(seconds):
+    return seconds * float(os.environ.get("HP_TEST_TIMEOUT_MULTIPLIER", "1") or "1")
+
+
+def peer_argv(*args):
+    return [sys.executable, PEER] + list(args)
+
+
+def parse_logfmt(line):
+    """One access-log line as a dict; raises ValueError if it is not logfmt
+    (key=value tokens separated by single spaces)."""
+    rec = {}
+    for tok in line.rstrip("\n").split(" "):
+        key, eq, val = tok.partition("=")
+        if not eq or not key or key in rec:
+            raise ValueError("not logfmt: %r" % line)
+        rec[key] = val
+    return rec
+
+
+class Proc:
+    """A child process whose stdout and stderr lines are collected."""
+
+    def __init__(self, argv, name, env=None):
+        self.name = name
+        self.argv = argv
+        self.cond = threading.Condition()
+        self.out, self.err = [], []
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env)
+        self.pid = self.p.pid
+        self.readers = [threading.Thread(target=self._read, args=(self.p.stdout, self.out),
+                                         daemon=True),
+                        threading.Thread(target=self._read, args=(self.p.stderr, self.err),
+                                         daemon=True)]
+        for r in self.readers:
+            r.start()
+
+    def _read(self, f, lines):
+        for raw in iter(f.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            with self.cond:
+                lines.append(line)
+                self._on_line(f, line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def _on_line(self, f, line):
+        pass
+
+    def running(self):
+        return self.p.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Signal our own child by pid (never by name)."""
+        if self.p.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait_exit(self, timeout):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def join_readers(self, timeout=5):
+        for r in self.readers:
+            r.join(T(timeout))
+
+    def stderr_text(self):
+        with self.cond:
+            return "\n".join(self.err)
+
+    def tail(self, n=40):
+        with self.cond:
+            return "\n".join(self.err[-n:])
+
+    def _close_stdin(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+
+
+class Peer(Proc):
+    """A peer.py process: JSON commands in, JSON events out."""
+
+    def __init__(self, argv, name="peer"):
+        self.events = []
+        super().__init__(argv, name)
+
+    def _on_line(self, f, line):
+        if f is self.p.stdout:
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                self.events.append({"ev": "garbage", "line": line})
+
+    def send(self, **cmd):
+        self.p.stdin.write((json.dumps(cmd) + "\n").encode())
+        self.p.stdin.flush()
+
+    def listen(self, addr, scripts, **kw):
+        """Listen on addr:0; the i-th accepted connection runs scripts[i] (the
+        last one for the rest).  Returns the port."""
+        n = len(self.find(ev="listening"))
+        self.send(cmd="listen", addr=addr, port=0, scripts=scripts, **kw)
+        return self.wait(ev="listening", n=n + 1)[-1]["port"]
+
+    def connect(self, addr, port, script, count=1):
+        self.send(cmd="connect", addr=addr, port=port, count=count, script=script)
+
+    def signal(self, tag):
+        self.send(cmd="signal", tag=tag)
+
+    def find(self, pred=None, **match):
+        with self.cond:
+            return [e for e in self.events
+                    if all(e.get(k) == v for k, v in match.items()) and (pred is None or pred(e))]
+
+    def wait(self, pred=None, n=1, timeout=10, **match):
+        """Wait until n events match (ev=..., conn=..., pred); return them all."""
+        deadline = time.monotonic() + T(timeout)
+        with self.cond:
+            for _ in range(1000000):
+                hits = [e for e in self.events
+                        if all(e.get(k) == v for k, v in match.items())
+                        and (pred is None or pred(e))]
+                if len(hits) >= n:
+                    return hits
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.p.poll() is not None and not any(
+                        r.is_alive() for r in self.readers)):
+                    break
+                self.cond.wait(min(left, 0.5))
+            raise AssertionError(
+                "%s: wanted %d event(s) matching %s%s within %.1fs, got %d.\n"
+                "last events: %s\nstderr: %s" % (
+                    self.name, n, match, " +pred" if pred else "", T(timeout), len(hits),
+                    "\n  ".join(json.dumps(e) for e in self.events[-15:]), self.tail(20)))
+
+    def finish(self):
+        if self.running():
+            try:
+                self.send(cmd="exit")
+            except OSError:
+                pass
+        self._close_stdin()
+        if self.wait_exit(T(3)) is None:
+            self.kill(signal.SIGKILL)
+            self.wait_exit(T(5))
+        self.join_readers()
+        err = self.stderr_text()
+        if "Traceback" in err:
+            raise AssertionError("%s crashed:\n%s" % (self.name, err[-3000:]))
+
+
+class Halfpipe(Proc):
+    """halfpipe under test.  Knows its listening ports (from its `listening
+    on` lines) and its access log."""
+
+    LISTEN_RE = re.compile(r"halfpipe: info: listening on (\S+)")
+
+    def __init__(self, argv, args, tmpdir, nlisten=1, log=True):
+        self.args = list(args)
+        self.log_path = None
+        if "--access-log" in self.args:
+            self.log_path = self.args[self.args.index("--access-log") + 1]
+        elif log:
+            self.log_path = os.path.join(tmpdir, "access-%d.log" % id(self))
+            self.args += ["--access-log", self.log_path]
+        self.binary_argv = argv + self.args
+        self.nlisten = nlisten
+        self.addrs = []
+        self.exit_code = None
+        self.expect_exit = False
+        self._log_pos = 0
+        self._log_buf = ""
+        self.records = []
+
+    def start(self, timeout=10):
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        super().__init__(self.binary_argv, "halfpipe", env=env)
+        deadline = time.monotonic() + T(timeout)
+        with self.cond:
+            for _ in range(100000):
+                found = [m.group(1) for m in map(self.LISTEN_RE.search, self.err) if m]
+                if len(found) >= self.nlisten:
+                    break
+                if self.p.poll() is not None and not self.readers[1].is_alive():
+                    raise AssertionError("halfpipe exited (%s) before listening: %s\n%s" % (
+                        self.p.returncode, " ".join(self.binary_argv), self.tail()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("halfpipe printed no `listening on` line in %.1fs:\n%s"
+                                         % (T(timeout), self.tail()))
+                self.cond.wait(min(left, 0.5))
+        for a in found:
+            host, _, port = a.rpartition(":")
+            self.addrs.append((host.strip("[]"), int(port)))
+        self.port = self.addrs[0][1]
+        return self
+
+    # -- stderr ---------------------------------------------------------------
+    def wait_stderr(self, regex, timeout=10):
+        rx = re.compile(regex)
+        deadline = time.monotonic() + T(timeout)
+        with self.cond:
+            for _ in range(100000):
+                for line in self.err:
+                    if rx.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no stderr line matching %r within %.1fs:\n%s" % (
+                        regex, T(timeout), self.tail()))
+                self.cond.wait(min(left, 0.5))
+
+    # -- access log -----------------------------------------------------------
+    def log(self):
+        """All access-log records so far (parsed)."""
+        if self.log_path is None:
+            return []
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                f.seek(self._log_pos)
+                chunk = f.read()
+                self._log_pos = f.tell()
+        except FileNotFoundError:
+            chunk = ""
+        self._log_buf += chunk
+        while "\n" in self._log_buf:
+            line, self._log_buf = self._log_buf.split("\n", 1)
+            if line:
+                self.records.append(parse_logfmt(line))
+        return list(self.records)
+
+    def wait_log(self, pred=None, n=1, timeout=10, **match):
+        """Wait until n access-log records match; return them."""
+        deadline = time.monotonic() + T(timeout)
+        for _ in range(1000000):
+            hits = [r for r in self.log()
+                    if all(r.get(k) == v for k, v in match.items()) and (pred is None or pred(r))]
+            if len(hits) >= n:
+                return hits
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        raise AssertionError("wanted %d access-log record(s) matching %s within %.1fs, got %d.\n"
+                             "log (last 10): %s\nstderr: %s" % (
+                                 n, match, T(timeout), len(hits),
+                                 "\n  ".join(" ".join("%s=%s" % kv for kv in r.items())
+                                             for r in self.records[-10:]), self.tail(20)))
+
+    # -- ending ---------------------------------------------------------------
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Signal halfpipe, wait for it to exit; return its exit status."""
+        self.kill(sig)
+        rc = self.wait_exit(T(timeout))
+        if rc is None:
+            self.kill(signal.SIGKILL)
+            self.wait_exit(T(5))
+            self.join_readers()
+            raise AssertionError("halfpipe did not exit within %.1fs of signal %d:\n%s" % (
+                T(timeout), sig, self.tail()))
+        self.join_readers()
+        self.exit_code = rc
+        return rc
+
+    def sanitizer_report(self):
+        err = self.stderr_text()
+        for pat in SANITIZER_ERRORS:
+            i = err.find(pat)
+            if i != -1:
+                return err[max(0, i - 200):i + 4000]
+        return None
+
+    def assert_clean(self):
+        rep = self.sanitizer_report()
+        assert rep is None, "sanitizer report in halfpipe's stderr:\n" + rep
+
+    def finish(self):
+        died = self.p.poll() is not None and self.exit_code is None
+        if self.running():
+            self.stop()
+        else:
+            self.wait_exit(T(5))
+            self.join_readers()
+            if self.exit_code is None:
+                self.exit_code = self.p.returncode
+        self._close_stdin()
+        self.assert_clean()
+        if died and not self.expect_exit:
+            raise AssertionError("halfpipe exited on its own during the test (status %s):\n%s"
+                                 % (self.exit_code, self.tail()))
+        assert self.exit_code == 0, "halfpipe exit status %s:\n%s" % (self.exit_code,
+                                                                       self.tail())
