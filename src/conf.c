@@ -38,19 +38,25 @@ static const struct conf_directive directives[] = {
 	  "time a backend connect has to complete" },
 	{ "idle-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "5m",
 	  1, 24 * MS_H, 1, 1, G(idle_timeout_ms), 0,
-	  "a session with no byte moving either way for this long is closed" },
+	  "with both directions open, a session with no byte moving either way for this long is reset" },
 	{ "half-closed-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "30s",
 	  1, 24 * MS_H, 1, 1, G(half_closed_timeout_ms), 0,
-	  "once one side has sent FIN, time the other direction has to finish" },
+	  "once one direction has finished (FIN passed on), a session with no byte moving for this long is reset" },
 	{ "drain-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "30s",
 	  1, 24 * MS_H, 1, 1, G(drain_timeout_ms), 0,
-	  "time buffered bytes have to reach a peer before the session is closed" },
+	  "after SIGTERM/SIGINT, time live sessions have to finish before they are reset" },
 	{ "hello-max", CONF_GLOBAL, CONF_BYTES, "BYTES", "32768",
 	  512, 1048576, 1, 1, G(hello_max), 0,
 	  "cap on the ClientHello body, bytes" },
 	{ "access-log", CONF_GLOBAL, CONF_STRING, "FILE|-|off", "-",
 	  0, 0, 1, 1, G(access_log), 0,
 	  "one line per session: '-' is stdout, FILE is appended to, 'off' disables" },
+	{ "workers", CONF_GLOBAL, CONF_COUNT, "N|auto", "auto",
+	  1, 64, 1, 1, G(workers), 0,
+	  "event-loop threads sharing the listeners (SO_REUSEPORT); auto: one per CPU" },
+	{ "splice-pipes", CONF_GLOBAL, CONF_COUNT, "N", "1000",
+	  0, 100000, 1, 1, G(splice_pipes), 0,
+	  "kernel pipes per worker for zero-copy relay (2 fds each, held only while bytes are in flight); 0: copy only" },
 	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
 	  0, 0, 1, 8, 0, 0,
 	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
@@ -732,6 +738,23 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 	case CONF_BYTES:
 		if (parse_u32(av[0], &v) == -1) {
 			perr(p, "bad size \"%s\" (want a number of bytes)", av[0]);
+			return -1;
+		}
+		if (v < d->min || v > d->max) {
+			perr(p, "%s is out of range (%s)", av[0],
+			    conf_bounds_text(d, b1, sizeof(b1)));
+			return -1;
+		}
+		*(uint32_t *)((char *)c + d->off) = v;
+		return 0;
+	case CONF_COUNT:
+		if (d->def != NULL && strcmp(d->def, "auto") == 0 &&
+		    strcmp(av[0], "auto") == 0) {
+			*(uint32_t *)((char *)c + d->off) = 0;
+			return 0;
+		}
+		if (parse_u32(av[0], &v) == -1) {
+			perr(p, "bad number \"%s\"", av[0]);
 			return -1;
 		}
 		if (v < d->min || v > d->max) {

@@ -62,6 +62,8 @@ struct conf {
 	uint32_t		 drain_timeout_ms;
 	uint32_t		 hello_max;		/* cap on the ClientHello body, bytes */
 	char			*access_log;		/* "-" is stdout, "off" disables */
+	uint32_t		 workers;		/* event-loop threads; 0: one per CPU */
+	uint32_t		 splice_pipes;		/* kernel pipes per worker; 0: no splice */
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS (fuzzer) */
 	/* Parser state, internal to conf.c. */
@@ -73,7 +75,7 @@ struct conf {
 };
 
 enum conf_scope { CONF_GLOBAL, CONF_LISTENER };
-enum conf_type { CONF_DURATION, CONF_BYTES, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION };
+enum conf_type { CONF_DURATION, CONF_BYTES, CONF_COUNT, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION };
 
 /* One row of the directive table. */
 struct conf_directive {

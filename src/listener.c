@@ -14,31 +14,29 @@
 #define ACCEPT_BATCH 64
 #define EMFILE_LOG_MS 1000
 
-static int spare_fd = -1;
-static tick_t emfile_logged;
-
-static void spare_open(void)
+static void spare_open(struct worker *w)
 {
-	if (spare_fd == -1)
-		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (w->spare_fd == -1)
+		w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /* Out of fds: take the connection with the spare fd and drop it at once, so
  * the kernel queue drains and level-triggered epoll does not spin. */
 static void shed_one(struct listener *l)
 {
+	struct worker *w = l->w;
 	int fd;
 
 	l->shed++;
-	if (l->w->now - emfile_logged >= EMFILE_LOG_MS || emfile_logged == 0) {
+	if (w->emfile_logged == TICK_NONE || w->now - w->emfile_logged >= EMFILE_LOG_MS) {
 		log_warnx("%s: out of file descriptors: dropping new connections "
 		    "(%llu so far)", l->name, (unsigned long long)l->shed);
-		emfile_logged = l->w->now;
+		w->emfile_logged = w->now;
 	}
-	if (spare_fd == -1)
+	if (w->spare_fd == -1)
 		return;
-	close(spare_fd);
-	spare_fd = -1;
+	close(w->spare_fd);
+	w->spare_fd = -1;
 	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd != -1) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -46,7 +44,7 @@ static void shed_one(struct listener *l)
 		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		close(fd);
 	}
-	spare_open();
+	spare_open(w);
 }
 
 static void on_accept(struct ev *ev, uint32_t events)
@@ -77,45 +75,48 @@ static void on_accept(struct ev *ev, uint32_t events)
 	}
 }
 
-int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc, int i)
+int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc,
+    const struct sockaddr_storage *addr, socklen_t len, const char *written,
+    struct sockaddr_storage *bound)
 {
-	const struct sockaddr_storage *a = &lc->addr[i];
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof(bound);
+	socklen_t blen = sizeof(*bound);
 	int one = 1, fd;
 
-	spare_open();
+	spare_open(w);
 	memset(l, 0, sizeof(*l));
 	l->ev.fn = on_accept;
 	l->lc = lc;
 	l->w = w;
-	fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		log_warn("listen %s: socket", lc->addrname[i]);
+		log_warn("listen %s: socket", written);
 		return -1;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (a->ss_family == AF_INET6)
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) {
+		log_warn("listen %s: SO_REUSEPORT", written);
+		goto fail;
+	}
+	if (addr->ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)a, lc->addrlen[i]) == -1) {
-		log_warn("listen %s: bind", lc->addrname[i]);
+	if (bind(fd, (const struct sockaddr *)addr, len) == -1) {
+		log_warn("listen %s: bind", written);
 		goto fail;
 	}
 	if (listen(fd, 4096) == -1) {
-		log_warn("listen %s: listen", lc->addrname[i]);
+		log_warn("listen %s: listen", written);
 		goto fail;
 	}
-	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == -1) {
-		log_warn("listen %s: getsockname", lc->addrname[i]);
+	if (getsockname(fd, (struct sockaddr *)bound, &blen) == -1) {
+		log_warn("listen %s: getsockname", written);
 		goto fail;
 	}
-	sockaddr_str(&bound, l->name, sizeof(l->name));
+	sockaddr_str(bound, l->name, sizeof(l->name));
 	if (loop_add(&w->loop, fd, EPOLLIN, &l->ev) == -1) {
 		log_warn("listen %s: epoll", l->name);
 		goto fail;
 	}
 	l->fd = fd;
-	log_info("listening on %s", l->name);
 	return 0;
 fail:
 	close(fd);

@@ -20,8 +20,14 @@ struct listener {
 	uint64_t			 shed;		/* dropped for lack of fds */
 };
 
-/** Bind and listen on lc->addr[i]; logs "listening on ADDR". 0 or -1. */
-int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc, int i);
+/**
+ * Bind and listen on addr (SO_REUSEPORT, so every worker binds the same
+ * address); `written` names it in messages. The address actually bound (the
+ * port the kernel chose for port 0) goes to *bound. 0 or -1 (logged).
+ */
+int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc,
+    const struct sockaddr_storage *addr, socklen_t len, const char *written,
+    struct sockaddr_storage *bound);
 /** Stop accepting and close the socket. */
 void listener_close(struct listener *l);
 

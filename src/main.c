@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <poll.h>
+#include <pthread.h>
+#include <time.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "worker.h"
 
 #define HALFPIPE_VERSION "0.1.0"
 
@@ -25,7 +29,8 @@ static const char usage_text[] =
 "                [--default HOST:PORT|reject] [--hello-timeout D]\n"
 "                [--connect-timeout D] [--idle-timeout D]\n"
 "                [--half-closed-timeout D] [--drain-timeout D]\n"
-"                [--access-log FILE|-] [--hello-max BYTES]\n"
+"                [--access-log FILE|-] [--hello-max BYTES] [--workers N|auto]\n"
+"                [--splice-pipes N]\n"
 "                                   one listener without a file (flags override the file)\n"
 "       halfpipe --inspect FILE...  classify captured client bytes:\n"
 "                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN\n"
@@ -49,6 +54,8 @@ static const struct option longopts[] = {
 	{ "drain-timeout",	required_argument,	NULL, OPT_FLAG },
 	{ "access-log",		required_argument,	NULL, OPT_FLAG },
 	{ "hello-max",		required_argument,	NULL, OPT_FLAG },
+	{ "workers",		required_argument,	NULL, OPT_FLAG },
+	{ "splice-pipes",	required_argument,	NULL, OPT_FLAG },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -91,107 +98,81 @@ static FILE *open_access_log(const char *path)
 	return f;
 }
 
-struct sigev {
-	struct ev	 ev;
-	int		 fd;
-	struct worker	*w;
-	struct listener	*ls;
-	size_t		 nls;
-};
-
-static void on_signal(struct ev *ev, uint32_t events)
-{
-	struct sigev *se = (struct sigev *)ev;
-	struct signalfd_siginfo si;
-	struct worker *w = se->w;
-	size_t i;
-
-	(void)events;
-	while (read(se->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo != SIGTERM && si.ssi_signo != SIGINT)
-			continue;
-		if (w->draining) {
-			log_info("second signal: ending %llu connections now",
-			    (unsigned long long)w->nlive);
-			w->drain_expire = w->now;
-			continue;
-		}
-		w->draining = 1;
-		w->drain_expire = tick_add(w->now, w->conf->drain_timeout_ms);
-		for (i = 0; i < se->nls; i++)
-			listener_close(&se->ls[i]);
-		log_info("signal %u: draining %llu connections for up to %u ms",
-		    si.ssi_signo, (unsigned long long)w->nlive, w->conf->drain_timeout_ms);
-	}
-}
-
 static int run(const struct conf *c)
 {
-	struct worker w;
-	struct listener *ls;
-	struct sigev se;
+	struct sockaddr_storage *bound;
+	struct worker *ws;
+	struct signalfd_siginfo si;
 	sigset_t mask;
-	size_t i, j, nls = 0;
+	FILE *access;
+	size_t i, nls = 0;
+	long ncpu;
+	uint64_t exited, count;
+	int n = (int)c->workers, sfd, done_fd, signals = 0;
 
-	memset(&w, 0, sizeof(w));
-	w.conf = c;
-	w.pool.max_free = 1024;
-	w.now = tick_now();
-	if (loop_init(&w.loop) == -1)
-		fatal("epoll_create1");
+	if (n == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		n = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu;
+	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Block the signals before any thread starts, so that they all inherit
+	 * the mask and only the main thread's signalfd sees them. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		fatal("sigprocmask");
-	memset(&se, 0, sizeof(se));
-	se.ev.fn = on_signal;
-	se.w = &w;
-	if ((se.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
-	if (loop_add(&w.loop, se.fd, EPOLLIN, &se.ev) == -1)
-		fatal("epoll_ctl");
-
+	if ((done_fd = eventfd(0, EFD_CLOEXEC)) == -1)
+		fatal("eventfd");
 	for (i = 0; i < c->nlisteners; i++)
 		nls += c->listeners[i].naddr;
-	if ((ls = calloc(nls ? nls : 1, sizeof(*ls))) == NULL)
+	bound = calloc(nls ? nls : 1, sizeof(*bound));
+	ws = calloc((size_t)n, sizeof(*ws));
+	if (bound == NULL || ws == NULL)
 		fatalx("out of memory");
-	for (i = 0, nls = 0; i < c->nlisteners; i++)
-		for (j = 0; j < c->listeners[i].naddr; j++)
-			if (listener_open(&ls[nls++], &w, &c->listeners[i], (int)j) == -1)
-				fatalx("cannot listen on %s", c->listeners[i].addrname[j]);
-	se.ls = ls;
-	se.nls = nls;
-	w.access = open_access_log(c->access_log);
+	access = open_access_log(c->access_log);
+	for (i = 0; i < (size_t)n; i++)
+		if (worker_init(&ws[i], (int)i, c, access, done_fd, bound, i == 0) == -1)
+			fatalx("cannot start worker %zu", i);
+	for (i = 0; i < (size_t)n; i++)
+		if (worker_start(&ws[i]) == -1)
+			fatalx("cannot start worker %zu", i);
+	log_info("%d worker%s, splice-pipes %u", n, n == 1 ? "" : "s", c->splice_pipes);
 
-	for (;;) {
-		tick_t next = timer_next(&w.timers);
+	/* The main thread only waits: for signals, which it passes on to every
+	 * worker (the first starts the drain, the next ends everything), and
+	 * for the workers, each of which counts itself out on done_fd once it
+	 * has drained. */
+	for (exited = 0; exited < (uint64_t)n;) {
+		struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { done_fd, POLLIN, 0 } };
 
-		if (w.draining)
-			next = tick_first(next, w.drain_expire);
-		if (loop_run_once(&w.loop, tick_remain(next, w.now)) == -1)
-			fatal("epoll_wait");
-		w.now = tick_now();
-		session_run_timers(&w);
-		if (w.draining && tick_is_expired(w.drain_expire, w.now))
-			session_drain_deadline(&w);
-		session_reap(&w);
-		if (w.access != NULL)
-			fflush(w.access);
-		if (w.draining && w.nlive == 0)
-			break;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if ((pfd[0].revents & POLLIN) &&
+		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			log_info("signal %u%s", si.ssi_signo,
+			    signals++ ? ": ending every connection now" : "");
+			for (i = 0; i < (size_t)n; i++)
+				worker_signal(&ws[i]);
+		}
+		if ((pfd[1].revents & POLLIN) &&
+		    read(done_fd, &count, sizeof(count)) == (ssize_t)sizeof(count))
+			exited += count;
 	}
+	for (i = 0; i < (size_t)n; i++)
+		worker_join(&ws[i]);
+	close(done_fd);
 	log_info("drained: exiting");
-	for (i = 0; i < nls; i++)
-		listener_close(&ls[i]);
-	free(ls);
-	if (w.access != NULL && w.access != stdout)
-		fclose(w.access);
-	close(se.fd);
-	loop_close(&w.loop);
-	timer_heap_free(&w.timers);
-	bufpool_drain(&w.pool);
+	if (access != NULL && access != stdout)
+		fclose(access);
+	close(sfd);
+	free(ws);
+	free(bound);
 	return 0;
 }
 

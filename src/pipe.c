@@ -1,10 +1,34 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
 #include "pipe.h"
 
-static enum pump_result write_out(struct pipe *p, int *moved, int *err)
+#define WOULD_BLOCK(e) ((e) == EAGAIN || (e) == EWOULDBLOCK)
+
+void pipe_init(struct pipe *p, struct side *from, struct side *to)
+{
+	p->from = from;
+	p->to = to;
+	p->buf = NULL;
+	p->kp.rd = p->kp.wr = -1;
+	p->piped = 0;
+	p->flags = 0;
+	p->bytes = 0;
+	p->eof_at = TICK_NONE;
+}
+
+void pipe_release(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
+{
+	buf_put(pool, p->buf);
+	p->buf = NULL;
+	pipepool_discard(pp, &p->kp);
+	p->piped = 0;
+}
+
+/* Write out what the buffer holds. */
+static enum pump_result flush_buf(struct pipe *p, int *moved, int *err)
 {
 	struct buf *b = p->buf;
 
@@ -13,7 +37,7 @@ static enum pump_result write_out(struct pipe *p, int *moved, int *err)
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (WOULD_BLOCK(errno))
 				p->to->can_write = 0;
 			else if (errno != EINTR) {
 				*err = errno;
@@ -28,20 +52,73 @@ static enum pump_result write_out(struct pipe *p, int *moved, int *err)
 	return PUMP_OK;
 }
 
-enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool, tick_t now,
-    int *moved, int *err)
+/* Write out what the kernel pipe holds. */
+static enum pump_result flush_pipe(struct pipe *p, int *moved, int *err)
+{
+	while (p->piped > 0 && p->to->can_write) {
+		ssize_t n = splice(p->kp.rd, NULL, p->to->fd, NULL, p->piped,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+		if (n == -1) {
+			if (WOULD_BLOCK(errno))
+				p->to->can_write = 0;
+			else if (errno != EINTR) {
+				*err = errno;
+				return PUMP_TO_ERR;
+			}
+			continue;
+		}
+		p->piped -= (size_t)n;
+		p->bytes += (uint64_t)n;
+		*moved = 1;
+	}
+	return PUMP_OK;
+}
+
+/* One read from `from`: into the kernel pipe when splicing, else into the
+ * buffer. Returns bytes read, 0 at EOF, -1 with errno (EAGAIN: drained). */
+static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
+{
+	ssize_t n;
+
+	if ((p->flags & P_SPLICE) && p->kp.rd == -1 && pipepool_get(pp, &p->kp) == -1)
+		p->flags &= ~P_SPLICE;		/* none to be had: copy */
+	if (p->flags & P_SPLICE) {
+		n = splice(p->from->fd, NULL, p->kp.wr, NULL, SPLICE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0)
+			p->piped += (size_t)n;
+		return n;
+	}
+	if (p->buf == NULL && (p->buf = buf_get(pool)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	p->buf->start = p->buf->end = 0;
+	n = recv(p->from->fd, p->buf->data, p->buf->cap, MSG_DONTWAIT);
+	if (n > 0) {
+		p->buf->end = (size_t)n;
+		/* A full buffer means bulk: splice from now on, if allowed. */
+		if ((size_t)n == p->buf->cap && pp->max > 0)
+			p->flags |= P_SPLICE;
+	}
+	return n;
+}
+
+enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
+    struct pipepool *pp, tick_t now, int *moved, int *err)
 {
 	enum pump_result r = PUMP_OK;
 
 	for (;;) {
 		ssize_t n;
 
-		if (buf_len(p->buf) > 0) {
-			if ((r = write_out(p, moved, err)) != PUMP_OK)
-				break;
-			if (buf_len(p->buf) > 0)
-				break;		/* writer blocks: stop reading */
-		}
+		if (buf_len(p->buf) > 0 && (r = flush_buf(p, moved, err)) != PUMP_OK)
+			break;
+		if (p->piped > 0 && (r = flush_pipe(p, moved, err)) != PUMP_OK)
+			break;
+		if (pipe_pending(p) > 0)
+			break;			/* writer blocks: stop reading */
 		if (p->flags & P_EOF) {
 			if (!(p->flags & P_SHUT_DONE)) {
 				if (shutdown(p->to->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
@@ -56,18 +133,14 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool, tick_t now,
 		}
 		if (!p->from->can_read)
 			break;
-		if (p->buf == NULL && (p->buf = buf_get(pool)) == NULL) {
-			r = PUMP_NOMEM;
-			break;
-		}
-		if (p->buf->start == p->buf->end)
-			p->buf->start = p->buf->end = 0;
-		n = recv(p->from->fd, p->buf->data + p->buf->end,
-		    p->buf->cap - p->buf->end, MSG_DONTWAIT);
+		n = fill(p, pool, pp);
 		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (WOULD_BLOCK(errno))
 				p->from->can_read = 0;
-			else if (errno != EINTR) {
+			else if (errno == ENOMEM) {
+				r = PUMP_NOMEM;
+				break;
+			} else if (errno != EINTR) {
 				*err = errno;
 				r = PUMP_FROM_ERR;
 				break;
@@ -77,23 +150,25 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool, tick_t now,
 		if (n == 0) {
 			p->flags |= P_EOF;
 			p->eof_at = now;
-			*moved = 1;
-			continue;
 		}
-		p->buf->end += (size_t)n;
 		*moved = 1;
 	}
+	/* Hold nothing while nothing is in flight. */
 	if (p->buf != NULL && buf_len(p->buf) == 0) {
 		buf_put(pool, p->buf);
 		p->buf = NULL;
 	}
+	if (p->kp.rd != -1 && p->piped == 0)
+		pipepool_put(pp, &p->kp);
 	return r;
 }
 
 const char *pipe_flags_str(unsigned flags, char *out, unsigned outlen)
 {
-	snprintf(out, outlen, "%s%s%s", flags & P_EOF ? "EOF" : "",
-	    (flags & P_EOF) && (flags & P_SHUT_DONE) ? "|" : "",
-	    flags & P_SHUT_DONE ? "SHUT_DONE" : "");
+	snprintf(out, outlen, "%s%s%s%s%s", flags & P_EOF ? "EOF" : "",
+	    (flags & P_EOF) && (flags & (P_SHUT_DONE | P_SPLICE)) ? "|" : "",
+	    flags & P_SHUT_DONE ? "SHUT_DONE" : "",
+	    (flags & P_SHUT_DONE) && (flags & P_SPLICE) ? "|" : "",
+	    flags & P_SPLICE ? "SPLICE" : "");
 	return out;
 }

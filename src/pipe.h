@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "splice.h"
 #include "tick.h"
 
 struct side {
@@ -21,10 +22,13 @@ struct side {
 
 #define P_EOF		0x01	/* read returned 0: a FIN came in */
 #define P_SHUT_DONE	0x02	/* FIN forwarded: shutdown(to, SHUT_WR) done */
+#define P_SPLICE	0x04	/* bulk seen: move bytes with splice() */
 
 struct pipe {
 	struct side	*from, *to;
 	struct buf	*buf;		/* NULL while nothing is in flight */
+	struct kpipe	 kp;		/* kernel pipe, rd == -1 while none is held */
+	size_t		 piped;		/* bytes in kp */
 	unsigned	 flags;
 	uint64_t	 bytes;		/* bytes written to `to` */
 	tick_t		 eof_at;	/* when the FIN came in */
@@ -42,8 +46,20 @@ enum pump_result {
  * writer blocks, or the direction is done. Sets *moved when any byte moved or
  * the FIN was seen or forwarded. Returns PUMP_OK or the failure.
  */
-enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool, tick_t now,
-    int *moved, int *err);
+enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
+    struct pipepool *pp, tick_t now, int *moved, int *err);
+
+/** Set up an idle direction from one side to the other. */
+void pipe_init(struct pipe *p, struct side *from, struct side *to);
+
+/** Give back the buffer and the kernel pipe (the session is ending). */
+void pipe_release(struct pipe *p, struct bufpool *pool, struct pipepool *pp);
+
+/** Bytes read and not yet written. */
+static inline size_t pipe_pending(const struct pipe *p)
+{
+	return buf_len(p->buf) + p->piped;
+}
 
 /** FIN seen and forwarded: nothing more will flow this way. */
 static inline int pipe_done(const struct pipe *p)

@@ -26,6 +26,8 @@
 static const uint8_t alert_unrecognized_name[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112 };
 static const uint8_t alert_decode_error[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 50 };
 
+static uint64_t next_id;	/* shared by the workers */
+
 static void step(struct session *s);
 static void update_timer(struct session *s);
 
@@ -102,9 +104,8 @@ static void end(struct session *s, enum close_reason r, int abort)
 	s->c.fd = s->s.fd = -1;
 	s->phase = PH_CLOSED;
 	timer_cancel(&w->timers, &s->timer);
-	buf_put(&w->pool, s->c2s.buf);
-	buf_put(&w->pool, s->s2c.buf);
-	s->c2s.buf = s->s2c.buf = NULL;
+	pipe_release(&s->c2s, &w->pool, &w->pipes);
+	pipe_release(&s->s2c, &w->pool, &w->pipes);
 	free(s->hbuf);
 	s->hbuf = NULL;
 
@@ -444,13 +445,13 @@ static void relay(struct session *s)
 	enum pump_result r;
 	int moved = 0, err = 0;
 
-	r = pipe_pump(&s->c2s, &w->pool, w->now, &moved, &err);
+	r = pipe_pump(&s->c2s, &w->pool, &w->pipes, w->now, &moved, &err);
 	if (r != PUMP_OK) {
 		session_close(s, r == PUMP_FROM_ERR ? CR_CLIENT_RST :
 		    r == PUMP_TO_ERR ? CR_SERVER_RST : CR_RESOURCE);
 		return;
 	}
-	r = pipe_pump(&s->s2c, &w->pool, w->now, &moved, &err);
+	r = pipe_pump(&s->s2c, &w->pool, &w->pipes, w->now, &moved, &err);
 	if (r != PUMP_OK) {
 		session_close(s, r == PUMP_FROM_ERR ? CR_SERVER_RST :
 		    r == PUMP_TO_ERR ? CR_CLIENT_RST : CR_RESOURCE);
@@ -645,7 +646,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 		return -1;
 	}
 	s->w = w;
-	s->id = ++w->next_id;
+	s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	s->lc = lc;
 	s->lname = lname;
 	s->phase = PH_HELLO;
@@ -653,10 +654,8 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	s->s.fd = -1;
 	s->c_ev.fn = on_client;
 	s->s_ev.fn = on_server;
-	s->c2s.from = &s->c;
-	s->c2s.to = &s->s;
-	s->s2c.from = &s->s;
-	s->s2c.to = &s->c;
+	pipe_init(&s->c2s, &s->c, &s->s);
+	pipe_init(&s->s2c, &s->s, &s->c);
 	memcpy(&s->peer, peer, peerlen);
 	s->peerlen = peerlen;
 	clock_gettime(CLOCK_REALTIME, &s->start_rt);

@@ -31,10 +31,9 @@
 #include "tick.h"
 #include "timer.h"
 #include "tls_hello.h"
+#include "worker.h"
 
 enum phase { PH_HELLO, PH_CONNECT, PH_RELAY, PH_LINGER, PH_REJECT, PH_CLOSED };
-
-struct worker;
 
 struct session {
 	struct session		*next, *prev;	/* worker's live list / free list */
@@ -78,21 +77,6 @@ struct session {
 	char			 tcp_state[2][12];	/* at close time */
 };
 
-struct worker {
-	struct loop		 loop;
-	struct timer_heap	 timers;
-	struct bufpool		 pool;
-	const struct conf	*conf;
-	FILE			*access;	/* NULL: access log off */
-	struct session		*live;		/* doubly linked */
-	struct session		*dead;		/* freed after the batch */
-	uint64_t		 next_id;
-	uint64_t		 nlive;
-	uint64_t		 closed[CR_COUNT];
-	int			 draining;
-	tick_t			 drain_expire;
-	tick_t			 now;
-};
 
 /** Take over an accepted client socket (non-blocking). On failure the socket
  *  is closed and -1 returned. */

@@ -1,0 +1,73 @@
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "splice.h"
+
+int pipepool_get(struct pipepool *pp, struct kpipe *out)
+{
+	int fds[2];
+
+	if (pp->in_use >= pp->max) {
+		pp->fallbacks++;
+		return -1;
+	}
+	if (pp->nfree > 0) {
+		*out = pp->free[--pp->nfree];
+		pp->in_use++;
+		return 0;
+	}
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+		pp->fallbacks++;
+		return -1;
+	}
+	out->rd = fds[0];
+	out->wr = fds[1];
+	pp->in_use++;
+	return 0;
+}
+
+void pipepool_put(struct pipepool *pp, struct kpipe *kp)
+{
+	if (kp->rd == -1)
+		return;
+	pp->in_use--;
+	if (pp->nfree == pp->cap_free) {
+		size_t cap = pp->cap_free ? pp->cap_free * 2 : 16;
+		struct kpipe *v = cap <= pp->max ? realloc(pp->free, cap * sizeof(*v)) : NULL;
+
+		if (v == NULL) {
+			close(kp->rd);
+			close(kp->wr);
+			kp->rd = kp->wr = -1;
+			return;
+		}
+		pp->free = v;
+		pp->cap_free = cap;
+	}
+	pp->free[pp->nfree++] = *kp;
+	kp->rd = kp->wr = -1;
+}
+
+void pipepool_discard(struct pipepool *pp, struct kpipe *kp)
+{
+	if (kp->rd == -1)
+		return;
+	pp->in_use--;
+	close(kp->rd);
+	close(kp->wr);
+	kp->rd = kp->wr = -1;
+}
+
+void pipepool_drain(struct pipepool *pp)
+{
+	while (pp->nfree > 0) {
+		struct kpipe *kp = &pp->free[--pp->nfree];
+
+		close(kp->rd);
+		close(kp->wr);
+	}
+	free(pp->free);
+	pp->free = NULL;
+	pp->cap_free = 0;
+}

@@ -1,0 +1,150 @@
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+#include "worker.h"
+
+#define BUFPOOL_FREE_MAX 1024
+
+/* The main thread wrote to our eventfd: a signal came. */
+static void on_wake(struct ev *ev, uint32_t events)
+{
+	struct worker *w = (struct worker *)((char *)ev - offsetof(struct worker, wake_ev));
+	uint64_t n;
+	size_t i;
+
+	(void)events;
+	if (read(w->wake_fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return;
+	if (w->draining) {
+		w->drain_expire = w->now;	/* second signal: end them now */
+		return;
+	}
+	w->draining = 1;
+	w->drain_expire = tick_add(w->now, w->conf->drain_timeout_ms);
+	for (i = 0; i < w->nls; i++)
+		listener_close(&w->ls[i]);
+	if (w->index == 0)
+		log_info("draining: no new connections; live ones have up to %u ms",
+		    w->conf->drain_timeout_ms);
+}
+
+int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
+    int done_fd, struct sockaddr_storage *bound, int first)
+{
+	size_t i, j, n = 0;
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->conf = c;
+	w->access = access;
+	w->spare_fd = -1;
+	w->wake_fd = -1;
+	w->done_fd = done_fd;
+	w->pool.max_free = BUFPOOL_FREE_MAX;
+	w->pipes.max = c->splice_pipes;
+	w->now = tick_now();
+	if (loop_init(&w->loop) == -1) {
+		log_warn("epoll_create1");
+		return -1;
+	}
+	w->wake_ev.fn = on_wake;
+	if ((w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    loop_add(&w->loop, w->wake_fd, EPOLLIN, &w->wake_ev) == -1) {
+		log_warn("eventfd");
+		return -1;
+	}
+	for (i = 0; i < c->nlisteners; i++)
+		n += c->listeners[i].naddr;
+	if ((w->ls = calloc(n ? n : 1, sizeof(*w->ls))) == NULL) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	for (i = 0, n = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *lc = &c->listeners[i];
+
+		for (j = 0; j < lc->naddr; j++, n++) {
+			const struct sockaddr_storage *a = first ? &lc->addr[j] : &bound[n];
+
+			if (listener_open(&w->ls[n], w, lc, a, lc->addrlen[j],
+			    lc->addrname[j], &bound[n]) == -1)
+				return -1;
+			w->nls = n + 1;
+			if (first)
+				log_info("listening on %s", w->ls[n].name);
+		}
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t one = 1;
+
+	for (;;) {
+		tick_t next = timer_next(&w->timers);
+
+		if (w->draining)
+			next = tick_first(next, w->drain_expire);
+		if (loop_run_once(&w->loop, tick_remain(next, w->now)) == -1)
+			fatal("epoll_wait");
+		w->now = tick_now();
+		session_run_timers(w);
+		if (w->draining && tick_is_expired(w->drain_expire, w->now))
+			session_drain_deadline(w);
+		session_reap(w);
+		if (w->access != NULL)
+			fflush(w->access);
+		if (w->draining && w->nlive == 0)
+			break;
+	}
+	if (write(w->done_fd, &one, sizeof(one)) == -1)
+		fatal("worker %d: eventfd", w->index);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (rc != 0) {
+		errno = rc;
+		log_warn("pthread_create");
+		return -1;
+	}
+	return 0;
+}
+
+void worker_signal(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake_fd, &one, sizeof(one)) == -1)
+		log_warn("worker %d: eventfd", w->index);
+}
+
+void worker_join(struct worker *w)
+{
+	size_t i;
+
+	pthread_join(w->thread, NULL);
+	for (i = 0; i < w->nls; i++)
+		listener_close(&w->ls[i]);
+	free(w->ls);
+	if (w->wake_fd != -1)
+		close(w->wake_fd);
+	if (w->spare_fd != -1)
+		close(w->spare_fd);
+	loop_close(&w->loop);
+	timer_heap_free(&w->timers);
+	bufpool_drain(&w->pool);
+	pipepool_drain(&w->pipes);
+}

@@ -1,0 +1,67 @@
+/*
+ * A worker: one thread with its own epoll loop, listening sockets (the same
+ * addresses as every other worker's, SO_REUSEPORT), sessions, timers, buffer
+ * and pipe pools. Workers share only the read-only configuration and the
+ * access-log stream, so nothing on the relay path takes a lock.
+ */
+#ifndef HP_WORKER_H
+#define HP_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "loop.h"
+#include "reason.h"
+#include "splice.h"
+#include "tick.h"
+#include "timer.h"
+
+struct session;
+struct listener;
+
+struct worker {
+	int			 index;
+	pthread_t		 thread;
+	struct loop		 loop;
+	struct timer_heap	 timers;
+	struct bufpool		 pool;
+	struct pipepool		 pipes;
+	const struct conf	*conf;
+	FILE			*access;	/* NULL: access log off */
+	struct listener		*ls;		/* this worker's listening sockets */
+	size_t			 nls;
+	int			 wake_fd;	/* eventfd: the main thread's signals */
+	int			 done_fd;	/* eventfd: +1 when this worker ends */
+	struct ev		 wake_ev;
+	int			 spare_fd;	/* kept for the EMFILE answer */
+	tick_t			 emfile_logged;
+	struct session		*live;		/* doubly linked */
+	struct session		*dead;		/* freed after the batch */
+	uint64_t		 nlive;
+	uint64_t		 closed[CR_COUNT];
+	int			 draining;
+	tick_t			 drain_expire;
+	tick_t			 now;
+};
+
+/**
+ * Set up worker w: its loop and its listening sockets. The first worker
+ * (bound == NULL) binds the configured addresses and stores the addresses it
+ * got (ports chosen by the kernel included) in bound[]; the others bind
+ * those. 0, or -1 after logging why.
+ */
+int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
+    int done_fd, struct sockaddr_storage *bound, int first);
+/** Start the worker's thread. 0 or -1. */
+int worker_start(struct worker *w);
+/** From the main thread: the first call starts the drain, the second ends
+ *  every session at once. */
+void worker_signal(struct worker *w);
+/** Wait for the thread to end and free what the worker holds. */
+void worker_join(struct worker *w);
+
+#endif
