@@ -20,10 +20,10 @@ PEER = os.path.join(HERE, "peer.py")
 
 SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
-# Keys every access-log line carries (docs/LOGGING.md).
+# Keys every access-log line carries, in order (docs/logging.md).
 ACCESS_LOG_KEYS = ("ts id listener client sni alpn backend hello_bytes hello_reads "
                    "c2s_bytes s2c_bytes connect_ms duration_ms first_close "
-                   "close_lag_ms term").split()
+                   "close_lag_ms client_tcp server_tcp term").split()
 
 
 def T(seconds):
