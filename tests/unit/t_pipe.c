@@ -1,0 +1,270 @@
+/*
+ * One direction of the relay over real loopback TCP sockets: bytes in order,
+ * FIN forwarded only after the buffer drained, backpressure, the splice path
+ * and its fallback, a reset reported on the right side. No epoll: readiness
+ * flags are set by hand, as the event loop would on an edge.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pipe.h"
+#include "test.h"
+
+/* A connected loopback TCP pair: *a is the "peer", *b halfpipe's end. */
+static int tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int l, fl;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((l = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	if (bind(l, (struct sockaddr *)&sin, sizeof(sin)) == -1 || listen(l, 1) == -1 ||
+	    getsockname(l, (struct sockaddr *)&sin, &len) == -1)
+		goto fail;
+	if ((*a = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		goto fail;
+	if (connect(*a, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		goto fail;
+	if ((*b = accept(l, NULL, NULL)) == -1)
+		goto fail;
+	fl = fcntl(*b, F_GETFL);
+	fcntl(*b, F_SETFL, fl | O_NONBLOCK);
+	close(l);
+	return 0;
+fail:
+	close(l);
+	return -1;
+}
+
+/* Wait (bounded) until fd is readable. */
+static int wait_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 5000) == 1;
+}
+
+/* Pump until nothing moves, re-arming readiness as an edge would. */
+static enum pump_result pump_all(struct pipe *p, struct bufpool *bp, struct pipepool *pp,
+    int *err)
+{
+	enum pump_result r = PUMP_OK;
+	int i, moved = 1;
+
+	for (i = 0; i < 10000 && moved; i++) {
+		moved = 0;
+		p->from->can_read = p->to->can_write = 1;
+		r = pipe_pump(p, bp, pp, 1, &moved, err);
+		if (r != PUMP_OK)
+			break;
+	}
+	return r;
+}
+
+/* Read exactly n bytes (blocking, bounded by poll) and check the pattern. */
+static int read_pattern(int fd, size_t n, size_t *got)
+{
+	static uint8_t chunk[65536];
+	size_t off = 0;
+	int ok = 1;
+
+	while (off < n && wait_readable(fd)) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+		ssize_t i;
+
+		if (r <= 0)
+			break;
+		for (i = 0; i < r; i++)
+			if (chunk[i] != (uint8_t)((off + (size_t)i) * 7))
+				ok = 0;
+		off += (size_t)r;
+	}
+	*got = off;
+	return ok;
+}
+
+static void write_pattern(int fd, size_t n)
+{
+	static uint8_t chunk[65536];
+	size_t off = 0;
+
+	while (off < n) {
+		size_t k = n - off < sizeof(chunk) ? n - off : sizeof(chunk), i;
+		ssize_t w;
+
+		for (i = 0; i < k; i++)
+			chunk[i] = (uint8_t)((off + i) * 7);
+		w = write(fd, chunk, k);
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+/* Relay n bytes then FIN from a client to a server through one pipe. */
+static void relay_case(const char *name, size_t n, size_t max_pipes)
+{
+	struct bufpool bp = { .max_free = 4 };
+	struct pipepool pp = { .max = max_pipes };
+	struct side from, to;
+	struct pipe p;
+	int client, hf, hs, server, err = 0;
+	size_t got = 0, written = 0;
+	int ok = 1, spliced = 0;
+	char buf[1];
+
+	if (tcp_pair(&client, &hf) == -1 || tcp_pair(&server, &hs) == -1) {
+		CHECK(0, "%s: socket pairs", name);
+		return;
+	}
+	from.fd = hf;
+	to.fd = hs;
+	pipe_init(&p, &from, &to);
+	/* The sender writes in pieces; the relay runs between them. */
+	while (written < n) {
+		size_t k = n - written < 32768 ? n - written : 32768;
+		size_t part;
+
+		write_pattern(client, k);	/* pattern restarts: check per piece */
+		written += k;
+		wait_readable(hf);
+		if (pump_all(&p, &bp, &pp, &err) != PUMP_OK)
+			ok = 0;
+		if (p.flags & P_SPLICE)
+			spliced = 1;
+		ok &= read_pattern(server, k, &part);
+		got += part;
+		if (part != k)
+			break;
+	}
+	shutdown(client, SHUT_WR);
+	wait_readable(hf);
+	if (pump_all(&p, &bp, &pp, &err) != PUMP_OK)
+		ok = 0;
+	CHECK(ok && got == n, "%s: %zu bytes arrive in order (got %zu)", name, n, got);
+	CHECK(pipe_done(&p), "%s: FIN seen and forwarded", name);
+	CHECK(wait_readable(server) && read(server, buf, 1) == 0,
+	    "%s: the server reads a clean EOF", name);
+	CHECK_INT(p.bytes, n, "%s: byte count", name);
+	CHECK(p.buf == NULL && p.kp.rd == -1, "%s: nothing held once idle", name);
+	if (max_pipes)
+		CHECK(n < 16384 || spliced, "%s: bulk switched to splice", name);
+	else
+		CHECK(!spliced, "%s: no splice when the pool is empty", name);
+	CHECK_INT(bp.in_use + pp.in_use, 0, "%s: every buffer and pipe returned", name);
+	pipe_release(&p, &bp, &pp);
+	bufpool_drain(&bp);
+	pipepool_drain(&pp);
+	close(client);
+	close(hf);
+	close(hs);
+	close(server);
+}
+
+/* The server does not read: the relay must stop reading the client. */
+static void backpressure_case(void)
+{
+	struct bufpool bp = { .max_free = 4 };
+	struct pipepool pp = { .max = 0 };
+	struct side from, to;
+	struct pipe p;
+	int client, hf, hs, server, err = 0, small = 4096, fl;
+	size_t before;
+
+	if (tcp_pair(&client, &hf) == -1 || tcp_pair(&server, &hs) == -1) {
+		CHECK(0, "backpressure: socket pairs");
+		return;
+	}
+	setsockopt(hs, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(server, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	fl = fcntl(client, F_GETFL);
+	fcntl(client, F_SETFL, fl | O_NONBLOCK);
+	from.fd = hf;
+	to.fd = hs;
+	pipe_init(&p, &from, &to);
+	write_pattern(client, 4 << 20);		/* as much as the kernel takes */
+	pump_all(&p, &bp, &pp, &err);
+	before = p.bytes;
+	CHECK(p.buf != NULL && buf_len(p.buf) > 0, "backpressure: bytes wait in the buffer");
+	CHECK(!to.can_write, "backpressure: the writer would block");
+	CHECK(buf_len(p.buf) <= BUF_SIZE, "backpressure: at most one buffer held (%zu)",
+	    buf_len(p.buf));
+	pump_all(&p, &bp, &pp, &err);
+	CHECK_INT(p.bytes, before, "backpressure: nothing more moves while the server is full");
+	pipe_release(&p, &bp, &pp);
+	bufpool_drain(&bp);
+	close(client);
+	close(hf);
+	close(hs);
+	close(server);
+}
+
+/* A RST from the reading side is PUMP_FROM_ERR; one from the writing side
+ * PUMP_TO_ERR. */
+static void reset_case(int reader_resets)
+{
+	struct linger lg = { 1, 0 };
+	struct bufpool bp = { .max_free = 4 };
+	struct pipepool pp = { .max = 4 };
+	struct side from, to;
+	struct pipe p;
+	int client, hf, hs, server, err = 0;
+	enum pump_result r;
+
+	if (tcp_pair(&client, &hf) == -1 || tcp_pair(&server, &hs) == -1) {
+		CHECK(0, "reset: socket pairs");
+		return;
+	}
+	from.fd = hf;
+	to.fd = hs;
+	pipe_init(&p, &from, &to);
+	if (reader_resets) {
+		setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(client);
+		wait_readable(hf);
+		r = pump_all(&p, &bp, &pp, &err);
+		CHECK_INT(r, PUMP_FROM_ERR, "reset by the reading side is PUMP_FROM_ERR");
+		CHECK_INT(err, ECONNRESET, "errno is ECONNRESET");
+	} else {
+		setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(server);
+		wait_readable(hs);	/* the RST has come in */
+		write_pattern(client, 1000);
+		wait_readable(hf);
+		r = pump_all(&p, &bp, &pp, &err);
+		CHECK_INT(r, PUMP_TO_ERR, "reset by the writing side is PUMP_TO_ERR");
+		close(client);
+	}
+	pipe_release(&p, &bp, &pp);
+	CHECK_INT(bp.in_use + pp.in_use, 0, "reset: buffers and pipes released");
+	bufpool_drain(&bp);
+	pipepool_drain(&pp);
+	close(hf);
+	close(hs);
+	if (reader_resets)
+		close(server);
+}
+
+int main(void)
+{
+	char flags[64];
+
+	relay_case("small copy", 1000, 0);
+	relay_case("bulk copy", 3 << 20, 0);
+	relay_case("bulk splice", 3 << 20, 4);
+	backpressure_case();
+	reset_case(1);
+	reset_case(0);
+	CHECK_STR(pipe_flags_str(P_EOF | P_SHUT_DONE, flags, sizeof(flags)), "EOF|SHUT_DONE",
+	    "flag printer");
+	CHECK_STR(pipe_flags_str(P_SPLICE, flags, sizeof(flags)), "SPLICE", "flag printer, one flag");
+	return test_done();
+}
