@@ -169,9 +169,18 @@ static tick_t deadline(const struct session *s)
 	}
 }
 
+/*
+ * Re-armed lazily: a deadline that moved later leaves the timer where it is
+ * (on_deadline() finds it early and re-arms then), so a busy connection costs
+ * no heap operation per event; only an earlier deadline moves it now.
+ */
 static void update_timer(struct session *s)
 {
-	if (timer_set(&s->w->timers, &s->timer, deadline(s)) == -1)
+	tick_t d = deadline(s);
+
+	if (d != TICK_NONE && s->timer.idx != TIMER_IDLE && s->timer.when <= d)
+		return;
+	if (timer_set(&s->w->timers, &s->timer, d) == -1)
 		session_close(s, CR_RESOURCE);
 }
 
@@ -415,6 +424,7 @@ static void connect_check(struct session *s)
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
 	s->last_active = s->w->now;
+	acked_progress(s);	/* baseline for the idle deadline */
 	/* the sniffed bytes (hello and whatever followed) seed c2s */
 	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
 	s->hbuf = NULL;
@@ -434,7 +444,10 @@ static void note_eof(struct session *s, const struct pipe *p, char who)
 		s->first_close_at = p->eof_at;
 	} else if (s->first_close != who && !s->second_close_at) {
 		s->second_close_at = p->eof_at;
+	} else {
+		return;
 	}
+	acked_progress(s);	/* a new deadline starts: take a fresh baseline */
 }
 
 static void linger_check(struct session *s);
@@ -497,7 +510,7 @@ static void linger_check(struct session *s)
 		session_close(s, s->first_close == 's' ? CR_SERVER_FIN : CR_CLIENT_FIN);
 		return;
 	}
-	pause = 5u << (s->linger_step < 6 ? s->linger_step++ : 6);
+	pause = 20u << (s->linger_step < 4 ? s->linger_step++ : 4);
 	if (pause > LINGER_POLL_MAX_MS)
 		pause = LINGER_POLL_MAX_MS;
 	s->poll_at = tick_add(w->now, pause);
@@ -581,6 +594,8 @@ static void on_deadline(struct session *s)
 	tick_t d = deadline(s);
 
 	if (!tick_is_expired(d, w->now)) {	/* moved since armed (lazy) */
+		if (s->phase == PH_RELAY)
+			acked_progress(s);	/* progress counts from here */
 		update_timer(s);
 		return;
 	}

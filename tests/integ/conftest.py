@@ -1,6 +1,7 @@
 """Fixtures for the halfpipe integration suite.
 
-Every test runs once per halfpipe binary (ids plain and asan); override the
+Every test runs once per halfpipe variant (ids plain: two workers, splice;
+copy: one worker, no splice pipes; asan: the ASan+UBSan build, two workers); override the
 list with HP_TEST_BINARIES="id=path,id=path".  Needs root (network
 namespaces, nft).  Timeouts scale with HP_TEST_TIMEOUT_MULTIPLIER.
 """
@@ -20,16 +21,30 @@ import netns  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+class HpBin(str):
+    """A halfpipe binary's path, with the flags this variant adds to every run."""
+
+    def __new__(cls, path, extra=()):
+        s = str.__new__(cls, path)
+        s.extra = list(extra)
+        return s
+
+
 def _binaries():
     spec = os.environ.get("HP_TEST_BINARIES")
     if spec:
         out = []
         for item in spec.split(","):
             bid, _, path = item.partition("=")
-            out.append((bid, os.path.abspath(path)))
+            out.append((bid, HpBin(os.path.abspath(path))))
         return out
-    return [("plain", os.path.join(REPO, "build", "halfpipe")),
-            ("asan", os.path.join(REPO, "build-asan", "halfpipe"))]
+    plain = os.path.join(REPO, "build", "halfpipe")
+    asan = os.path.join(REPO, "build-asan", "halfpipe")
+    # splice on (the default) with two workers; the copy path alone on one
+    # worker; the sanitizer build with two workers.
+    return [("plain", HpBin(plain, ["--workers", "2"])),
+            ("copy", HpBin(plain, ["--workers", "1", "--splice-pipes", "0"])),
+            ("asan", HpBin(asan, ["--workers", "2"]))]
 
 
 BINARIES = _binaries()
@@ -49,7 +64,8 @@ def pytest_configure(config):
 
 @pytest.fixture(params=[b[1] for b in BINARIES], ids=[b[0] for b in BINARIES])
 def hp_bin(request):
-    """Path of the halfpipe binary under test."""
+    """Path of the halfpipe binary under test (an HpBin: .extra holds the
+    flags of its variant, which Topology.halfpipe adds to every run)."""
     path = request.param
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         pytest.fail("%s is missing: build it first (make -C %s all asan)" % (

@@ -214,7 +214,8 @@ class Topology:
         """Start halfpipe (binary) with args in the proxy namespace; returns
         once it printed its `listening on` lines."""
         ns = self.proxy if ns == "proxy" else ns
-        h = procs.Halfpipe(self._argv(ns, [binary]), list(args), self.tmp,
+        args = list(getattr(binary, "extra", [])) + list(args)
+        h = procs.Halfpipe(self._argv(ns, [str(binary)]), args, self.tmp,
                            nlisten=nlisten, log=log)
         self._own(h)
         h.start()

@@ -1,0 +1,105 @@
+"""Every shared ClientHello vector through `halfpipe --inspect`, plain and ASan builds.
+
+Run from the repository root: /usr/bin/python3 -m pytest tests/test_vectors.py
+Vectors: $HP_VECTORS, else ../shared/vectors/clienthello beside the repository.
+"""
+import importlib.util
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VECTORS = pathlib.Path(os.environ.get("HP_VECTORS") or ROOT.parent / "shared" / "vectors" / "clienthello")
+BUILDS = ["build", "build-asan"]
+
+
+def halfpipe(build):
+    path = ROOT / build / "halfpipe"
+    assert path.is_file(), f"{path} is missing: `make test` builds it (make all asan)"
+    return path
+
+
+def expected_rows():
+    lines = (VECTORS / "expected.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    assert header[:3] == ["file", "expected", "alpn"], header
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:] if line]
+
+
+def expected_line(row):
+    """expected.tsv row -> the line --inspect prints: FILE VERDICT SNI ALPN."""
+    exp = row["expected"]
+    if exp.startswith("found:"):
+        verdict, sni, alpn = "found", exp[len("found:"):], row["alpn"]
+    elif exp == "no-sni":
+        verdict, sni, alpn = "no-sni", "-", row["alpn"]
+    else:
+        verdict, sni, alpn = exp, "-", "-"
+    return f"{row['file']}\t{verdict}\t{sni}\t{alpn}"
+
+
+def inspect(build, files, cwd):
+    return subprocess.run([str(halfpipe(build)), "--inspect", *files], cwd=cwd,
+                          capture_output=True, timeout=300)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_inspect_every_vector(build):
+    rows = expected_rows()
+    assert len(rows) == len(list(VECTORS.glob("*/*.bin"))), "expected.tsv must list every vector"
+    proc = inspect(build, [r["file"] for r in rows], VECTORS)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert proc.stderr == b""
+    got = proc.stdout.decode("latin-1").splitlines()
+    want = [expected_line(r) for r in rows]
+    assert len(got) == len(want), f"{len(got)} lines for {len(want)} files"
+    wrong = [f"  want {w!r}\n  got  {g!r}" for w, g in zip(want, got) if w != g]
+    assert not wrong, f"{len(wrong)} of {len(want)} lines differ:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_inspect_unreadable_file(build, tmp_path):
+    missing = tmp_path / "no-such-file.bin"
+    good = "real/curl-h2.bin"
+    proc = inspect(build, [str(missing), good, str(tmp_path)], VECTORS)
+    assert proc.returncode == 1
+    err = proc.stderr.decode(errors="replace")
+    assert str(missing) in err and str(tmp_path) + ":" in err, err
+    assert proc.stdout.decode().splitlines() == [f"{good}\tfound\ta.example.test\th2,http/1.1"]
+
+
+def reference():
+    spec = importlib.util.spec_from_file_location("hello_reference", VECTORS / "tools" / "hello.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_inspect_prefixes_match_reference(build, tmp_path):
+    """Early verdicts as in tools/hello.py: every prefix of every vector up to
+    600 bytes gets the reference's verdict, SNI and ALPN."""
+    ref = reference()
+    names, want = [], []
+    for row in expected_rows():
+        data = (VECTORS / row["file"]).read_bytes()
+        if len(data) > 600:
+            continue
+        for k in range(len(data) + 1):
+            name = f"{len(names):06d}"
+            (tmp_path / name).write_bytes(data[:k])
+            r = ref.classify(data[:k])
+            sni = r.sni if r.kind == "found" else "-"
+            alpn = ",".join(r.alpn) if r.kind in ("found", "no-sni") and r.alpn else "-"
+            names.append(name)
+            want.append(f"{name}\t{r.kind}\t{sni}\t{alpn}\t({row['file']} cut at {k})")
+    got = []
+    for i in range(0, len(names), 4000):
+        proc = inspect(build, names[i:i + 4000], tmp_path)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        got += proc.stdout.decode("latin-1").splitlines()
+    assert len(got) == len(names)
+    wrong = [w for w, g in zip(want, got) if w.rsplit("\t", 1)[0] != g]
+    assert not wrong, f"{len(wrong)} of {len(names)} prefixes differ, first: {wrong[:5]}"
