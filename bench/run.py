@@ -1,0 +1,992 @@
+#!/usr/bin/python3
+"""
+bench/run.py: halfpipe beside HAProxy, nginx and sniproxy, same machine, same run.
+
+`make bench` builds halfpipe, bench-loadgen and bench-backend, then runs this
+(standard library only; root, because it installs Debian packages when they
+are missing and raises fd limits). What it does, in order:
+
+1. Installs haproxy, nginx, libnginx-mod-stream and sniproxy if missing
+   (`apt-get update` once, then `apt-get install -y`), with a
+   /usr/sbin/policy-rc.d that exits 101 in place so no service starts (it
+   is removed afterwards only if this script wrote it).
+2. For each round (3 by default) and each workload, runs every peer one
+   after the other (A B C ... then again), each started by this script from
+   a config generated into a temporary directory, listening on 127.0.0.1 on
+   a port picked by binding port 0 and closing it just before the start.
+   Peers: halfpipe, haproxy (no splice), haproxy-splice (option
+   splice-auto), nginx (stream, ssl_preread + map), sniproxy, direct (the
+   load generator straight to the backend). Logging is off everywhere.
+3. Pins CPUs: the proxy (all its processes/threads) on CPU 1, the load
+   generator and the backend on CPU 0 (sched_setaffinity in the child
+   before exec, the same as `taskset -c`).
+4. Workloads: cps-517 and cps-2k (64 concurrent connections; hello, 1 KiB
+   reply, close; connections/s, p50/p99 latency, proxy CPU s per 1,000
+   connections), dl-1, dl-16, ul-1, ul-16 (bulk download/upload, 1 and 16
+   streams, MB/s), hold (5,000 idle connections: proxy RSS and kernel
+   socket memory per connection; every proxy is started fresh for it).
+5. Prints one table: medians over rounds, each with its ratio to HAProxy and
+   to direct, and writes every raw number to build/bench/results-DATE.json.
+
+Every wait is bounded: each child has a time limit, each poll loop a count
+and a deadline, and the whole run a deadline (--max-minutes). Every process
+started is ended by its pid, every temporary directory removed. Traffic only
+ever goes to 127.0.0.1.
+
+Quick run:  make bench BENCH_ARGS="--rounds 1 --seconds 2 --only halfpipe,haproxy"
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+VECTORS = os.path.normpath(os.path.join(ROOT, "..", "shared", "vectors", "clienthello", "real"))
+HELLOS = {  # workload name -> capture; both carry SNI a.example.test
+    "517": "curl-h2.bin",       # curl 7.88 / OpenSSL 3, 517 bytes, one record
+    "2k": "chromium-pq.bin",    # Chromium with X25519Kyber768, 1,986 bytes
+}
+SNI = "a.example.test"
+PROXY_CPU = 1
+LOAD_CPU = 0
+NOFILE = 20000
+NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
+PACKAGES = {"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx",
+            "libnginx-mod-stream": NGINX_STREAM, "sniproxy": "/usr/sbin/sniproxy"}
+ALL_PEERS = ["halfpipe", "haproxy", "haproxy-splice", "nginx", "sniproxy", "direct"]
+WORKLOADS = ["cps-517", "cps-2k", "dl-1", "dl-16", "ul-1", "ul-16", "hold"]
+ACCESS_LOG = False  # --access-log: halfpipe logs into the temp dir, to find errors
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Deadline(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- install
+
+def install_packages():
+    missing = [pkg for pkg, path in PACKAGES.items() if not os.path.exists(path)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit("bench: missing packages %s; run as root to install them" % " ".join(missing))
+    policy = "/usr/sbin/policy-rc.d"
+    wrote_policy = False
+    if not os.path.exists(policy):
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\n# written by halfpipe bench/run.py: start no service\nexit 101\n")
+        os.chmod(policy, 0o755)
+        wrote_policy = True
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        log("bench: installing %s" % " ".join(missing))
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env, timeout=600,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q"] + missing, check=True, env=env,
+                       timeout=900, stdout=subprocess.DEVNULL)
+    finally:
+        if wrote_policy:
+            os.unlink(policy)
+    still = [pkg for pkg, path in PACKAGES.items() if not os.path.exists(path)]
+    if still:
+        sys.exit("bench: still missing after install: %s" % " ".join(still))
+
+
+# ---------------------------------------------------------------- /proc helpers
+
+def free_port():
+    """A port the kernel just handed out for 127.0.0.1; closed again at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def listeners_on(port):
+    """Number of LISTEN sockets on 127.0.0.1:port (from /proc/net/tcp)."""
+    n = 0
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 3 and parts[1] == want and parts[3] == "0A":
+                n += 1
+    return n
+
+
+def proc_children():
+    """ppid -> [pid] for every process now."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2:].split()
+        kids.setdefault(int(fields[1]), []).append(int(d))
+    return kids
+
+
+def tree(pids):
+    """The pids and all their descendants (bounded depth)."""
+    kids = proc_children()
+    out, todo = [], list(pids)
+    for _ in range(10000):
+        if not todo:
+            break
+        p = todo.pop()
+        if p in out:
+            continue
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    """utime+stime (all threads) of these processes, in seconds."""
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def rss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def pss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def sockstat_tcp_mem():
+    """TCP socket buffer memory in bytes (/proc/net/sockstat `mem`, pages)."""
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                parts = line.split()
+                return int(parts[parts.index("mem") + 1]) * PAGE
+    return 0
+
+
+def slab_bytes():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_busy(cpu):
+    """(busy, total) jiffies of one CPU from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%d " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                idle = v[3] + v[4]
+                return sum(v[:8]) - idle, sum(v[:8])
+    return 0, 1
+
+
+def all_busy():
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]) - v[3] - v[4], sum(v[:8])
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Foreign:
+    """CPU used during a run by anything but the peer, the load generator and
+    the backend (another job on the machine): busy time of all CPUs minus
+    theirs, as a fraction of the run's CPU capacity."""
+
+    def __init__(self, pids):
+        self.pids = list(pids)
+        self.b0 = all_busy()
+        self.c0 = cpu_ticks(self.pids) + children_cpu()
+
+    def done(self):
+        b1 = all_busy()
+        ours = cpu_ticks(self.pids) + children_cpu() - self.c0
+        busy = (b1[0] - self.b0[0]) / CLK_TCK
+        total = max(1e-9, (b1[1] - self.b0[1]) / CLK_TCK)
+        return max(0.0, (busy - ours) / total)
+
+
+def wait_quiet(opt):
+    """Wait (at most --quiet-wait s) until the machine is idle: under 10 %
+    of its CPUs busy over half a second. Returns the last figure."""
+    t_end = time.monotonic() + opt.quiet_wait
+    for _ in range(1000):
+        b0 = all_busy()
+        time.sleep(0.5)
+        b1 = all_busy()
+        frac = (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
+        if frac < 0.10 or time.monotonic() > t_end:
+            return frac
+        time.sleep(1.5)
+    return frac
+
+
+def pinned(cpu):
+    def pre():
+        os.sched_setaffinity(0, {cpu})
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+    return pre
+
+
+# ---------------------------------------------------------------- backend
+
+class Backend:
+    """bench-backend on CPU 0, mode switched through its stdin."""
+
+    def __init__(self, limit_s):
+        self.p = subprocess.Popen([os.path.join(BUILD, "bench-backend"), "-t", str(int(limit_s)),
+                                   "-s", "reply"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  preexec_fn=pinned(LOAD_CPU), text=True, bufsize=1)
+        line = self._line(5)
+        self.port = int(line)
+
+    def _line(self, timeout):
+        r, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not r:
+            raise RuntimeError("bench-backend: no answer in %ss" % timeout)
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError("bench-backend exited")
+        return line.strip()
+
+    def cmd(self, c):
+        self.p.stdin.write(c + "\n")
+        self.p.stdin.flush()
+        return json.loads(self._line(5))
+
+    def stop(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(timeout=5)
+
+
+# ---------------------------------------------------------------- peers
+
+class Peer:
+    name = "?"
+    listeners = 1   # LISTEN sockets to wait for
+
+    def __init__(self, tmp, backend_port):
+        self.dir = os.path.join(tmp, self.name)
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        self.backend_port = backend_port
+        self.procs = []
+        self.port = None
+
+    def commands(self):
+        raise NotImplementedError
+
+    def start(self):
+        """Start on a fresh port; a start that fails is tried again (at most
+        3 times) on another port, in case the port was taken in between."""
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                if attempt == 2:
+                    raise
+                log("bench: %s" % str(e)[:1500])
+                log("bench: starting %s again on another port" % self.name)
+        return None
+
+    def _start_once(self):
+        self.port = free_port()
+        self.starts = getattr(self, "starts", 0) + 1
+        for i, argv in enumerate(self.commands()):
+            err = open(os.path.join(self.dir, "stderr-%d-%d.log" % (self.starts, i)), "ab")
+            self.procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err,
+                                               stderr=err, preexec_fn=pinned(PROXY_CPU),
+                                               cwd=self.dir))
+            err.close()
+        for _ in range(200):
+            if listeners_on(self.port) >= self.listeners:
+                break
+            if any(p.poll() is not None for p in self.procs):
+                break
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise RuntimeError("%s: not listening on %d after 10 s%s" % (self.name, self.port, self.errors()))
+        if any(p.poll() is not None for p in self.procs):
+            time.sleep(0.2)
+            rcs = [p.poll() for p in self.procs]
+            self.stop()
+            raise RuntimeError("%s exited at start (status %s)%s" % (self.name, rcs, self.errors()))
+        time.sleep(0.3)  # workers forked / threads up
+        return self.port
+
+    def errors(self):
+        out = []
+        for f in sorted(os.listdir(self.dir)):
+            if f.startswith("stderr-%d-" % getattr(self, "starts", 0)) or f.startswith("error"):
+                with open(os.path.join(self.dir, f), errors="replace") as fh:
+                    t = fh.read()[-1500:]
+                if t.strip():
+                    out.append("\n--- %s:\n%s" % (f, t))
+        return "".join(out)
+
+    def pids(self):
+        return tree([p.pid for p in self.procs if p.poll() is None])
+
+    def alive(self):
+        return all(p.poll() is None for p in self.procs)
+
+    def stop(self):
+        everyone = self.pids()
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        # children of ours (nginx workers) left behind by a killed master
+        for pid in everyone:
+            if pid in [p.pid for p in self.procs]:
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.procs = []
+
+
+class Halfpipe(Peer):
+    name = "halfpipe"
+    listeners = 2
+
+    def commands(self):
+        return [[os.path.join(BUILD, "halfpipe"), "--listen", "127.0.0.1:%d" % self.port,
+                 "--route", "%s=127.0.0.1:%d" % (SNI, self.backend_port),
+                 "--workers", "2", "--access-log",
+                 os.path.join(self.dir, "access.log") if ACCESS_LOG else "off"]]
+
+
+class Haproxy(Peer):
+    name = "haproxy"
+    splice = False
+
+    def commands(self):
+        with open(os.path.join(self.dir, "sni.map"), "w") as f:
+            f.write("%s be_a\n" % SNI)
+        cfg = """\
+global
+    nbthread 2
+    maxconn 7500
+    # no log line: logging off
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 5m
+    timeout server 5m
+    timeout client-fin 30s
+    timeout server-fin 30s
+%(splice)s
+frontend fe
+    bind 127.0.0.1:%(port)d
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    use_backend %%[req.ssl_sni,lower,map(%(map)s)]
+
+backend be_a
+    server s1 127.0.0.1:%(bport)d
+""" % {"splice": "    option splice-auto\n" if self.splice else "", "port": self.port,
+            "map": os.path.join(self.dir, "sni.map"), "bport": self.backend_port}
+        path = os.path.join(self.dir, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write(cfg)
+        return [["/usr/sbin/haproxy", "-db", "-f", path]]
+
+
+class HaproxySplice(Haproxy):
+    name = "haproxy-splice"
+    splice = True
+
+
+class Nginx(Peer):
+    name = "nginx"
+    listeners = 2
+
+    def commands(self):
+        cfg = """\
+load_module %(mod)s;
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile %(nofile)d;
+user nobody nogroup;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log crit;
+events {
+    worker_connections 10000;
+}
+stream {
+    access_log off;
+    map $ssl_preread_server_name $be {
+        %(sni)s be_a;
+    }
+    upstream be_a {
+        server 127.0.0.1:%(bport)d;
+    }
+    server {
+        listen 127.0.0.1:%(port)d reuseport;
+        ssl_preread on;
+        preread_timeout 5s;
+        proxy_connect_timeout 5s;
+        proxy_timeout 5m;
+        proxy_pass $be;
+    }
+}
+""" % {"mod": NGINX_STREAM, "nofile": NOFILE, "dir": self.dir, "sni": SNI,
+            "bport": self.backend_port, "port": self.port}
+        path = os.path.join(self.dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(cfg)
+        return [["/usr/sbin/nginx", "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
+                 "-c", path]]
+
+
+class Sniproxy(Peer):
+    """sniproxy is one process, one thread: two instances on SO_REUSEPORT
+    (its documented way to use several cores) give it the same 2 workers."""
+    name = "sniproxy"
+    listeners = 2
+
+    def commands(self):
+        out = []
+        for i in range(2):
+            cfg = """\
+user nobody
+pidfile %(dir)s/sniproxy-%(i)d.pid
+error_log {
+    filename %(dir)s/error-%(i)d.log
+    priority crit
+}
+listener 127.0.0.1:%(port)d {
+    protocol tls
+    table t
+    reuseport yes
+}
+table t {
+    ^a\\.example\\.test$ 127.0.0.1:%(bport)d
+}
+""" % {"dir": self.dir, "i": i, "port": self.port, "bport": self.backend_port}
+            path = os.path.join(self.dir, "sniproxy-%d.conf" % i)
+            with open(path, "w") as f:
+                f.write(cfg)
+            out.append(["/usr/sbin/sniproxy", "-f", "-c", path])
+        return out
+
+
+class Direct(Peer):
+    """No proxy: the load generator talks to the backend."""
+    name = "direct"
+
+    def start(self):
+        self.port = self.backend_port
+        return self.port
+
+    def pids(self):
+        return []
+
+    def alive(self):
+        return True
+
+    def stop(self):
+        pass
+
+
+PEER_CLASSES = {c.name: c for c in (Halfpipe, Haproxy, HaproxySplice, Nginx, Sniproxy, Direct)}
+
+
+# ---------------------------------------------------------------- workloads
+
+def loadgen(args, limit):
+    argv = [os.path.join(BUILD, "bench-loadgen")] + args + ["-L", str(limit)]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=limit + 30, preexec_fn=pinned(LOAD_CPU))
+    lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+    if r.returncode != 0 or not lines:
+        raise RuntimeError("bench-loadgen %s: rc %d: %s" % (" ".join(args), r.returncode,
+                                                            r.stderr.strip()[-500:]))
+    return json.loads(lines[-1])
+
+
+def hello_path(size):
+    return os.path.join(VECTORS, HELLOS[size])
+
+
+def warmup(peer, backend, opt):
+    """A few connections before each measured run, the same for every peer:
+    the measurement then starts on a proxy that is awake. Their errors are
+    kept apart (warmup_errors) and reported under the table."""
+    if opt.no_warmup:
+        return 0
+    backend.cmd("reply")
+    r = loadgen(["cps", "-a", "127.0.0.1:%d" % peer.port, "-f", hello_path("517"),
+                 "-c", "4", "-d", "0.2", "-r", "1024"], 10)
+    time.sleep(0.1)
+    return r["errors"]
+
+
+def run_cps(peer, backend, size, opt):
+    idle = wait_quiet(opt)
+    w_err = warmup(peer, backend, opt)
+    backend.cmd("reply")
+    pids = peer.pids()
+    fg = Foreign(pids + [backend.p.pid])
+    b0 = backend.cmd("stats")
+    c0 = cpu_ticks(pids)
+    busy0 = cpu_busy(PROXY_CPU)
+    perf = None
+    if opt.perf and peer.name == opt.perf and pids and opt.perf_now:
+        data = os.path.join(BUILD, "bench", "perf-%s-%s.data" % (peer.name, size))
+        perf = subprocess.Popen(["perf", "record", "-g", "-o", data, "-p", ",".join(map(str, pids)),
+                                 "--", "sleep", str(opt.seconds)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = loadgen(["cps", "-a", "127.0.0.1:%d" % peer.port, "-f", hello_path(size),
+                 "-c", "64", "-d", str(opt.seconds), "-r", "1024"], opt.seconds + 20)
+    time.sleep(0.2)  # let the proxy finish the connections the load generator cut
+    c1 = cpu_ticks(pids)
+    busy1 = cpu_busy(PROXY_CPU)
+    b1 = backend.cmd("stats")
+    if perf is not None:
+        try:
+            perf.wait(timeout=opt.seconds + 30)
+        except subprocess.TimeoutExpired:
+            perf.kill()
+            perf.wait()
+    r["warmup_errors"] = w_err
+    r["idle_before"] = idle
+    r["foreign_busy"] = fg.done()
+    r["proxy_cpu_s"] = c1 - c0
+    r["cpu_s_per_1000"] = (c1 - c0) / r["conns"] * 1000 if r["conns"] and pids else None
+    r["proxy_core_busy"] = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
+    r["backend_resets"] = b1["resets"] - b0["resets"]
+    r["backend_errors"] = b1["errors"] - b0["errors"] + b1["hello_bad"] - b0["hello_bad"]
+    return r
+
+
+def run_bulk(peer, backend, kind, streams, opt):
+    per = opt.bulk_mb * 1024 * 1024 // streams
+    idle = wait_quiet(opt)
+    w_err = warmup(peer, backend, opt)
+    backend.cmd("source %d" % per if kind == "download" else "sink %d" % per)
+    pids = peer.pids()
+    fg = Foreign(pids + [backend.p.pid])
+    c0 = cpu_ticks(pids)
+    r = loadgen([kind, "-a", "127.0.0.1:%d" % peer.port, "-f", hello_path("517"),
+                 "-s", str(streams), "-b", str(per)], opt.bulk_limit)
+    r["proxy_cpu_s"] = cpu_ticks(pids) - c0
+    r["warmup_errors"] = w_err
+    r["idle_before"] = idle
+    r["foreign_busy"] = fg.done()
+    backend.cmd("reply")
+    return r
+
+
+def run_hold(peer, backend, opt):
+    idle = wait_quiet(opt)
+    backend.cmd("hold")
+    pids = peer.pids()
+    time.sleep(0.2)
+    rss0, pss0 = rss_bytes(pids), pss_bytes(pids)
+    mem0, slab0 = sockstat_tcp_mem(), slab_bytes()
+    argv = [os.path.join(BUILD, "bench-loadgen"), "hold", "-a", "127.0.0.1:%d" % peer.port,
+            "-f", hello_path("517"), "-n", str(opt.hold), "-p", "128", "-L", "120"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                         stderr=subprocess.PIPE, preexec_fn=pinned(LOAD_CPU), bufsize=1)
+    try:
+        r, _, _ = select.select([p.stdout], [], [], 130)
+        if not r:
+            raise RuntimeError("hold: no ready line")
+        ready = json.loads(p.stdout.readline())
+        time.sleep(1.0)  # settle: the proxy has handled every hello and connect
+        pids = peer.pids()
+        rss1, pss1 = rss_bytes(pids), pss_bytes(pids)
+        mem1, slab1 = sockstat_tcp_mem(), slab_bytes()
+        st = backend.cmd("stats")
+        p.stdin.write("\n")
+        p.stdin.flush()
+        r, _, _ = select.select([p.stdout], [], [], 30)
+        done = json.loads(p.stdout.readline()) if r else {"errors": 1, "held": 0, "dropped": 0}
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    held = ready["held"]
+    n = max(1, held)
+    backend.cmd("reply")
+    time.sleep(0.5)  # connections close before the next peer
+    return {"wanted": opt.hold, "idle_before": idle, "held": held, "backend_live": st["live"],
+            "errors": ready["errors"] + done.get("errors", 0), "dropped": done.get("dropped", 0),
+            "rss_before": rss0, "rss_after": rss1, "pss_before": pss0, "pss_after": pss1,
+            "rss_per_conn": (rss1 - rss0) / n if pids else None,
+            "pss_per_conn": (pss1 - pss0) / n if pids else None,
+            "sock_mem_per_conn": (mem1 - mem0) / n, "slab_per_conn": (slab1 - slab0) / n,
+            "kernel_per_conn": (mem1 - mem0 + slab1 - slab0) / n,
+            "ready": ready, "done": done}
+
+
+# ---------------------------------------------------------------- table
+
+METRICS = [  # key, label, unit format, better ("hi"/"lo"), haproxy reference
+    ("cps-517.cps", "conn/s, 517 B hello", "%.0f", "hi", "plain"),
+    ("cps-517.p50_us", "  p50 latency, us", "%.0f", "lo", "plain"),
+    ("cps-517.p99_us", "  p99 latency, us", "%.0f", "lo", "plain"),
+    ("cps-517.cpu_s_per_1000", "  proxy CPU s / 1000 conns", "%.3f", "lo", "plain"),
+    ("cps-517.proxy_core_busy", "  proxy core busy", "%.2f", "", "plain"),
+    ("cps-2k.cps", "conn/s, 1986 B PQ hello", "%.0f", "hi", "plain"),
+    ("cps-2k.p50_us", "  p50 latency, us", "%.0f", "lo", "plain"),
+    ("cps-2k.p99_us", "  p99 latency, us", "%.0f", "lo", "plain"),
+    ("cps-2k.cpu_s_per_1000", "  proxy CPU s / 1000 conns", "%.3f", "lo", "plain"),
+    ("cps-2k.proxy_core_busy", "  proxy core busy", "%.2f", "", "plain"),
+    ("dl-1.mbps", "download 1 stream, MB/s", "%.0f", "hi", "best"),
+    ("dl-16.mbps", "download 16 streams, MB/s", "%.0f", "hi", "best"),
+    ("ul-1.mbps", "upload 1 stream, MB/s", "%.0f", "hi", "best"),
+    ("ul-16.mbps", "upload 16 streams, MB/s", "%.0f", "hi", "best"),
+    ("hold.rss_per_conn", "RSS / idle conn, bytes", "%.0f", "lo", "plain"),
+    ("hold.kernel_per_conn", "kernel socket mem / conn, B", "%.0f", "lo", "plain"),
+]
+
+
+def median_of(results, peer, key):
+    wl, field = key.split(".")
+    vals, errs = [], 0
+    for rnd in results:
+        r = rnd.get(peer, {}).get(wl)
+        if not r or "error" in r:
+            errs += 1 if r else 0
+            continue
+        if r.get("errors"):
+            errs += 1
+        if r.get(field) is not None:
+            vals.append(r[field])
+    return (statistics.median(vals) if vals else None), errs
+
+
+def table(results, peers):
+    col = 16
+    lines = []
+    head = "%-32s" % "median of rounds" + "".join("%*s" % (col, p) for p in peers)
+    lines.append(head)
+    lines.append("-" * len(head))
+    marks = {}
+    for key, label, fmt, better, ref in METRICS:
+        if all(median_of(results, p, key)[0] is None and not median_of(results, p, key)[1]
+               for p in peers):
+            continue  # workload not run
+        vals = {}
+        row = "%-32s" % label
+        for p in peers:
+            v, errs = median_of(results, p, key)
+            vals[p] = v
+            cell = "-" if v is None else fmt % v
+            if errs:
+                cell += "!"
+                marks[(p, key.split(".")[0])] = errs
+            row += "%*s" % (col, cell)
+        lines.append(row)
+        if better == "":
+            continue
+        hap = vals.get("haproxy")
+        refname = "haproxy"
+        if ref == "best" and vals.get("haproxy-splice") is not None:
+            if hap is None or vals["haproxy-splice"] > hap:
+                hap, refname = vals["haproxy-splice"], "haproxy-splice"
+        for rname, rv in (("  x HAProxy" + (" (%s)" % refname if ref == "best" else ""), hap),
+                          ("  x direct", vals.get("direct"))):
+            if rv is None or not rv:
+                continue
+            row = "%-32s" % rname
+            for p in peers:
+                v = vals[p]
+                row += "%*s" % (col, "-" if v is None else "%.2f" % (v / rv))
+            if any(vals[p] is not None for p in peers):
+                lines.append(row)
+    warm = {}
+    for rnd in results:
+        for p in peers:
+            for wl, r in rnd.get(p, {}).items():
+                if r.get("warmup_errors"):
+                    warm[p] = warm.get(p, 0) + r["warmup_errors"]
+    busy = {}
+    for rnd in results:
+        for p in peers:
+            for wl, r in rnd.get(p, {}).items():
+                if r.get("foreign_busy", 0) > 0.10:
+                    busy[p] = busy.get(p, 0) + 1
+    if busy:
+        lines.append("")
+        lines.append("runs during which other jobs used >10% of the CPUs: " +
+                     ", ".join("%s %d" % kv for kv in busy.items()))
+    if warm:
+        lines.append("")
+        lines.append("warm-up connections (not measured) that failed: " +
+                     ", ".join("%s %d" % kv for kv in warm.items()))
+    if marks:
+        lines.append("")
+        lines.append("! = errors (resets, short replies, timeouts, failed start) in a run:")
+        lines.extend("  %s %s: %d run(s)" % (p, wl, n) for (p, wl), n in marks.items())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    vers = {}
+    for name, argv in (("haproxy", ["/usr/sbin/haproxy", "-v"]), ("nginx", ["/usr/sbin/nginx", "-v"]),
+                       ("sniproxy", ["/usr/sbin/sniproxy", "-V"]),
+                       ("halfpipe", [os.path.join(BUILD, "halfpipe"), "-V"])):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            vers[name] = (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            vers[name] = "?"
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "src"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        head, dirty = "?", ""
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": model,
+            "versions": vers, "git": head + ("+src-changes" if dirty else "")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="halfpipe benchmark (docs/benchmarks.md)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5, help="length of each cps run")
+    ap.add_argument("--bulk-mb", type=int, default=1024, help="MiB per bulk run (split over streams)")
+    ap.add_argument("--bulk-limit", type=int, default=60, help="seconds a bulk run may take")
+    ap.add_argument("--hold", type=int, default=5000, help="idle connections held")
+    ap.add_argument("--only", default=",".join(ALL_PEERS), help="peers, comma-separated")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--max-minutes", type=float, default=30, help="hard limit for the whole run")
+    ap.add_argument("--no-install", action="store_true")
+    ap.add_argument("--quiet-wait", type=float, default=30,
+                    help="seconds to wait before each run for other jobs to leave the CPUs idle")
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="no warm-up connections before each measured run")
+    ap.add_argument("--perf", default="", help="perf record -g this peer during its last-round cps runs")
+    ap.add_argument("--out", default="")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, stderr)")
+    ap.add_argument("--access-log", action="store_true",
+                    help="halfpipe writes its access log into the temporary directory (use with --keep)")
+    opt = ap.parse_args()
+    global ACCESS_LOG
+    ACCESS_LOG = opt.access_log
+    peers = [p for p in opt.only.split(",") if p]
+    wls = [w for w in opt.workloads.split(",") if w]
+    for p in peers:
+        if p not in PEER_CLASSES:
+            sys.exit("bench: unknown peer %r (known: %s)" % (p, ", ".join(ALL_PEERS)))
+    for w in wls:
+        if w not in WORKLOADS:
+            sys.exit("bench: unknown workload %r (known: %s)" % (w, ", ".join(WORKLOADS)))
+    if not (1 <= opt.rounds <= 20 and 0.5 <= opt.seconds <= 120 and 1 <= opt.hold <= 9000
+            and 1 <= opt.bulk_mb <= 65536):
+        sys.exit("bench: --rounds 1..20, --seconds 0.5..120, --hold 1..9000, --bulk-mb 1..65536")
+    if os.cpu_count() < 2:
+        sys.exit("bench: needs 2 CPUs (proxy on CPU 1, load on CPU 0)")
+    for f in ("halfpipe", "bench-loadgen", "bench-backend"):
+        if not os.access(os.path.join(BUILD, f), os.X_OK):
+            sys.exit("bench: build/%s missing: run `make bench`" % f)
+    if not opt.no_install and any(p not in ("halfpipe", "direct") for p in peers):
+        install_packages()
+    os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+
+    deadline = time.monotonic() + opt.max_minutes * 60
+    t_start = time.time()
+    results = []
+    tmp = tempfile.mkdtemp(prefix="halfpipe-bench-")
+    os.chmod(tmp, 0o755)
+    live = []      # peers and backends running, for cleanup
+    info = machine()
+    log("bench: %s, %d CPUs, kernel %s; proxy on CPU %d, load on CPU %d; peers %s; %d round(s)"
+        % (info["cpu"], info["nproc"], info["kernel"], PROXY_CPU, LOAD_CPU, ",".join(peers), opt.rounds))
+    interrupted = False
+    try:
+        for rnd in range(opt.rounds):
+            opt.perf_now = rnd == opt.rounds - 1
+            res = {p: {} for p in peers}
+            results.append(res)
+            backend = Backend(limit_s=opt.max_minutes * 60 + 60)
+            live.append(backend)
+            # cps and bulk: all peers up for the round, run one after the other
+            running, failed = {}, {}
+            for p in peers:
+                peer = PEER_CLASSES[p](tmp, backend.port)
+                try:
+                    peer.start()
+                    live.append(peer)
+                    running[p] = peer
+                except RuntimeError as e:
+                    failed[p] = str(e)[:2000]
+                    log("round %d: %s" % (rnd + 1, failed[p]))
+            for wl in wls:
+                if wl == "hold":
+                    continue
+                for p in peers:
+                    if time.monotonic() > deadline:
+                        raise Deadline()
+                    peer = running.get(p)
+                    try:
+                        if peer is None:
+                            raise RuntimeError("did not start: " + failed[p])
+                        if not peer.alive():
+                            raise RuntimeError("%s died%s" % (p, peer.errors()))
+                        if wl.startswith("cps-"):
+                            r = run_cps(peer, backend, wl[4:], opt)
+                        else:
+                            kind = "download" if wl.startswith("dl") else "upload"
+                            r = run_bulk(peer, backend, kind, int(wl.split("-")[1]), opt)
+                    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                        r = {"error": str(e)[:2000], "errors": 1}
+                    res[p][wl] = r
+                    brief = {k: r[k] for k in ("cps", "p99_us", "cpu_s_per_1000", "mbps", "errors",
+                                               "error") if k in r}
+                    log("round %d %-8s %-15s %s" % (rnd + 1, wl, p, json.dumps(brief)))
+            for peer in running.values():
+                peer.stop()
+                live.remove(peer)
+            # hold: every peer fresh, so RSS growth is the connections' alone
+            if "hold" in wls:
+                for p in peers:
+                    if time.monotonic() > deadline:
+                        raise Deadline()
+                    peer = PEER_CLASSES[p](tmp, backend.port)
+                    try:
+                        peer.start()
+                        live.append(peer)
+                        r = run_hold(peer, backend, opt)
+                    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                        r = {"error": str(e)[:2000], "errors": 1}
+                    finally:
+                        peer.stop()
+                        if peer in live:
+                            live.remove(peer)
+                    res[p]["hold"] = r
+                    brief = {k: r[k] for k in ("held", "rss_per_conn", "sock_mem_per_conn",
+                                               "slab_per_conn", "errors", "error") if k in r}
+                    log("round %d hold     %-15s %s" % (rnd + 1, p, json.dumps(brief)))
+            backend.stop()
+            live.remove(backend)
+    except Deadline:
+        log("bench: --max-minutes reached; reporting what was measured")
+        interrupted = True
+    except KeyboardInterrupt:
+        log("bench: interrupted; reporting what was measured")
+        interrupted = True
+    finally:
+        for x in reversed(live):
+            try:
+                x.stop()
+            except Exception as e:  # cleanup goes on whatever one stop does
+                log("bench: stopping %s: %s" % (getattr(x, "name", "backend"), e))
+        if opt.keep:
+            log("bench: kept %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    out = table(results, peers)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = opt.out or os.path.join(BUILD, "bench", "results-%s.json" % stamp)
+    header = ("halfpipe bench %s: %d round(s)%s, cps %gs x 64 conc, bulk %d MiB/run, hold %d; "
+              "proxy on CPU %d, load+backend on CPU %d; %.0f s"
+              % (stamp, len(results), " (cut short)" if interrupted else "", opt.seconds,
+                 opt.bulk_mb, opt.hold, PROXY_CPU, LOAD_CPU, time.time() - t_start))
+    with open(path, "w") as f:
+        json.dump({"when": stamp, "machine": info, "options": {k: v for k, v in vars(opt).items()},
+                   "peers": peers, "interrupted": interrupted, "rounds": results,
+                   "table": out}, f, indent=1)
+    print(header)
+    print(out)
+    print("raw numbers: %s" % os.path.relpath(path, ROOT))
+    return 1 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
