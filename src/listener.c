@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,12 +21,19 @@ static void spare_open(struct worker *w)
 		w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-/* Out of fds: take the connection with the spare fd and drop it at once, so
- * the kernel queue drains and level-triggered epoll does not spin. */
-static void shed_one(struct listener *l)
+/* Reset a connection we will not serve. */
+static void drop(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* A connection dropped for lack of fds: counted, logged once per interval. */
+static void shed_note(struct listener *l)
 {
 	struct worker *w = l->w;
-	int fd;
 
 	l->shed++;
 	if (w->emfile_logged == TICK_NONE || w->now - w->emfile_logged >= EMFILE_LOG_MS) {
@@ -33,26 +41,86 @@ static void shed_one(struct listener *l)
 		    "(%llu so far)", l->name, (unsigned long long)l->shed);
 		w->emfile_logged = w->now;
 	}
-	if (w->spare_fd == -1)
-		return;
+}
+
+/* Watch the worker's listeners level-triggered (the normal way) or, while
+ * it has no spare fd and so cannot drop what it cannot accept,
+ * edge-triggered: a pending connection then costs one wakeup when it
+ * arrives instead of making epoll_wait return at once for ever. */
+static void watch(struct worker *w, uint32_t extra)
+{
+	size_t i;
+
+	for (i = 0; i < w->nls; i++)
+		if (w->ls[i].fd != -1)
+			(void)loop_mod(&w->loop, w->ls[i].fd, EPOLLIN | extra, &w->ls[i].ev);
+}
+
+/* accept4 failed with EMFILE (which it does even when the queue is empty):
+ * take one pending connection with the spare fd and reset it, so the queue
+ * drains and level-triggered epoll does not spin. 1: one was dropped, go
+ * on; 0: none pending, or no spare fd to do it with (then stop). The spare
+ * can be lost when another worker takes the slot it freed. */
+static int shed_one(struct listener *l)
+{
+	struct worker *w = l->w;
+	int fd;
+
+	if (w->spare_fd == -1) {
+		spare_open(w);
+		if (w->spare_fd == -1) {
+			watch(w, EPOLLET);
+			if (w->emfile_logged == TICK_NONE ||
+			    w->now - w->emfile_logged >= EMFILE_LOG_MS) {
+				log_warnx("%s: out of file descriptors, none spare: "
+				    "new connections wait (%llu dropped so far)", l->name,
+				    (unsigned long long)l->shed);
+				w->emfile_logged = w->now;
+			}
+			return 0;
+		}
+		watch(w, 0);
+	}
 	close(w->spare_fd);
 	w->spare_fd = -1;
 	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd != -1) {
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		close(fd);
+		drop(fd);
+		shed_note(l);
 	}
 	spare_open(w);
+	if (w->spare_fd == -1) {	/* another worker holds the slot for a moment */
+		sched_yield();
+		spare_open(w);
+	}
+	return fd != -1;
+}
+
+/* After an accept: is there room for one more fd, the session's backend
+ * socket? If not, the connection is dropped here (counted, logged once per
+ * interval) rather than failing in the session, once per connection. */
+static int fd_room(int fd)
+{
+	int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (probe == -1)
+		return errno != EMFILE && errno != ENFILE;
+	close(probe);
+	return 1;
 }
 
 static void on_accept(struct ev *ev, uint32_t events)
 {
 	struct listener *l = (struct listener *)ev;
+	struct worker *w = l->w;
 	int i;
 
 	(void)events;
+	if (w->spare_fd == -1) {		/* lost while out of fds: take it back */
+		spare_open(w);
+		if (w->spare_fd != -1)
+			watch(w, 0);
+	}
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
@@ -65,13 +133,19 @@ static void on_accept(struct ev *ev, uint32_t events)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE) {
-				shed_one(l);
-				continue;
+				if (shed_one(l))
+					continue;
+				return;
 			}
 			log_warn("%s: accept", l->name);
 			return;
 		}
-		session_start(l->w, l->lc, l->name, fd, &ss, len);
+		if (!fd_room(fd)) {
+			drop(fd);
+			shed_note(l);
+			continue;
+		}
+		session_start(w, l->lc, l->name, fd, &ss, len);
 	}
 }
 

@@ -169,6 +169,7 @@ class Topology:
             self.client = self.proxy = self.server = None
             return
         tag = "hp%d%d" % (os.getpid() % 10000000, next(_counter))
+        self.tag = tag
         self.client, self.proxy, self.server = tag + "c", tag + "p", tag + "s"
         try:
             self._build(tag)
@@ -194,6 +195,12 @@ class Topology:
         # explicit host routes (on-link already, but say it)
         run(["ip", "-n", self.client, "route", "replace", PROXY_CADDR + "/32", "dev", tag + "c0"])
         run(["ip", "-n", self.server, "route", "replace", PROXY_SADDR + "/32", "dev", tag + "s0"])
+
+    def add_server_addr(self, addr):
+        """A second address on the server's link (server namespace side), for
+        a backend that can vanish on its own: nft_drop(proxy, addr) cuts it
+        and leaves SERVER_ADDR alone."""
+        run(["ip", "-n", self.server, "addr", "add", addr + "/24", "dev", self.tag + "s0"])
 
     # -- processes ------------------------------------------------------------
     def peer(self, ns, name="peer"):

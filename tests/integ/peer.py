@@ -98,6 +98,22 @@ def pattern(n, seed):
     return random.Random(seed).randbytes(n)
 
 
+_pattern_cache = {}
+
+
+def pattern_shared(n, seed):
+    """pattern(n, seed), kept for reuse when large: a thousand connections
+    sending the same 1 MiB share one bytes object instead of a GiB."""
+    if n < 256 * 1024:
+        return pattern(n, seed)
+    key = (n, seed)
+    if key not in _pattern_cache:
+        if len(_pattern_cache) >= 8:
+            _pattern_cache.clear()
+        _pattern_cache[key] = pattern(n, seed)
+    return _pattern_cache[key]
+
+
 def hello_len(buf):
     """Length of the TLS records holding the ClientHello at the start of buf,
     None if more bytes are needed, -1 if buf does not start with a hello."""
@@ -290,7 +306,7 @@ class Conn:
                     with open(st["file"], "rb") as f:
                         data = f.read()[st.get("start", 0):st.get("end")]
                 else:
-                    data = pattern(st["pattern"], st.get("seed", 0))
+                    data = pattern_shared(st["pattern"], st.get("seed", 0))
                 if "then_hex" in st:
                     data += bytes.fromhex(st["then_hex"])
                 self.outbuf = memoryview(data)

@@ -46,6 +46,38 @@ def parse_logfmt(line):
     return rec
 
 
+def proc_fds(pid):
+    """Open fds of pid by kind: {"total", "socket", "pipe", "other"}."""
+    out = {"total": 0, "socket": 0, "pipe": 0, "other": 0}
+    d = "/proc/%d/fd" % pid
+    for name in os.listdir(d):
+        try:
+            target = os.readlink(os.path.join(d, name))
+        except OSError:
+            continue                    # closed meanwhile
+        out["total"] += 1
+        kind = target.split(":", 1)[0]
+        out[kind if kind in ("socket", "pipe") else "other"] += 1
+    return out
+
+
+def proc_rss_kb(pid):
+    """Resident set size of pid in KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def proc_cpu_s(pid):
+    """CPU time (user + system, all threads) pid has used, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3); utime and stime are fields 14, 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Proc:
     """A child process whose stdout and stderr lines are collected."""
 
@@ -230,6 +262,30 @@ class Halfpipe(Proc):
             self.addrs.append((host.strip("[]"), int(port)))
         self.port = self.addrs[0][1]
         return self
+
+    # -- the process itself ---------------------------------------------------
+    def check_pid(self):
+        """`ip netns exec` execs halfpipe in place: self.pid is halfpipe's."""
+        exe = os.path.basename(os.readlink("/proc/%d/exe" % self.pid))
+        exe = exe[:-len(" (deleted)")] if exe.endswith(" (deleted)") else exe   # rebuilt
+        assert exe == "halfpipe", "pid %d is %s, not halfpipe" % (self.pid, exe)
+        return self.pid
+
+    def fds(self):
+        """halfpipe's open fds by kind (see proc_fds)."""
+        return proc_fds(self.check_pid())
+
+    def rss_kb(self):
+        return proc_rss_kb(self.check_pid())
+
+    def cpu_s(self):
+        return proc_cpu_s(self.check_pid())
+
+    def stderr_count(self, regex):
+        """How many stderr lines so far match regex."""
+        rx = re.compile(regex)
+        with self.cond:
+            return sum(1 for line in self.err if rx.search(line))
 
     # -- stderr ---------------------------------------------------------------
     def wait_stderr(self, regex, timeout=10):
