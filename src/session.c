@@ -442,12 +442,10 @@ static void note_eof(struct session *s, const struct pipe *p, char who)
 	if (!s->first_close) {
 		s->first_close = who;
 		s->first_close_at = p->eof_at;
+		acked_progress(s);	/* the half-closed deadline starts: new baseline */
 	} else if (s->first_close != who && !s->second_close_at) {
 		s->second_close_at = p->eof_at;
-	} else {
-		return;
 	}
-	acked_progress(s);	/* a new deadline starts: take a fresh baseline */
 }
 
 static void linger_check(struct session *s);
