@@ -92,6 +92,15 @@ class Relay:
                                   what=what)
 
 
+def workers_of(hp_bin):
+    """How many workers the variant hp_bin runs (its --workers, else auto:
+    one per CPU)."""
+    extra = list(getattr(hp_bin, "extra", []))
+    if "--workers" in extra:
+        return int(extra[extra.index("--workers") + 1])
+    return len(os.sched_getaffinity(0))
+
+
 def one(events):
     assert len(events) == 1, events
     return events[0]

@@ -281,6 +281,20 @@ class Halfpipe(Proc):
     def cpu_s(self):
         return proc_cpu_s(self.check_pid())
 
+    def wait_listeners(self, n, timeout=5):
+        """Wait until halfpipe holds n listening sockets (one per worker and
+        address: the `listening on` lines come from the first worker only,
+        the others may still be binding); return its fds then."""
+        deadline = time.monotonic() + T(timeout)
+        for _ in range(10000):
+            fds = self.fds()
+            if fds["socket"] >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        assert fds["socket"] == n, "halfpipe holds %d sockets, want %d listeners" % (
+            fds["socket"], n)
+        return fds
+
     def stderr_count(self, regex):
         """How many stderr lines so far match regex."""
         rx = re.compile(regex)

@@ -10,7 +10,7 @@ import pytest
 
 import netns
 from harness import (CLOSE, PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, assert_bytes,
-                     assert_term, hello, pattern, sha, send_pattern, wait_tag, T)
+                     assert_term, hello, pattern, sha, send_pattern, wait_tag, workers_of, T)
 
 NOFILE = 64
 HELD = 40           # more than 64 fds can carry (2 per connection)
@@ -60,10 +60,10 @@ def test_fd_exhaustion_sheds_and_recovers(topo, hp_bin):
                                 "--hello-timeout", "10s", "--connect-timeout", "10s",
                                 "--idle-timeout", "30s", "--half-closed-timeout", "5s",
                                 "--drain-timeout", "1s"])
-    pid = hp.check_pid()
-    netns.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (NOFILE, NOFILE)])
+    workers = workers_of(hp_bin)
+    hp.wait_listeners(workers)
+    netns.run(["prlimit", "--pid", str(hp.check_pid()), "--nofile=%d:%d" % (NOFILE, NOFILE)])
     start_fds = hp.fds()
-    workers = start_fds["socket"]       # one listening socket per worker, nothing else yet
     client = topo.peer(topo.client, "client")
 
     # -- hold: each client sends its hello, then waits for "release"
