@@ -215,6 +215,48 @@ def sockstat_tcp_mem():
     return 0
 
 
+KCACHES = ("TCP", "sock_inode_cache", "filp", "dentry", "eventpoll_epi", "eventpoll_pwq")
+
+
+def kslab_bytes():
+    """Bytes in the slab caches every TCP socket with an fd takes (the sock,
+    its inode, file, dentry, epoll item): active objects x object size."""
+    total = 0
+    with open("/proc/slabinfo") as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] in KCACHES:
+                total += int(parts[1]) * int(parts[3])
+    return total
+
+
+def skmem_bytes(ports):
+    """Buffer memory (skmem r+w+f+o: receive queue, send queue, forward
+    allocation, options) of the established TCP sockets on 127.0.0.1 with a
+    local or remote port in `ports`, from `ss -tmn`."""
+    try:
+        out = subprocess.run(["ss", "-tmnH", "state", "established"], capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    total, sock = 0, None
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and ":" in parts[2]:
+            lp, rp = int(parts[2].rsplit(":", 1)[1]), int(parts[3].rsplit(":", 1)[1])
+            sock = lp in ports or rp in ports
+        i = line.find("skmem:(")
+        if i != -1 and sock:
+            fields = line[i + 7:line.index(")", i)].split(",")
+            kv = {}
+            for fld in fields:
+                k = fld.rstrip("0123456789")
+                kv[k] = int(fld[len(k):])
+            total += kv.get("r", 0) + kv.get("w", 0) + kv.get("f", 0) + kv.get("o", 0)
+            sock = None
+    return total
+
+
 def slab_bytes():
     with open("/proc/meminfo") as f:
         for line in f:
@@ -265,17 +307,22 @@ class Foreign:
 
 
 def wait_quiet(opt):
-    """Wait (at most --quiet-wait s) until the machine is idle: under 10 %
-    of its CPUs busy over half a second. Returns the last figure."""
-    t_end = time.monotonic() + opt.quiet_wait
+    """Wait until the machine is idle (under 10 % of its CPUs busy over half a
+    second) before a run, drawing on a budget of --quiet-wait seconds for the
+    whole benchmark: a job that keeps the machine busy for long delays the
+    first runs only, and every run records how busy it was (idle_before,
+    foreign_busy). Returns the last figure."""
+    frac = 0.0
     for _ in range(1000):
+        t0 = time.monotonic()
         b0 = all_busy()
         time.sleep(0.5)
         b1 = all_busy()
         frac = (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
-        if frac < 0.10 or time.monotonic() > t_end:
+        if frac < 0.10 or opt.quiet_left <= 0:
             return frac
         time.sleep(1.5)
+        opt.quiet_left -= time.monotonic() - t0
     return frac
 
 
@@ -660,7 +707,7 @@ def run_hold(peer, backend, opt):
     pids = peer.pids()
     time.sleep(0.2)
     rss0, pss0 = rss_bytes(pids), pss_bytes(pids)
-    mem0, slab0 = sockstat_tcp_mem(), slab_bytes()
+    mem0, slab0, ks0 = sockstat_tcp_mem(), slab_bytes(), kslab_bytes()
     argv = [os.path.join(BUILD, "bench-loadgen"), "hold", "-a", "127.0.0.1:%d" % peer.port,
             "-f", hello_path("517"), "-n", str(opt.hold), "-p", "128", "-L", "120"]
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -673,7 +720,8 @@ def run_hold(peer, backend, opt):
         time.sleep(1.0)  # settle: the proxy has handled every hello and connect
         pids = peer.pids()
         rss1, pss1 = rss_bytes(pids), pss_bytes(pids)
-        mem1, slab1 = sockstat_tcp_mem(), slab_bytes()
+        mem1, slab1, ks1 = sockstat_tcp_mem(), slab_bytes(), kslab_bytes()
+        skm = skmem_bytes({peer.port, backend.port})
         st = backend.cmd("stats")
         p.stdin.write("\n")
         p.stdin.flush()
@@ -694,7 +742,9 @@ def run_hold(peer, backend, opt):
             "rss_per_conn": (rss1 - rss0) / n if pids else None,
             "pss_per_conn": (pss1 - pss0) / n if pids else None,
             "sock_mem_per_conn": (mem1 - mem0) / n, "slab_per_conn": (slab1 - slab0) / n,
-            "kernel_per_conn": (mem1 - mem0 + slab1 - slab0) / n,
+            "ksock_slab_per_conn": (ks1 - ks0) / n,
+            "skmem_per_conn": skm / n if skm is not None else None,
+            "kernel_per_conn": (ks1 - ks0 + (skm or 0)) / n,
             "ready": ready, "done": done}
 
 
@@ -716,7 +766,7 @@ METRICS = [  # key, label, unit format, better ("hi"/"lo"), haproxy reference
     ("ul-1.mbps", "upload 1 stream, MB/s", "%.0f", "hi", "best"),
     ("ul-16.mbps", "upload 16 streams, MB/s", "%.0f", "hi", "best"),
     ("hold.rss_per_conn", "RSS / idle conn, bytes", "%.0f", "lo", "plain"),
-    ("hold.kernel_per_conn", "kernel socket mem / conn, B", "%.0f", "lo", "plain"),
+    ("hold.kernel_per_conn", "kernel mem / conn (path), B", "%.0f", "lo", "plain"),
 ]
 
 
@@ -841,8 +891,8 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--max-minutes", type=float, default=30, help="hard limit for the whole run")
     ap.add_argument("--no-install", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=30,
-                    help="seconds to wait before each run for other jobs to leave the CPUs idle")
+    ap.add_argument("--quiet-wait", type=float, default=60,
+                    help="seconds in all to wait, before runs, for other jobs to leave the CPUs idle")
     ap.add_argument("--no-warmup", action="store_true",
                     help="no warm-up connections before each measured run")
     ap.add_argument("--perf", default="", help="perf record -g this peer during its last-round cps runs")
@@ -851,6 +901,7 @@ def main():
     ap.add_argument("--access-log", action="store_true",
                     help="halfpipe writes its access log into the temporary directory (use with --keep)")
     opt = ap.parse_args()
+    opt.quiet_left = opt.quiet_wait
     global ACCESS_LOG
     ACCESS_LOG = opt.access_log
     peers = [p for p in opt.only.split(",") if p]
@@ -949,8 +1000,8 @@ def main():
                         if peer in live:
                             live.remove(peer)
                     res[p]["hold"] = r
-                    brief = {k: r[k] for k in ("held", "rss_per_conn", "sock_mem_per_conn",
-                                               "slab_per_conn", "errors", "error") if k in r}
+                    brief = {k: r[k] for k in ("held", "rss_per_conn", "ksock_slab_per_conn",
+                                               "skmem_per_conn", "errors", "error") if k in r}
                     log("round %d hold     %-15s %s" % (rnd + 1, p, json.dumps(brief)))
             backend.stop()
             live.remove(backend)
@@ -982,6 +1033,11 @@ def main():
         json.dump({"when": stamp, "machine": info, "options": {k: v for k, v in vars(opt).items()},
                    "peers": peers, "interrupted": interrupted, "rounds": results,
                    "table": out}, f, indent=1)
+    fb = [r["foreign_busy"] for rnd in results for pr in rnd.values() for r in pr.values()
+          if isinstance(r, dict) and "foreign_busy" in r]
+    if fb:
+        header += "\nother jobs on the machine used %.0f%% of its CPUs during the median run (max %.0f%%)" % (
+            100 * statistics.median(fb), 100 * max(fb))
     print(header)
     print(out)
     print("raw numbers: %s" % os.path.relpath(path, ROOT))
