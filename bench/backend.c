@@ -553,7 +553,7 @@ int main(int argc, char **argv)
 		e.data.fd = 0;
 		e.events = EPOLLIN;
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &e) == -1) {
-			perror("bench-backend: stdin");
+			perror("bench-backend: -s needs stdin to be a pipe or a terminal");
 			return 1;
 		}
 	}

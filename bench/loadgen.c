@@ -259,7 +259,9 @@ static void on_writable(int fd)
 		int err = 0;
 		socklen_t len = sizeof err;
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
-			conn_fail(fd, &st.e_connect);
+			/* a reset that came in right after the handshake (the proxy
+			 * accepted and aborted) is a reset, not a failed connect */
+			conn_fail(fd, err == ECONNRESET || err == EPIPE ? &st.e_reset : &st.e_connect);
 			return;
 		}
 		c->state = C_SENDING;

@@ -37,6 +37,7 @@ Quick run:  make bench BENCH_ARGS="--rounds 1 --seconds 2 --only halfpipe,haprox
 """
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -67,6 +68,7 @@ PACKAGES = {"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx",
             "libnginx-mod-stream": NGINX_STREAM, "sniproxy": "/usr/sbin/sniproxy"}
 ALL_PEERS = ["halfpipe", "haproxy", "haproxy-splice", "nginx", "sniproxy", "direct"]
 WORKLOADS = ["cps-517", "cps-2k", "dl-1", "dl-16", "ul-1", "ul-16", "hold"]
+HALFPIPE = os.path.join(BUILD, "halfpipe")  # replaced by a snapshot in the temp dir
 ACCESS_LOG = False  # --access-log: halfpipe logs into the temp dir, to find errors
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -471,7 +473,7 @@ class Halfpipe(Peer):
     listeners = 2
 
     def commands(self):
-        return [[os.path.join(BUILD, "halfpipe"), "--listen", "127.0.0.1:%d" % self.port,
+        return [[HALFPIPE, "--listen", "127.0.0.1:%d" % self.port,
                  "--route", "%s=127.0.0.1:%d" % (SNI, self.backend_port),
                  "--workers", "2", "--access-log",
                  os.path.join(self.dir, "access.log") if ACCESS_LOG else "off"]]
@@ -902,7 +904,7 @@ def main():
                     help="halfpipe writes its access log into the temporary directory (use with --keep)")
     opt = ap.parse_args()
     opt.quiet_left = opt.quiet_wait
-    global ACCESS_LOG
+    global ACCESS_LOG, HALFPIPE
     ACCESS_LOG = opt.access_log
     peers = [p for p in opt.only.split(",") if p]
     wls = [w for w in opt.workloads.split(",") if w]
@@ -934,8 +936,17 @@ def main():
     results = []
     tmp = tempfile.mkdtemp(prefix="halfpipe-bench-")
     os.chmod(tmp, 0o755)
+    # the binary this run measures, copied: a rebuild during the run cannot mix two
+    os.makedirs(os.path.join(tmp, "bin"))
+    HALFPIPE = os.path.join(tmp, "bin", "halfpipe")
+    shutil.copy2(os.path.join(BUILD, "halfpipe"), HALFPIPE)
+    with open(HALFPIPE, "rb") as f:
+        info_bin = {"sha256": hashlib.sha256(f.read()).hexdigest(),
+                    "mtime": datetime.datetime.fromtimestamp(
+                        os.stat(os.path.join(BUILD, "halfpipe")).st_mtime).isoformat(timespec="seconds")}
     live = []      # peers and backends running, for cleanup
     info = machine()
+    info["halfpipe_binary"] = info_bin
     log("bench: %s, %d CPUs, kernel %s; proxy on CPU %d, load on CPU %d; peers %s; %d round(s)"
         % (info["cpu"], info["nproc"], info["kernel"], PROXY_CPU, LOAD_CPU, ",".join(peers), opt.rounds))
     interrupted = False
@@ -1025,9 +1036,10 @@ def main():
     out = table(results, peers)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = opt.out or os.path.join(BUILD, "bench", "results-%s.json" % stamp)
-    header = ("halfpipe bench %s: %d round(s)%s, cps %gs x 64 conc, bulk %d MiB/run, hold %d; "
+    header = ("halfpipe bench %s (git %s, binary %s): %d round(s)%s, cps %gs x 64 conc, bulk %d MiB/run, hold %d; "
               "proxy on CPU %d, load+backend on CPU %d; %.0f s"
-              % (stamp, len(results), " (cut short)" if interrupted else "", opt.seconds,
+              % (stamp, info["git"], info["halfpipe_binary"]["sha256"][:12], len(results),
+                 " (cut short)" if interrupted else "", opt.seconds,
                  opt.bulk_mb, opt.hold, PROXY_CPU, LOAD_CPU, time.time() - t_start))
     with open(path, "w") as f:
         json.dump({"when": stamp, "machine": info, "options": {k: v for k, v in vars(opt).items()},
