@@ -2,18 +2,21 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "fds.h"
 #include "listener.h"
 #include "log.h"
 #include "session.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_LOG_MS 1000
+#define SPARE_RETRY_MS 100	/* without a spare fd, look again this often */
 
 static void spare_open(struct worker *w)
 {
@@ -33,12 +36,15 @@ static void drop(int fd)
 /* A connection dropped for lack of fds: counted, logged once per interval. */
 static void shed_note(struct listener *l)
 {
-	struct worker *w = l->w;
-
 	l->shed++;
+	listener_note_emfile(l->w, l->name, l->shed);
+}
+
+void listener_note_emfile(struct worker *w, const char *name, unsigned long long shed)
+{
 	if (w->emfile_logged == TICK_NONE || w->now - w->emfile_logged >= EMFILE_LOG_MS) {
 		log_warnx("%s: out of file descriptors: dropping new connections "
-		    "(%llu so far)", l->name, (unsigned long long)l->shed);
+		    "(%llu so far)", name, shed);
 		w->emfile_logged = w->now;
 	}
 }
@@ -70,6 +76,7 @@ static int shed_one(struct listener *l)
 		spare_open(w);
 		if (w->spare_fd == -1) {
 			watch(w, EPOLLET);
+			w->spare_retry = tick_add(w->now, SPARE_RETRY_MS);
 			if (w->emfile_logged == TICK_NONE ||
 			    w->now - w->emfile_logged >= EMFILE_LOG_MS) {
 				log_warnx("%s: out of file descriptors, none spare: "
@@ -96,19 +103,6 @@ static int shed_one(struct listener *l)
 	return fd != -1;
 }
 
-/* After an accept: is there room for one more fd, the session's backend
- * socket? If not, the connection is dropped here (counted, logged once per
- * interval) rather than failing in the session, once per connection. */
-static int fd_room(int fd)
-{
-	int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-
-	if (probe == -1)
-		return errno != EMFILE && errno != ENFILE;
-	close(probe);
-	return 1;
-}
-
 static void on_accept(struct ev *ev, uint32_t events)
 {
 	struct listener *l = (struct listener *)ev;
@@ -118,8 +112,10 @@ static void on_accept(struct ev *ev, uint32_t events)
 	(void)events;
 	if (w->spare_fd == -1) {		/* lost while out of fds: take it back */
 		spare_open(w);
-		if (w->spare_fd != -1)
+		if (w->spare_fd != -1) {
+			w->spare_retry = TICK_NONE;
 			watch(w, 0);
+		}
 	}
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
@@ -133,6 +129,7 @@ static void on_accept(struct ev *ev, uint32_t events)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE) {
+				fds_refresh();	/* lowered from outside? */
 				if (shed_one(l))
 					continue;
 				return;
@@ -140,10 +137,14 @@ static void on_accept(struct ev *ev, uint32_t events)
 			log_warn("%s: accept", l->name);
 			return;
 		}
-		if (!fd_room(fd)) {
-			drop(fd);
-			shed_note(l);
-			continue;
+		/* client and backend socket; the reserve holds this fd */
+		if (!fds_take(2)) {
+			pipepool_drain(&w->pipes);	/* cached pipes first */
+			if (!fds_take(2)) {
+				drop(fd);
+				shed_note(l);
+				continue;
+			}
 		}
 		session_start(w, l->lc, l->name, fd, &ss, len);
 	}
@@ -167,6 +168,8 @@ int listener_open(struct listener *l, struct worker *w, const struct listener_co
 		return -1;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* accepted sockets inherit it: no call per connection */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) {
 		log_warn("listen %s: SO_REUSEPORT", written);
 		goto fail;
@@ -196,6 +199,19 @@ fail:
 	close(fd);
 	l->fd = -1;
 	return -1;
+}
+
+/* The worker's spare_retry time came: with the spare back, watch the
+ * listeners level-triggered again, so what queued up meanwhile is taken. */
+void listener_spare_retry(struct worker *w)
+{
+	spare_open(w);
+	if (w->spare_fd == -1) {
+		w->spare_retry = tick_add(w->now, SPARE_RETRY_MS);
+		return;
+	}
+	w->spare_retry = TICK_NONE;
+	watch(w, 0);
 }
 
 void listener_close(struct listener *l)

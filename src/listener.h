@@ -31,4 +31,10 @@ int listener_open(struct listener *l, struct worker *w, const struct listener_co
 /** Stop accepting and close the socket. */
 void listener_close(struct listener *l);
 
+/** Called when w->spare_retry passes: take the spare fd back if possible. */
+void listener_spare_retry(struct worker *w);
+
+/** Out of fds: log it for listener `name`, at most once per second per worker. */
+void listener_note_emfile(struct worker *w, const char *name, unsigned long long shed);
+
 #endif

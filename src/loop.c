@@ -41,12 +41,13 @@ int loop_del(struct loop *l, int fd)
 	return ctl(l, EPOLL_CTL_DEL, fd, 0, NULL);
 }
 
-int loop_run_once(struct loop *l, int timeout_ms)
+int loop_run_once(struct loop *l, int timeout_ms, tick_t *now)
 {
 	struct epoll_event evs[LOOP_BATCH];
 	int i, n;
 
 	n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout_ms);
+	*now = tick_now();	/* before any handler stamps a deadline with it */
 	if (n == -1)
 		return errno == EINTR ? 0 : -1;
 	for (i = 0; i < n; i++) {

@@ -45,6 +45,8 @@ static enum pump_result flush_buf(struct pipe *p, int *moved, int *err)
 			}
 			continue;
 		}
+		if ((size_t)n < b->end - b->start)	/* socket buffer full */
+			p->to->can_write = 0;
 		b->start += (size_t)n;
 		p->bytes += (uint64_t)n;
 		*moved = 1;
@@ -98,6 +100,7 @@ static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
 	n = recv(p->from->fd, p->buf->data, p->buf->cap, MSG_DONTWAIT);
 	if (n > 0) {
 		p->buf->end = (size_t)n;
+		side_read_short(p->from, (size_t)n, p->buf->cap);
 		/* A full buffer means bulk: splice from now on, if allowed. */
 		if ((size_t)n == p->buf->cap && pp->max > 0)
 			p->flags |= P_SPLICE;

@@ -18,7 +18,20 @@ struct side {
 	int		fd;
 	uint8_t		can_read;
 	uint8_t		can_write;
+	uint8_t		hup;	/* EPOLLRDHUP/HUP/ERR seen: read until 0 or EAGAIN */
 };
+
+/*
+ * Edge-triggered readiness without the extra EAGAIN call: a read that
+ * returns less than asked drained the socket, unless a FIN or an error was
+ * already reported (it may be waiting behind the data, and no new edge
+ * would announce it); anything arriving later raises a new edge.
+ */
+static inline void side_read_short(struct side *sd, size_t got, size_t asked)
+{
+	if (got < asked && !sd->hup)
+		sd->can_read = 0;
+}
 
 #define P_EOF		0x01	/* read returned 0: a FIN came in */
 #define P_SHUT_DONE	0x02	/* FIN forwarded: shutdown(to, SHUT_WR) done */

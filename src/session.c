@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "fds.h"
+#include "listener.h"
 #include "log.h"
 #include "route.h"
 #include "session.h"
@@ -95,12 +97,15 @@ static void end(struct session *s, enum close_reason r, int abort)
 	if (s->phase == PH_CLOSED)
 		return;
 	s->reason = r;
-	snprintf(s->tcp_state[0], sizeof(s->tcp_state[0]), "%s",
-	    tcp_state_name(tcp_state(s->c.fd, &ti)));
-	snprintf(s->tcp_state[1], sizeof(s->tcp_state[1]), "%s",
-	    tcp_state_name(tcp_state(s->s.fd, &ti)));
+	if (s->tcp_state[0][0] == '\0') {	/* linger_check() may have read them */
+		snprintf(s->tcp_state[0], sizeof(s->tcp_state[0]), "%s",
+		    tcp_state_name(tcp_state(s->c.fd, &ti)));
+		snprintf(s->tcp_state[1], sizeof(s->tcp_state[1]), "%s",
+		    tcp_state_name(tcp_state(s->s.fd, &ti)));
+	}
 	close_fd(s->c.fd, abort);
 	close_fd(s->s.fd, abort);
+	fds_give(2);	/* taken by the listener */
 	s->c.fd = s->s.fd = -1;
 	s->phase = PH_CLOSED;
 	timer_cancel(&w->timers, &s->timer);
@@ -151,15 +156,33 @@ void session_reap(struct worker *w)
 
 /* ---- deadlines --------------------------------------------------------- */
 
-static tick_t deadline(const struct session *s)
+/* The relay's timeout now: half-closed once either direction saw its FIN. */
+static uint32_t relay_timeout(const struct session *s)
 {
 	const struct conf *c = s->w->conf;
-	int half = (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF);
+
+	return (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF) ?
+	    c->half_closed_timeout_ms : c->idle_timeout_ms;
+}
+
+/*
+ * RELAY: the timeout runs from the last byte moved. Halfway there comes a
+ * checkpoint that reads the acknowledgement counters (acked_progress()), so
+ * that at the deadline a peer still taking bytes can be told from a stalled
+ * one; a connection that ends before it costs no TCP_INFO call at all.
+ */
+static tick_t deadline(const struct session *s)
+{
+	uint32_t t;
 
 	switch (s->phase) {
 	case PH_RELAY:
-		return tick_add(s->last_active,
-		    half ? c->half_closed_timeout_ms : c->idle_timeout_ms);
+		t = relay_timeout(s);
+		if (t == 0)
+			return TICK_NONE;
+		if (s->acked_at == TICK_NONE || s->acked_at < s->last_active + t / 2)
+			return tick_add(s->last_active, t / 2 ? t / 2 : 1);
+		return tick_add(s->last_active, t);
 	case PH_LINGER:
 		return tick_first(s->phase_expire, s->poll_at);
 	case PH_CLOSED:
@@ -263,14 +286,20 @@ static void connect_backend(struct session *s, const struct backend *be)
 	s->connect_start = w->now;
 	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
+			listener_note_emfile(w, s->lname,
+			    (unsigned long long)w->closed[CR_RESOURCE] + 1);
+			session_close(s, CR_RESOURCE);
+			return;
+		}
 		log_warn("conn %llu: socket for backend %s",
 		    (unsigned long long)s->id, be->name);
-		session_close(s, errno == EMFILE || errno == ENFILE ||
-		    errno == ENOMEM || errno == ENOBUFS ? CR_RESOURCE : CR_CONNECT_ERROR);
+		session_close(s, errno == ENOMEM || errno == ENOBUFS ?
+		    CR_RESOURCE : CR_CONNECT_ERROR);
 		return;
 	}
 	s->s.fd = fd;
-	set_nodelay(fd);
+	set_nodelay(fd);	/* the hello and small records go out at once */
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
 		session_close(s, CR_RESOURCE);
 		return;
@@ -392,6 +421,7 @@ static void hello_read(struct session *s)
 			session_close(s, CR_HELLO_ABORT);
 			return;
 		}
+		side_read_short(&s->c, (size_t)n, s->hcap - s->hlen);
 		s->hlen += (size_t)n;
 		s->hello_reads++;
 		v = hello_rd_feed(&s->rd, s->hbuf, s->hlen);
@@ -411,7 +441,8 @@ static void connect_check(struct session *s)
 
 	if (!s->s.can_write && !s->s.can_read)
 		return;
-	if (getsockopt(s->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+	/* A clean EPOLLOUT means connected; only an error report needs SO_ERROR. */
+	if (s->s.hup && getsockopt(s->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err != 0) {
 		errno = err;
@@ -424,7 +455,6 @@ static void connect_check(struct session *s)
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
 	s->last_active = s->w->now;
-	acked_progress(s);	/* baseline for the idle deadline */
 	/* the sniffed bytes (hello and whatever followed) seed c2s */
 	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
 	s->hbuf = NULL;
@@ -442,7 +472,6 @@ static void note_eof(struct session *s, const struct pipe *p, char who)
 	if (!s->first_close) {
 		s->first_close = who;
 		s->first_close_at = p->eof_at;
-		acked_progress(s);	/* the half-closed deadline starts: new baseline */
 	} else if (s->first_close != who && !s->second_close_at) {
 		s->second_close_at = p->eof_at;
 	}
@@ -477,7 +506,6 @@ static void relay(struct session *s)
 		s->phase = PH_LINGER;
 		s->phase_expire = tick_add(w->now, w->conf->half_closed_timeout_ms);
 		s->linger_step = 0;
-		acked_progress(s);
 		linger_check(s);
 		return;
 	}
@@ -495,16 +523,20 @@ static void linger_check(struct session *s)
 	struct worker *w = s->w;
 	struct tcp_info ti;
 	int fds[2] = { s->c.fd, s->s.fd };
-	int i, waiting = 0;
+	int i, st[2], waiting = 0;
 	uint32_t pause;
 
 	for (i = 0; i < 2; i++) {
-		int st = tcp_state(fds[i], &ti);
-
-		if (st == TCP_FIN_WAIT1 || st == TCP_CLOSING || st == TCP_LAST_ACK)
+		st[i] = tcp_state(fds[i], &ti);
+		if (st[i] == TCP_FIN_WAIT1 || st[i] == TCP_CLOSING || st[i] == TCP_LAST_ACK)
 			waiting = 1;
+		if (s->linger_step == 0)	/* baseline for phase_expire */
+			s->acked[i] = ti.tcpi_bytes_acked;
 	}
 	if (!waiting) {
+		for (i = 0; i < 2; i++)		/* for the log: just read */
+			snprintf(s->tcp_state[i], sizeof(s->tcp_state[i]), "%s",
+			    tcp_state_name(st[i]));
 		session_close(s, s->first_close == 's' ? CR_SERVER_FIN : CR_CLIENT_FIN);
 		return;
 	}
@@ -565,6 +597,8 @@ static void on_event(struct session *s, struct side *side, uint32_t e)
 		return;
 	if (e & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 		side->can_read = 1;
+	if (e & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+		side->hup = 1;
 	if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		side->can_write = 1;
 	step(s);
@@ -592,8 +626,6 @@ static void on_deadline(struct session *s)
 	tick_t d = deadline(s);
 
 	if (!tick_is_expired(d, w->now)) {	/* moved since armed (lazy) */
-		if (s->phase == PH_RELAY)
-			acked_progress(s);	/* progress counts from here */
 		update_timer(s);
 		return;
 	}
@@ -605,7 +637,13 @@ static void on_deadline(struct session *s)
 		session_close(s, CR_CONNECT_TIMEOUT);
 		break;
 	case PH_RELAY:
-		if (acked_progress(s)) {
+		if (!tick_is_expired(tick_add(s->last_active, relay_timeout(s)), w->now)) {
+			acked_progress(s);	/* the checkpoint: a baseline */
+			s->acked_at = w->now;
+			update_timer(s);
+			break;
+		}
+		if (s->acked_at != TICK_NONE && acked_progress(s)) {
 			s->last_active = w->now;
 			update_timer(s);
 			break;
@@ -656,6 +694,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 
 	if (s == NULL) {
 		close_fd(fd, 1);
+		fds_give(2);
 		return -1;
 	}
 	s->w = w;
@@ -674,8 +713,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	clock_gettime(CLOCK_REALTIME, &s->start_rt);
 	s->start = w->now;
 	timer_init(&s->timer);
-	hello_rd_init(&s->rd, w->conf->hello_max);
-	set_nodelay(fd);
+	hello_rd_init(&s->rd, w->conf->hello_max);	/* TCP_NODELAY: from the listener */
 
 	s->next = w->live;
 	if (w->live)

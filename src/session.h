@@ -60,6 +60,7 @@ struct session {
 	tick_t			 phase_expire;	/* hello / connect deadline */
 	tick_t			 last_active;	/* last byte either way */
 	uint64_t		 acked[2];	/* tcpi_bytes_acked seen (client, server) */
+	tick_t			 acked_at;	/* when acked[] was read (RELAY) */
 	unsigned		 linger_step;
 	tick_t			 poll_at;	/* LINGER: next TCP_INFO look */
 	enum close_reason	 pending;	/* REJECT: the reason to log */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "splice.h"
 
 int pipepool_get(struct pipepool *pp, struct kpipe *out)
@@ -17,7 +18,12 @@ int pipepool_get(struct pipepool *pp, struct kpipe *out)
 		pp->in_use++;
 		return 0;
 	}
+	if (!fds_take(2)) {
+		pp->fallbacks++;
+		return -1;
+	}
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+		fds_give(2);
 		pp->fallbacks++;
 		return -1;
 	}
@@ -39,6 +45,7 @@ void pipepool_put(struct pipepool *pp, struct kpipe *kp)
 		if (v == NULL) {
 			close(kp->rd);
 			close(kp->wr);
+			fds_give(2);
 			kp->rd = kp->wr = -1;
 			return;
 		}
@@ -56,6 +63,7 @@ void pipepool_discard(struct pipepool *pp, struct kpipe *kp)
 	pp->in_use--;
 	close(kp->rd);
 	close(kp->wr);
+	fds_give(2);
 	kp->rd = kp->wr = -1;
 }
 
@@ -66,6 +74,7 @@ void pipepool_drain(struct pipepool *pp)
 
 		close(kp->rd);
 		close(kp->wr);
+		fds_give(2);
 	}
 	free(pp->free);
 	pp->free = NULL;

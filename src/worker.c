@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "listener.h"
 #include "log.h"
 #include "session.h"
@@ -94,10 +95,17 @@ static void *worker_main(void *arg)
 
 		if (w->draining)
 			next = tick_first(next, w->drain_expire);
-		if (loop_run_once(&w->loop, tick_remain(next, w->now)) == -1)
+		else
+			next = tick_first(next, w->spare_retry);
+		if (loop_run_once(&w->loop, tick_remain(next, w->now), &w->now) == -1)
 			fatal("epoll_wait");
-		w->now = tick_now();
 		session_run_timers(w);
+		if (w->now - w->rlimit_at >= 1000) {	/* prlimit from outside */
+			fds_refresh();
+			w->rlimit_at = w->now;
+		}
+		if (tick_is_expired(w->spare_retry, w->now) && !w->draining)
+			listener_spare_retry(w);
 		if (w->draining && tick_is_expired(w->drain_expire, w->now))
 			session_drain_deadline(w);
 		session_reap(w);
@@ -113,6 +121,8 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker *w)
 {
+	if (w->index == 0)	/* every worker's listeners are open by now */
+		fds_init();
 	int rc = pthread_create(&w->thread, NULL, worker_main, w);
 
 	if (rc != 0) {

@@ -39,6 +39,8 @@ struct worker {
 	struct ev		 wake_ev;
 	int			 spare_fd;	/* kept for the EMFILE answer */
 	tick_t			 emfile_logged;
+	tick_t			 spare_retry;	/* no spare fd: try again then */
+	tick_t			 rlimit_at;	/* RLIMIT_NOFILE last read */
 	struct session		*live;		/* doubly linked */
 	struct session		*dead;		/* freed after the batch */
 	uint64_t		 nlive;

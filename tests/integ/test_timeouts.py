@@ -2,10 +2,12 @@
 2 s +- 1 s, measured from the start of its phase to the moment the client
 sees the reset (halfpipe aborts both sockets on any timeout)."""
 
+import time
+
 import pytest
 
-from harness import (SERVER_ADDR, SNI, STRIP, SHUT, Relay, assert_term, hello, no_events, one,
-                     T)
+from harness import (CLOSE, SERVER_ADDR, SNI, STRIP, SHUT, WAIT_EOF, Relay, assert_term, hello,
+                     no_events, one, T)
 
 TMO = 2.0
 
@@ -103,3 +105,22 @@ def test_halfclosed_timer_rearms_on_traffic(topo, hp_bin):
     no_events(r.client, "short")
     rec = one(r.hp.wait_log(n=1))
     assert_term([rec], "half-closed-timeout")
+
+
+@pytest.mark.slow
+def test_deadlines_start_at_accept_after_an_idle_spell(topo, hp_bin):
+    # halfpipe sits idle for longer than its hello timeout (its event loop
+    # asleep in epoll_wait), then a client connects: the hello deadline runs
+    # from that accept, not from when the loop last woke, so the connection
+    # is served; its access-log duration is the connection's, not the idle
+    # spell's.
+    r = Relay(topo, hp_bin, [[STRIP, {"op": "send", "hex": "706f6e67"}, CLOSE]],
+              opts={"hello-timeout": "1s"})
+    time.sleep(2.5)     # the idle spell is the condition under test
+    r.connect([hello(), WAIT_EOF, CLOSE])
+    ev = one(r.client.wait(pred=lambda e: e["ev"] in ("rst", "eof", "rx_error"), timeout=5))
+    assert ev["ev"] == "eof", ev
+    assert ev["rx"] == 4, ev
+    rec = one(r.hp.wait_log(n=1))
+    assert_term([rec], "server-fin")
+    assert int(rec["duration_ms"]) < 1000, rec
