@@ -70,6 +70,17 @@ def proc_rss_kb(pid):
     raise AssertionError("no VmRSS for pid %d" % pid)
 
 
+def proc_nofile(pid):
+    """pid's RLIMIT_NOFILE as (soft, hard), from /proc/PID/limits (None:
+    unlimited)."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line[len("Max open files"):].split()[:2]
+                return tuple(None if v == "unlimited" else int(v) for v in (soft, hard))
+    raise AssertionError("no `Max open files` for pid %d" % pid)
+
+
 def proc_cpu_s(pid):
     """CPU time (user + system, all threads) pid has used, in seconds."""
     with open("/proc/%d/stat" % pid) as f:
@@ -86,6 +97,7 @@ class Proc:
         self.argv = argv
         self.cond = threading.Condition()
         self.out, self.err = [], []
+        self.err_t = []             # when each stderr line was read (monotonic)
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env)
         self.pid = self.p.pid
@@ -101,6 +113,8 @@ class Proc:
             line = raw.decode(errors="replace").rstrip("\n")
             with self.cond:
                 lines.append(line)
+                if lines is self.err:
+                    self.err_t.append(time.monotonic())
                 self._on_line(f, line)
                 self.cond.notify_all()
         with self.cond:
@@ -131,6 +145,12 @@ class Proc:
         with self.cond:
             return "\n".join(self.err)
 
+    def stderr_lines(self, regex):
+        """(time read, line) of every stderr line so far matching regex."""
+        rx = re.compile(regex)
+        with self.cond:
+            return [(t, ln) for t, ln in zip(self.err_t, self.err) if rx.search(ln)]
+
     def tail(self, n=40):
         with self.cond:
             return "\n".join(self.err[-n:])
@@ -147,14 +167,31 @@ class Peer(Proc):
 
     def __init__(self, argv, name="peer"):
         self.events = []
+        self.counts = {}            # events seen so far, by "ev"
+        self.conns_by_ev = {}       # "ev" -> the set of "conn"s it came for
         super().__init__(argv, name)
 
     def _on_line(self, f, line):
         if f is self.p.stdout:
             try:
-                self.events.append(json.loads(line))
+                ev = json.loads(line)
             except ValueError:
-                self.events.append({"ev": "garbage", "line": line})
+                ev = {"ev": "garbage", "line": line}
+            self.events.append(ev)
+            self.counts[ev.get("ev")] = self.counts.get(ev.get("ev"), 0) + 1
+            if "conn" in ev:
+                self.conns_by_ev.setdefault(ev.get("ev"), set()).add(ev["conn"])
+
+    def count(self, *evs):
+        """How many events named one of evs came so far (no scan: for peers
+        with tens of thousands of events)."""
+        with self.cond:
+            return sum(self.counts.get(e, 0) for e in evs)
+
+    def conns(self, *evs):
+        """The connections that saw at least one of the events evs."""
+        with self.cond:
+            return set().union(*(self.conns_by_ev.get(e, ()) for e in evs))
 
     def send(self, **cmd):
         self.p.stdin.write((json.dumps(cmd) + "\n").encode())
