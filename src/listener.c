@@ -37,16 +37,40 @@ static void drop(int fd)
 static void shed_note(struct listener *l)
 {
 	l->shed++;
-	listener_note_emfile(l->w, l->name, l->shed);
+	listener_note_emfile(l->w, l->name);
 }
 
-void listener_note_emfile(struct worker *w, const char *name, unsigned long long shed)
+static unsigned long long shed_total;	/* all workers: the count in the log */
+
+/* Said at most once per EMFILE_LOG_MS per worker; what comes in between is
+ * summed up by listener_emfile_flush() when the interval is over. */
+void listener_note_emfile(struct worker *w, const char *name)
 {
+	unsigned long long all = __atomic_add_fetch(&shed_total, 1, __ATOMIC_RELAXED);
+
 	if (w->emfile_logged == TICK_NONE || w->now - w->emfile_logged >= EMFILE_LOG_MS) {
 		log_warnx("%s: out of file descriptors: dropping new connections "
-		    "(%llu so far)", name, shed);
+		    "(%llu so far)", name, all);
 		w->emfile_logged = w->now;
+		w->emfile_unsaid = 0;
+		w->emfile_flush = TICK_NONE;
+		return;
 	}
+	w->emfile_unsaid++;
+	w->emfile_name = name;
+	w->emfile_flush = w->emfile_logged + EMFILE_LOG_MS;
+}
+
+void listener_emfile_flush(struct worker *w)
+{
+	w->emfile_flush = TICK_NONE;
+	if (w->emfile_unsaid == 0)
+		return;
+	log_warnx("%s: out of file descriptors: %llu more dropped by worker %d in the "
+	    "last second (%llu so far)", w->emfile_name, w->emfile_unsaid, w->index,
+	    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
+	w->emfile_unsaid = 0;
+	w->emfile_logged = w->now;
 }
 
 /* Watch the worker's listeners level-triggered (the normal way) or, while
@@ -80,8 +104,8 @@ static int shed_one(struct listener *l)
 			if (w->emfile_logged == TICK_NONE ||
 			    w->now - w->emfile_logged >= EMFILE_LOG_MS) {
 				log_warnx("%s: out of file descriptors, none spare: "
-				    "new connections wait (%llu dropped so far)", l->name,
-				    (unsigned long long)l->shed);
+				    "new connections wait (%llu so far)", l->name,
+				    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
 				w->emfile_logged = w->now;
 			}
 			return 0;

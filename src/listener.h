@@ -34,7 +34,11 @@ void listener_close(struct listener *l);
 /** Called when w->spare_retry passes: take the spare fd back if possible. */
 void listener_spare_retry(struct worker *w);
 
-/** Out of fds: log it for listener `name`, at most once per second per worker. */
-void listener_note_emfile(struct worker *w, const char *name, unsigned long long shed);
+/** A connection dropped for lack of fds (listener `name`): counted for the
+ *  whole process, logged at most once per second per worker. */
+void listener_note_emfile(struct worker *w, const char *name);
+
+/** When w->emfile_flush passes: log the drops the rate limit kept quiet. */
+void listener_emfile_flush(struct worker *w);
 
 #endif

@@ -287,8 +287,7 @@ static void connect_backend(struct session *s, const struct backend *be)
 	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
-			listener_note_emfile(w, s->lname,
-			    (unsigned long long)w->closed[CR_RESOURCE] + 1);
+			listener_note_emfile(w, s->lname);
 			session_close(s, CR_RESOURCE);
 			return;
 		}

@@ -39,6 +39,9 @@ struct worker {
 	struct ev		 wake_ev;
 	int			 spare_fd;	/* kept for the EMFILE answer */
 	tick_t			 emfile_logged;
+	tick_t			 emfile_flush;	/* then say what was not said */
+	unsigned long long	 emfile_unsaid;
+	const char		*emfile_name;
 	tick_t			 spare_retry;	/* no spare fd: try again then */
 	tick_t			 rlimit_at;	/* RLIMIT_NOFILE last read */
 	struct session		*live;		/* doubly linked */
