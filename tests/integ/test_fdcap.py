@@ -256,6 +256,11 @@ def test_fd_cap_at_machine_limit(topo, hp_bin, request):
         crowded, LINE_GAP, workers, "\n".join("%.3f %s" % tl for tl in timed[-8:]))
     assert counts and max(counts) <= shed_total, (
         "the count says %s dropped, but %d were shed" % (counts[-3:], shed_total))
+    # one count for the whole process, and nothing left unsaid once the
+    # quiet spell (longer than the 1 s interval) is over
+    assert max(counts) == shed_total, (
+        "the last fd-exhaustion line says %d dropped, but %d were shed:\n%s" % (
+            max(counts), shed_total, "\n".join(per_line[-4:])))
 
     # -- the held connections still relay, byte-exact: the sample's transfer
     t_x = time.monotonic()
