@@ -24,14 +24,14 @@ $(B) $(BA):
 	mkdir -p $@
 
 $(B)/halfpipe: $(SRCS:src/%.c=$(B)/%.o)
-	$(CC) $(CFLAGS) -o $@ $^ -lpthread
+	$(CC) $(CFLAGS) -o $@ $^ -lseccomp -lpthread
 $(BA)/halfpipe: $(SRCS:src/%.c=$(BA)/%.o)
-	$(CC) $(ASAN) -o $@ $^ -lpthread
+	$(CC) $(ASAN) -o $@ $^ -lseccomp -lpthread
 
 $(B)/t_%: tests/unit/t_%.c tests/unit/test.h $(LIBSRCS:src/%.c=$(B)/%.o)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(B)/%.o) -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(B)/%.o) -lseccomp -lpthread
 $(BA)/t_%: tests/unit/t_%.c tests/unit/test.h $(LIBSRCS:src/%.c=$(BA)/%.o)
-	$(CC) $(ASAN) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(BA)/%.o) -lpthread
+	$(CC) $(ASAN) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(BA)/%.o) -lseccomp -lpthread
 
 asan: $(BA)/halfpipe
 units: $(UNITS:%=$(B)/%) $(UNITS:%=$(BA)/%)
@@ -39,7 +39,7 @@ units: $(UNITS:%=$(B)/%) $(UNITS:%=$(BA)/%)
 # libFuzzer targets (clang).
 FUZZ_SECONDS ?= 60
 $(B)/fuzz_%: fuzz/fuzz_%.c $(LIBSRCS) $(wildcard src/*.h) | $(B)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Isrc -o $@ $< $(LIBSRCS) -lpthread
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Isrc -o $@ $< $(LIBSRCS) -lseccomp -lpthread
 fuzz: $(B)/fuzz_tls_hello
 	mkdir -p $(B)/fuzz-work
 	$(B)/fuzz_tls_hello -max_total_time=$(FUZZ_SECONDS) -max_len=20000 \

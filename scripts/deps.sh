@@ -2,7 +2,7 @@
 # Install the Debian packages halfpipe's build, `make run` and `make test` need,
 # if any is missing: `apt-get update` once, then `apt-get install -y`.
 set -e
-PKGS="gcc make clang libclang-rt-14-dev python3 python3-pytest openssl curl iproute2 nftables"
+PKGS="gcc make clang libclang-rt-14-dev libseccomp-dev python3 python3-pytest openssl curl iproute2 nftables"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -8,8 +8,10 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,15 @@ static const struct conf_directive directives[] = {
 	{ "splice-pipes", CONF_GLOBAL, CONF_COUNT, "N", "1000",
 	  0, 100000, 1, 1, G(splice_pipes), 0,
 	  "kernel pipes per worker for zero-copy relay (2 fds each, held only while bytes are in flight); 0: copy only" },
+	{ "user", CONF_GLOBAL, CONF_USER, "NAME", NULL,
+	  0, 0, 1, 1, G(user), 0,
+	  "after binding, switch to this user (and its group unless 'group' is given); none: stay as started" },
+	{ "group", CONF_GLOBAL, CONF_GROUP, "NAME", NULL,
+	  0, 0, 1, 1, G(group), 0,
+	  "after binding, switch to this group, the only supplementary group too; none: the user's group" },
+	{ "seccomp", CONF_GLOBAL, CONF_SWITCH, "on|off", "on",
+	  0, 0, 1, 1, G(seccomp), 0,
+	  "after binding, allow only the system calls the relay needs; any other kills the process" },
 	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
 	  0, 0, 1, 8, 0, 0,
 	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
@@ -527,6 +538,54 @@ route_name(const char *in, char *out)
 static int apply(struct pctx *p, const struct conf_directive *d,
     struct listener_conf *l, char **av, int ac);
 
+/* Resolve a user (CONF_USER) or group name into *id; 0, or -1 after perr(). */
+static int
+account_set(struct pctx *p, const struct conf_directive *d, struct conf_id *id,
+    const char *name)
+{
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char *buf = NULL, *nbuf, *s;
+	size_t len;
+	int rc = ERANGE;
+
+	/* A group with many members needs a large buffer: grow it on ERANGE. */
+	for (len = 4096; rc == ERANGE && len <= (1u << 20); len *= 4) {
+		if ((nbuf = realloc(buf, len)) == NULL) {
+			rc = ENOMEM;
+			break;
+		}
+		buf = nbuf;
+		if (d->type == CONF_USER)
+			rc = getpwnam_r(name, &pw, buf, len, &pwp);
+		else
+			rc = getgrnam_r(name, &gr, buf, len, &grp);
+	}
+	if (rc != 0) {
+		perr(p, "cannot look up \"%.300s\": %s", name, strerror(rc));
+		goto fail;
+	}
+	if (pwp == NULL && grp == NULL) {
+		perr(p, "no such %s \"%.300s\"", d->type == CONF_USER ? "user" : "group", name);
+		goto fail;
+	}
+	if ((s = strdup(name)) == NULL) {
+		perr(p, "out of memory");
+		goto fail;
+	}
+	free(id->name);
+	id->name = s;
+	id->id = pwp != NULL ? (uint32_t)pwp->pw_uid : (uint32_t)grp->gr_gid;
+	id->gid = pwp != NULL ? (uint32_t)pwp->pw_gid : (uint32_t)grp->gr_gid;
+	free(buf);
+	buf = NULL;
+	return 0;
+fail:
+	free(buf);
+	buf = NULL;
+	return -1;
+}
+
 /* A new listener block with the table's default actions; NULL after an error. */
 static struct listener_conf *
 listener_add(struct pctx *p)
@@ -773,6 +832,16 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 		free(*sp);
 		*sp = s;
 		return 0;
+	case CONF_USER:
+	case CONF_GROUP:
+		return account_set(p, d, (struct conf_id *)((char *)c + d->off), av[0]);
+	case CONF_SWITCH:
+		if (strcmp(av[0], "on") != 0 && strcmp(av[0], "off") != 0) {
+			perr(p, "bad value \"%s\" (want on or off)", av[0]);
+			return -1;
+		}
+		*(uint32_t *)((char *)c + d->off) = strcmp(av[0], "on") == 0;
+		return 0;
 	case CONF_ADDRS:
 		return do_listen(p, av, ac);
 	case CONF_ROUTE:
@@ -833,6 +902,8 @@ conf_free(struct conf *c)
 		free(c->files[i]);
 	free(c->files);
 	free(c->access_log);
+	free(c->user.name);
+	free(c->group.name);
 	free(c);
 }
 

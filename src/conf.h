@@ -50,6 +50,13 @@ struct listener_conf {
 	struct action		 on_malformed;	/* default: reject */
 };
 
+/* A user or group named in the configuration, resolved when it is loaded. */
+struct conf_id {
+	char			*name;		/* as written; NULL: not set */
+	uint32_t		 id;		/* uid (user) or gid (group) */
+	uint32_t		 gid;		/* user: its primary group */
+};
+
 struct conf {
 	struct listener_conf	*listeners;
 	size_t			 nlisteners;
@@ -64,6 +71,9 @@ struct conf {
 	char			*access_log;		/* "-" is stdout, "off" disables */
 	uint32_t		 workers;		/* event-loop threads; 0: one per CPU */
 	uint32_t		 splice_pipes;		/* kernel pipes per worker; 0: no splice */
+	struct conf_id		 user;			/* switch to it after binding */
+	struct conf_id		 group;			/* default: the user's group */
+	uint32_t		 seccomp;		/* 1: install the syscall filter */
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS (fuzzer) */
 	/* Parser state, internal to conf.c. */
@@ -75,7 +85,8 @@ struct conf {
 };
 
 enum conf_scope { CONF_GLOBAL, CONF_LISTENER };
-enum conf_type { CONF_DURATION, CONF_BYTES, CONF_COUNT, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION };
+enum conf_type { CONF_DURATION, CONF_BYTES, CONF_COUNT, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION,
+	CONF_USER, CONF_GROUP, CONF_SWITCH };
 
 /* One row of the directive table. */
 struct conf_directive {

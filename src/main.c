@@ -16,6 +16,7 @@
 #include "inspect.h"
 #include "listener.h"
 #include "log.h"
+#include "sandbox.h"
 #include "session.h"
 #include "worker.h"
 
@@ -30,7 +31,7 @@ static const char usage_text[] =
 "                [--connect-timeout D] [--idle-timeout D]\n"
 "                [--half-closed-timeout D] [--drain-timeout D]\n"
 "                [--access-log FILE|-] [--hello-max BYTES] [--workers N|auto]\n"
-"                [--splice-pipes N]\n"
+"                [--splice-pipes N] [--user NAME] [--group NAME] [--seccomp on|off]\n"
 "                                   one listener without a file (flags override the file)\n"
 "       halfpipe --inspect FILE...  classify captured client bytes:\n"
 "                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN\n"
@@ -56,6 +57,9 @@ static const struct option longopts[] = {
 	{ "hello-max",		required_argument,	NULL, OPT_FLAG },
 	{ "workers",		required_argument,	NULL, OPT_FLAG },
 	{ "splice-pipes",	required_argument,	NULL, OPT_FLAG },
+	{ "user",		required_argument,	NULL, OPT_FLAG },
+	{ "group",		required_argument,	NULL, OPT_FLAG },
+	{ "seccomp",		required_argument,	NULL, OPT_FLAG },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -136,6 +140,15 @@ static int run(const struct conf *c)
 	for (i = 0; i < (size_t)n; i++)
 		if (worker_init(&ws[i], (int)i, c, access, done_fd, bound, i == 0) == -1)
 			fatalx("cannot start worker %zu", i);
+	/* Every listener is bound and the access log open: drop privileges
+	 * and install the filter before any worker thread exists, so that
+	 * they all inherit both. */
+	sandbox_drop(c);
+	log_info("running as uid %u gid %u, seccomp %s", (unsigned)getuid(),
+	    (unsigned)getgid(), c->seccomp ? "on" : "off");
+	if (sandbox_seccomp(c) == -1)
+		fatalx("cannot install the seccomp filter");
+	sandbox_test_execve();
 	for (i = 0; i < (size_t)n; i++)
 		if (worker_start(&ws[i]) == -1)
 			fatalx("cannot start worker %zu", i);
