@@ -13,7 +13,7 @@ B       := build
 BA      := build-asan
 ASAN    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all asan units deps run test test-asan fuzz bench clean
+.PHONY: all asan units deps run test test-asan fuzz bench soak clean install
 all: $(B)/halfpipe
 
 $(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
@@ -40,10 +40,15 @@ units: $(UNITS:%=$(B)/%) $(UNITS:%=$(BA)/%)
 FUZZ_SECONDS ?= 60
 $(B)/fuzz_%: fuzz/fuzz_%.c $(LIBSRCS) $(wildcard src/*.h) | $(B)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Isrc -o $@ $< $(LIBSRCS) -lseccomp -lpthread
-fuzz: $(B)/fuzz_tls_hello
-	mkdir -p $(B)/fuzz-work
-	$(B)/fuzz_tls_hello -max_total_time=$(FUZZ_SECONDS) -max_len=20000 \
-	    $(B)/fuzz-work fuzz/corpus/tls_hello
+# Each target runs FUZZ_SECONDS over its committed corpus; new inputs go to
+# build/fuzz-work/NAME, crashers to build/fuzz-NAME-crash-*: fix the bug and
+# add the crasher to fuzz/corpus/NAME, which `make test` runs every time.
+fuzz: $(B)/fuzz_tls_hello $(B)/fuzz_conf
+	for t in tls_hello conf; do \
+	    mkdir -p $(B)/fuzz-work/$$t && \
+	    $(B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=20000 \
+	        -artifact_prefix=$(B)/fuzz-$$t- $(B)/fuzz-work/$$t fuzz/corpus/$$t || exit 1; \
+	done
 
 deps:
 	@sh scripts/deps.sh
@@ -51,7 +56,7 @@ deps:
 run: deps all
 	@sh examples/run.sh
 
-test: deps all asan units $(B)/fuzz_tls_hello
+test: deps all asan units $(B)/fuzz_tls_hello $(B)/fuzz_conf
 	$(PYTHON) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).
@@ -60,8 +65,31 @@ $(B)/bench-%: bench/%.c | $(B)
 bench: deps all $(B)/bench-loadgen $(B)/bench-backend
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
+# The long fault soak (docs/reliability.md); `make test` runs its short profile.
+soak: deps all asan
+	$(PYTHON) tests/soak.py $(PYTEST_ARGS)
+
 test-asan: deps asan units
 	$(PYTHON) -m pytest -p no:cacheprovider tests -k "asan" $(PYTEST_ARGS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, both man pages,
+# the systemd unit (its paths follow PREFIX), the example configuration under
+# share/doc and, only if there is none yet, as /etc/halfpipe/halfpipe.conf.
+PREFIX  ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+install: $(B)/halfpipe
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(PREFIX)/share/doc/halfpipe/examples $(DESTDIR)/etc/halfpipe
+	install -m 755 $(B)/halfpipe $(DESTDIR)$(PREFIX)/sbin/halfpipe
+	install -m 644 man/halfpipe.8 $(DESTDIR)$(PREFIX)/share/man/man8/halfpipe.8
+	install -m 644 man/halfpipe.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/halfpipe.conf.5
+	sed 's|/usr/sbin/halfpipe|$(PREFIX)/sbin/halfpipe|g' dist/halfpipe.service \
+	    >$(DESTDIR)$(UNITDIR)/halfpipe.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/halfpipe.service
+	install -m 644 examples/halfpipe.conf $(DESTDIR)$(PREFIX)/share/doc/halfpipe/examples/
+	test -e $(DESTDIR)/etc/halfpipe/halfpipe.conf || \
+	    install -m 644 examples/halfpipe.conf $(DESTDIR)/etc/halfpipe/halfpipe.conf
 
 clean:
 	rm -rf $(B) $(BA)

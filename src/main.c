@@ -16,6 +16,7 @@
 #include "inspect.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "sandbox.h"
 #include "session.h"
 #include "worker.h"
@@ -143,6 +144,7 @@ static int run(const struct conf *c)
 	/* Every listener is bound and the access log open: drop privileges
 	 * and install the filter before any worker thread exists, so that
 	 * they all inherit both. */
+	notify_open();		/* systemd's socket: before the filter forbids it */
 	sandbox_drop(c);
 	log_info("running as uid %u gid %u, seccomp %s", (unsigned)getuid(),
 	    (unsigned)getgid(), c->seccomp ? "on" : "off");
@@ -153,6 +155,7 @@ static int run(const struct conf *c)
 		if (worker_start(&ws[i]) == -1)
 			fatalx("cannot start worker %zu", i);
 	log_info("%d worker%s, splice-pipes %u", n, n == 1 ? "" : "s", c->splice_pipes);
+	notify_send("READY=1");
 
 	/* The main thread only waits: for signals, which it passes on to every
 	 * worker (the first starts the drain, the next ends everything), and
@@ -170,6 +173,8 @@ static int run(const struct conf *c)
 		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			log_info("signal %u%s", si.ssi_signo,
 			    signals++ ? ": ending every connection now" : "");
+			if (signals == 1)
+				notify_send("STOPPING=1");	/* the drain starts */
 			for (i = 0; i < (size_t)n; i++)
 				worker_signal(&ws[i]);
 		}
@@ -184,6 +189,7 @@ static int run(const struct conf *c)
 	if (access != NULL && access != stdout)
 		fclose(access);
 	close(sfd);
+	notify_close();
 	free(ws);
 	free(bound);
 	return 0;
