@@ -33,7 +33,7 @@ Mode "raw" (default): a selectors loop that runs one script per connection.
     {"op": "close"}                close()                 -> "closed"
   A server script may begin with {"op": "strip_hello"}: the ClientHello at the
   start of the stream is consumed (-> "hello" with its size) and not counted
-  as payload.
+  as payload; the rest of the script starts once it is in (or at EOF).
   Events about received data: "eof" / "rst" / "rx_error" carry "rx" (payload
   bytes), "sha256" and "head" (hex of the first 64 payload bytes).  "shut",
   "closed", "rst_sent" and "sent" carry "tx" and "tx_sha256".
@@ -278,6 +278,8 @@ class Conn:
                 return None
             if self.pc >= len(self.script):
                 return None
+            if self.strip and not self.eof:
+                return None                      # the rest waits for the hello
             st = self.script[self.pc]
             op = st["op"]
             if len(self.outbuf) and op not in ("wait_eof", "wait_rx", "wait",

@@ -111,8 +111,9 @@ def test_real_client_hellos(topo, hp_bin):
                 script.append({"op": "sleep", "s": 0.1})   # a separate segment
             script.append({"op": "send", "file": path, "start": a, "end": b})
         end = _fetch(cli, hp.port, script + [WAIT_EOF, CLOSE])
-        assert end["ev"] == "eof" and bytes.fromhex(end["head"]) == name.encode(), (fname, end)
         rec = hp.wait_log(n=1, pred=lambda r: r["client"].endswith(":%d" % _lport(cli, end)))[0]
+        assert end["ev"] == "eof" and bytes.fromhex(end["head"]) == name.encode(), (
+            fname, end, " ".join("%s=%s" % kv for kv in rec.items()))
         assert int(rec["hello_bytes"]) == size, (fname, rec)
         if splits:
             assert int(rec["hello_reads"]) >= 2, (fname, rec)
