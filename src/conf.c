@@ -68,12 +68,21 @@ static const struct conf_directive directives[] = {
 	{ "seccomp", CONF_GLOBAL, CONF_SWITCH, "on|off", "on",
 	  0, 0, 1, 1, G(seccomp), 0,
 	  "after binding, allow only the system calls the relay needs; any other kills the process" },
+	{ "max-conns", CONF_GLOBAL, CONF_COUNT, "N", "0",
+	  0, 10000000, 1, 1, G(max_conns), 0,
+	  "connections at once, all listeners; more are reset at accept; 0: no limit but the fd budget" },
+	{ "max-conns-per-source", CONF_GLOBAL, CONF_COUNT, "N", "0",
+	  0, 10000000, 1, 1, G(max_conns_per_source), 0,
+	  "connections at once from one client address (IPv4 /32, IPv6 /64); more are reset at accept; 0: no limit" },
 	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
 	  0, 0, 1, 8, 0, 0,
 	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
 	{ "route", CONF_LISTENER, CONF_ROUTE, "NAME HOST:PORT [alpn=PROTO]", NULL,
 	  0, 0, 2, 3, 0, 0,
 	  "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT" },
+	{ "listener-max-conns", CONF_LISTENER, CONF_COUNT, "N", "0",
+	  0, 10000000, 1, 1, L(max_conns), 0,
+	  "connections at once on this listener (all its addresses); more are reset at accept; 0: no limit" },
 	{ "default", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
 	  0, 0, 1, 1, L(on_no_route), L(on_no_sni),
 	  "sets both on-no-route and on-no-sni" },
@@ -606,7 +615,8 @@ listener_add(struct pctx *p)
 	c->cur = c->nlisteners;
 	for (i = 0; i < NDIRECTIVES; i++) {
 		d = &directives[i];
-		if (d->type != CONF_ACTION || d->def == NULL)
+		if ((d->type != CONF_ACTION && d->type != CONF_COUNT) ||
+		    d->scope != CONF_LISTENER || d->def == NULL)
 			continue;
 		snprintf(buf, sizeof(buf), "%s", d->def);
 		av[0] = buf;
@@ -759,7 +769,7 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 	struct conf *c = p->c;
 	char b1[64];
 	uint32_t v;
-	char *s, **sp;
+	char *s, **sp, *base;
 	struct backend *be = NULL;
 
 	p->d = d;
@@ -807,9 +817,10 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 		*(uint32_t *)((char *)c + d->off) = v;
 		return 0;
 	case CONF_COUNT:
+		base = d->scope == CONF_LISTENER ? (char *)l : (char *)c;
 		if (d->def != NULL && strcmp(d->def, "auto") == 0 &&
 		    strcmp(av[0], "auto") == 0) {
-			*(uint32_t *)((char *)c + d->off) = 0;
+			*(uint32_t *)(base + d->off) = 0;
 			return 0;
 		}
 		if (parse_u32(av[0], &v) == -1) {
@@ -821,7 +832,7 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 			    conf_bounds_text(d, b1, sizeof(b1)));
 			return -1;
 		}
-		*(uint32_t *)((char *)c + d->off) = v;
+		*(uint32_t *)(base + d->off) = v;
 		return 0;
 	case CONF_STRING:
 		if ((s = strdup(av[0])) == NULL) {

@@ -4,8 +4,8 @@
  * entry, which a test checks).
  *
  * File format: one directive per line, words separated by blanks, '#' starts
- * a comment. A `listen` line opens a listener block; `route`, `default` and
- * the `on-*` lines after it belong to that listener. Everything else is
+ * a comment. A `listen` line opens a listener block; `route`, `default`,
+ * `listener-max-conns` and the `on-*` lines after it belong to that listener. Everything else is
  * global. Errors are "FILE:LINE: what is wrong", all of them, not just the
  * first. The same directive names serve as command-line flags (--NAME VALUE).
  */
@@ -48,6 +48,7 @@ struct listener_conf {
 	struct action		 on_no_route;	/* default: reject */
 	struct action		 on_not_tls;	/* default: reject */
 	struct action		 on_malformed;	/* default: reject */
+	uint32_t		 max_conns;	/* listener-max-conns; 0: no limit */
 };
 
 /* A user or group named in the configuration, resolved when it is loaded. */
@@ -74,6 +75,8 @@ struct conf {
 	struct conf_id		 user;			/* switch to it after binding */
 	struct conf_id		 group;			/* default: the user's group */
 	uint32_t		 seccomp;		/* 1: install the syscall filter */
+	uint32_t		 max_conns;		/* process-wide; 0: no limit */
+	uint32_t		 max_conns_per_source;	/* per client address; 0: no limit */
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS (fuzzer) */
 	/* Parser state, internal to conf.c. */
@@ -97,8 +100,8 @@ struct conf_directive {
 	const char		*def;		/* default as it would be written; NULL: none */
 	uint32_t		 min, max;	/* bounds (ms for durations, bytes); 0, 0: none */
 	int			 minargs, maxargs;
-	size_t			 off;		/* scalar: into struct conf; action: into
-						   struct listener_conf */
+	size_t			 off;		/* global: into struct conf; listener
+						   (count, action): into struct listener_conf */
 	size_t			 off2;		/* a second action set too (default), 0: none */
 	const char		*doc;		/* one line */
 };

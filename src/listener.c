@@ -10,12 +10,14 @@
 
 #include "accesslog.h"
 #include "fds.h"
+#include "limits.h"
 #include "listener.h"
 #include "log.h"
 #include "session.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_LOG_MS 1000
+#define LIMIT_LOG_MS 1000
 #define SPARE_RETRY_MS 100	/* without a spare fd, look again this often */
 
 static void spare_open(struct worker *w)
@@ -71,6 +73,65 @@ void listener_emfile_flush(struct worker *w)
 	    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
 	w->emfile_unsaid = 0;
 	w->emfile_logged = w->now;
+}
+
+/* The limit a refusal passed, as configured. */
+static uint32_t limit_value(const struct worker *w, const struct listener_conf *lc,
+    enum limit_why why)
+{
+	if (why == LIMIT_GLOBAL)
+		return w->conf->max_conns;
+	if (why == LIMIT_LISTENER)
+		return lc->max_conns;
+	return w->conf->max_conns_per_source;
+}
+
+/* The process-wide refusal counts, by reason, for a log line. */
+static void refused_text(char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu so far: %llu max-conns, %llu listener-max-conns, "
+	    "%llu max-conns-per-source", limits_refused(LIMIT_OK),
+	    limits_refused(LIMIT_GLOBAL), limits_refused(LIMIT_LISTENER),
+	    limits_refused(LIMIT_SOURCE));
+}
+
+/* A connection over a limit was reset: counted by reason for the whole
+ * process, said at most once per LIMIT_LOG_MS per worker (like the fd
+ * exhaustion lines); what comes in between is summed up by
+ * listener_limit_flush() when the interval is over. */
+static void limit_note(struct listener *l, enum limit_why why)
+{
+	struct worker *w = l->w;
+	char counts[160];
+
+	l->refused++;
+	limits_count_refusal(why);
+	if (w->limit_logged == TICK_NONE || w->now - w->limit_logged >= LIMIT_LOG_MS) {
+		refused_text(counts, sizeof(counts));
+		log_warnx("%s: connection limit reached (%s %u): resetting new connections "
+		    "(%s)", l->name, limits_name(why), limit_value(w, l->lc, why), counts);
+		w->limit_logged = w->now;
+		w->limit_unsaid = 0;
+		w->limit_flush = TICK_NONE;
+		return;
+	}
+	w->limit_unsaid++;
+	w->limit_name = l->name;
+	w->limit_flush = w->limit_logged + LIMIT_LOG_MS;
+}
+
+void listener_limit_flush(struct worker *w)
+{
+	char counts[160];
+
+	w->limit_flush = TICK_NONE;
+	if (w->limit_unsaid == 0)
+		return;
+	refused_text(counts, sizeof(counts));
+	log_warnx("%s: connection limit reached: %llu more reset by worker %d in the last "
+	    "second (%s)", w->limit_name, w->limit_unsaid, w->index, counts);
+	w->limit_unsaid = 0;
+	w->limit_logged = w->now;
 }
 
 /* Watch the worker's listeners level-triggered (the normal way) or, while
@@ -144,6 +205,8 @@ static void on_accept(struct ev *ev, uint32_t events)
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
+		struct limit_hold hold;
+		enum limit_why why;
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -161,16 +224,24 @@ static void on_accept(struct ev *ev, uint32_t events)
 			log_warn("%s: accept", l->name);
 			return;
 		}
+		/* over a connection limit: reset at once (the reserve holds
+		 * this fd meanwhile) */
+		if ((why = limits_take(l->lc, &ss, &hold)) != LIMIT_OK) {
+			drop(fd);
+			limit_note(l, why);
+			continue;
+		}
 		/* client and backend socket; the reserve holds this fd */
 		if (!fds_take(2)) {
 			pipepool_drain(&w->pipes);	/* cached pipes first */
 			if (!fds_take(2)) {
+				limits_give(&hold);
 				drop(fd);
 				shed_note(l);
 				continue;
 			}
 		}
-		session_start(w, l->lc, l->name, fd, &ss, len);
+		session_start(w, l->lc, l->name, fd, &ss, len, &hold);
 	}
 }
 

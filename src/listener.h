@@ -1,6 +1,7 @@
-/* Listening sockets: bind, accept in batches, and the EMFILE answer (a spare
- * fd closed to accept-and-drop, libuv uv__emfile_trick), logged once per
- * interval rather than per attempt. */
+/* Listening sockets: bind, accept in batches, the connection limits (an
+ * accepted connection over one is reset at once) and the EMFILE answer (a
+ * spare fd closed to accept-and-drop, libuv uv__emfile_trick), both logged
+ * once per interval rather than per attempt. */
 #ifndef HP_LISTENER_H
 #define HP_LISTENER_H
 
@@ -18,6 +19,7 @@ struct listener {
 	struct worker			*w;
 	char				 name[64];	/* bound address, port resolved */
 	uint64_t			 shed;		/* dropped for lack of fds */
+	uint64_t			 refused;	/* reset over a connection limit */
 };
 
 /**
@@ -40,5 +42,9 @@ void listener_note_emfile(struct worker *w, const char *name);
 
 /** When w->emfile_flush passes: log the drops the rate limit kept quiet. */
 void listener_emfile_flush(struct worker *w);
+
+/** When w->limit_flush passes: log the limit refusals the rate limit kept
+ *  quiet. */
+void listener_limit_flush(struct worker *w);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "inspect.h"
+#include "limits.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
@@ -61,6 +62,9 @@ static const struct option longopts[] = {
 	{ "user",		required_argument,	NULL, OPT_FLAG },
 	{ "group",		required_argument,	NULL, OPT_FLAG },
 	{ "seccomp",		required_argument,	NULL, OPT_FLAG },
+	{ "max-conns",		required_argument,	NULL, OPT_FLAG },
+	{ "max-conns-per-source", required_argument,	NULL, OPT_FLAG },
+	{ "listener-max-conns",	required_argument,	NULL, OPT_FLAG },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -138,6 +142,8 @@ static int run(const struct conf *c)
 	if (bound == NULL || ws == NULL)
 		fatalx("out of memory");
 	access = open_access_log(c->access_log);
+	if (limits_init(c) == -1)	/* getrandom(): before the filter */
+		fatalx("out of memory");
 	for (i = 0; i < (size_t)n; i++)
 		if (worker_init(&ws[i], (int)i, c, access, done_fd, bound, i == 0) == -1)
 			fatalx("cannot start worker %zu", i);
@@ -154,7 +160,8 @@ static int run(const struct conf *c)
 	for (i = 0; i < (size_t)n; i++)
 		if (worker_start(&ws[i]) == -1)
 			fatalx("cannot start worker %zu", i);
-	log_info("%d worker%s, splice-pipes %u", n, n == 1 ? "" : "s", c->splice_pipes);
+	log_info("%d worker%s, splice-pipes %u, max-conns %u, max-conns-per-source %u", n,
+	    n == 1 ? "" : "s", c->splice_pipes, c->max_conns, c->max_conns_per_source);
 	notify_send("READY=1");
 
 	/* The main thread only waits: for signals, which it passes on to every
@@ -190,6 +197,7 @@ static int run(const struct conf *c)
 		fclose(access);
 	close(sfd);
 	notify_close();
+	limits_free();
 	free(ws);
 	free(bound);
 	return 0;

@@ -106,6 +106,7 @@ static void end(struct session *s, enum close_reason r, int abort)
 	close_fd(s->c.fd, abort);
 	close_fd(s->s.fd, abort);
 	fds_give(2);	/* taken by the listener */
+	limits_give(&s->hold);
 	s->c.fd = s->s.fd = -1;
 	s->phase = PH_CLOSED;
 	timer_cancel(&w->timers, &s->timer);
@@ -687,15 +688,17 @@ void session_drain_deadline(struct worker *w)
 /* ---- start ------------------------------------------------------------- */
 
 int session_start(struct worker *w, const struct listener_conf *lc, const char *lname, int fd,
-    const struct sockaddr_storage *peer, socklen_t peerlen)
+    const struct sockaddr_storage *peer, socklen_t peerlen, const struct limit_hold *hold)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
 		close_fd(fd, 1);
 		fds_give(2);
+		limits_give(hold);
 		return -1;
 	}
+	s->hold = *hold;
 	s->w = w;
 	s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	s->lc = lc;

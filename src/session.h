@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "limits.h"
 #include "loop.h"
 #include "pipe.h"
 #include "reason.h"
@@ -43,6 +44,7 @@ struct session {
 	enum close_reason	 reason;
 	const struct listener_conf *lc;
 	const char		*lname;		/* the bound address, for the log */
+	struct limit_hold	 hold;		/* counted against the limits */
 
 	struct side		 c, s;		/* client and server sockets */
 	struct ev		 c_ev, s_ev;
@@ -79,10 +81,12 @@ struct session {
 };
 
 
-/** Take over an accepted client socket (non-blocking). On failure the socket
- *  is closed and -1 returned. */
+/** Take over an accepted client socket (non-blocking), with the 2 fds taken
+ *  from the budget and what limits_take() counted (*hold), both given back
+ *  when the session ends. On failure the socket is closed, both are given
+ *  back and -1 returned. */
 int session_start(struct worker *w, const struct listener_conf *lc, const char *lname, int fd,
-    const struct sockaddr_storage *peer, socklen_t peerlen);
+    const struct sockaddr_storage *peer, socklen_t peerlen, const struct limit_hold *hold);
 
 /** End a session: see above. Safe to call once per session. */
 void session_close(struct session *s, enum close_reason r);

@@ -96,7 +96,8 @@ static void *worker_main(void *arg)
 		if (w->draining)
 			next = tick_first(next, w->drain_expire);
 		else
-			next = tick_first(tick_first(next, w->spare_retry), w->emfile_flush);
+			next = tick_first(tick_first(tick_first(next, w->spare_retry),
+			    w->emfile_flush), w->limit_flush);
 		if (loop_run_once(&w->loop, tick_remain(next, w->now), &w->now) == -1)
 			fatal("epoll_wait");
 		session_run_timers(w);
@@ -108,6 +109,8 @@ static void *worker_main(void *arg)
 			listener_spare_retry(w);
 		if (tick_is_expired(w->emfile_flush, w->now))
 			listener_emfile_flush(w);
+		if (tick_is_expired(w->limit_flush, w->now))
+			listener_limit_flush(w);
 		if (w->draining && tick_is_expired(w->drain_expire, w->now))
 			session_drain_deadline(w);
 		session_reap(w);

@@ -42,6 +42,10 @@ struct worker {
 	tick_t			 emfile_flush;	/* then say what was not said */
 	unsigned long long	 emfile_unsaid;
 	const char		*emfile_name;
+	tick_t			 limit_logged;	/* a connection-limit line said */
+	tick_t			 limit_flush;	/* then say what was not said */
+	unsigned long long	 limit_unsaid;
+	const char		*limit_name;
 	tick_t			 spare_retry;	/* no spare fd: try again then */
 	tick_t			 rlimit_at;	/* RLIMIT_NOFILE last read */
 	struct session		*live;		/* doubly linked */

@@ -202,6 +202,11 @@ class Topology:
         and leaves SERVER_ADDR alone."""
         run(["ip", "-n", self.server, "addr", "add", addr + "/24", "dev", self.tag + "s0"])
 
+    def add_client_addr(self, addr):
+        """A second address on the client's link (client namespace side), for
+        a client that connects from another source (peer connect src=)."""
+        run(["ip", "-n", self.client, "addr", "add", addr + "/24", "dev", self.tag + "c0"])
+
     # -- processes ------------------------------------------------------------
     def peer(self, ns, name="peer"):
         """Start a raw test peer (see peer.py) in namespace ns."""

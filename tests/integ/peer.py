@@ -12,7 +12,7 @@ Mode "raw" (default): a selectors loop that runs one script per connection.
     {"cmd": "listen", "addr": A, "port": 0, "scripts": [S0, S1, ...]}
         -> {"ev": "listening", "port": P}; the i-th accepted connection runs
            scripts[min(i, len-1)] -> {"ev": "accepted", "conn": C, ...}
-    {"cmd": "connect", "addr": A, "port": P, "count": N, "script": S}
+    {"cmd": "connect", "addr": A, "port": P, "count": N, "script": S[, "src": ADDR]}
         -> per connection {"ev": "connected", "conn": C, "lport": L}
            or {"ev": "connect_error", "conn": C, "err": "ECONNREFUSED"}
     {"cmd": "signal", "tag": T}   releases every {"op": "wait", "tag": T}
@@ -417,6 +417,8 @@ class RawPeer:
             fam = socket.AF_INET6 if ":" in c["addr"] else socket.AF_INET
             for _ in range(int(c.get("count", 1))):
                 s = socket.socket(fam, socket.SOCK_STREAM)
+                if c.get("src"):            # a source address of its own
+                    s.bind((c["src"], 0))
                 s.setblocking(False)
                 cid = self.new_id()
                 conn = Conn(self, cid, s, c["script"], connecting=True)

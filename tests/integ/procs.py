@@ -204,8 +204,9 @@ class Peer(Proc):
         self.send(cmd="listen", addr=addr, port=0, scripts=scripts, **kw)
         return self.wait(ev="listening", n=n + 1)[-1]["port"]
 
-    def connect(self, addr, port, script, count=1):
-        self.send(cmd="connect", addr=addr, port=port, count=count, script=script)
+    def connect(self, addr, port, script, count=1, src=None):
+        kw = {"src": src} if src else {}
+        self.send(cmd="connect", addr=addr, port=port, count=count, script=script, **kw)
 
     def signal(self, tag):
         self.send(cmd="signal", tag=tag)
