@@ -34,9 +34,9 @@ struct route {
 	char			*name;		/* lower case, no trailing dot; "*.x.y" for a wildcard */
 	char			*alpn;		/* NULL: any ALPN */
 	struct backend		*be;
-	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
 	const char		*file;		/* where it was defined (for messages) */
 	int			 line;
+	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
 };
 
 struct listener_conf {
