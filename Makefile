@@ -43,8 +43,8 @@ $(B)/fuzz_%: fuzz/fuzz_%.c $(LIBSRCS) $(wildcard src/*.h) | $(B)
 # Each target runs FUZZ_SECONDS over its committed corpus; new inputs go to
 # build/fuzz-work/NAME, crashers to build/fuzz-NAME-crash-*: fix the bug and
 # add the crasher to fuzz/corpus/NAME, which `make test` runs every time.
-fuzz: $(B)/fuzz_tls_hello $(B)/fuzz_conf
-	for t in tls_hello conf; do \
+fuzz: $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
+	for t in tls_hello conf proxy_proto; do \
 	    mkdir -p $(B)/fuzz-work/$$t && \
 	    $(B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=20000 \
 	        -artifact_prefix=$(B)/fuzz-$$t- $(B)/fuzz-work/$$t fuzz/corpus/$$t || exit 1; \
@@ -56,7 +56,7 @@ deps:
 run: deps all
 	@sh examples/run.sh
 
-test: deps all asan units $(B)/fuzz_tls_hello $(B)/fuzz_conf
+test: deps all asan units $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
 	$(PYTHON) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).

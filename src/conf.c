@@ -23,6 +23,7 @@
 #define CONF_WORDS_MAX	16		/* words kept per line (more: arg error) */
 #define CONF_NAME_MAX	253		/* a DNS name */
 #define CONF_ALPN_MAX	255
+#define CONF_NETS_MAX	256		/* accept-proxy networks per listener */
 
 #define MS_S		1000u
 #define MS_M		(60u * MS_S)
@@ -77,9 +78,12 @@ static const struct conf_directive directives[] = {
 	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
 	  0, 0, 1, 8, 0, 0,
 	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
-	{ "route", CONF_LISTENER, CONF_ROUTE, "NAME HOST:PORT [alpn=PROTO]", NULL,
-	  0, 0, 2, 3, 0, 0,
-	  "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT" },
+	{ "route", CONF_LISTENER, CONF_ROUTE, "NAME HOST:PORT [alpn=PROTO] [proxy=v1|v2]", NULL,
+	  0, 0, 2, 4, 0, 0,
+	  "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT; proxy= puts a PROXY protocol header first" },
+	{ "accept-proxy", CONF_LISTENER, CONF_NETS, "NET...", NULL,
+	  0, 0, 1, 8, 0, 0,
+	  "require a PROXY protocol header (v1 or v2) before the ClientHello, from these source networks only (ADDR or ADDR/BITS); refuse every other source" },
 	{ "listener-max-conns", CONF_LISTENER, CONF_COUNT, "N", "0",
 	  0, 10000000, 1, 1, L(max_conns), 0,
 	  "connections at once on this listener (all its addresses); more are reset at accept; 0: no limit" },
@@ -638,6 +642,9 @@ listener_clear(struct listener_conf *l)
 	free(l->routes);
 	l->routes = NULL;
 	l->nroutes = 0;
+	free(l->accept_proxy);
+	l->accept_proxy = NULL;
+	l->naccept_proxy = 0;
 	route_table_free(l->table);
 	l->table = NULL;
 }
@@ -683,17 +690,38 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 	struct backend *be;
 	struct route *r, *rs;
 	size_t i;
+	int proxy = 0;
 
 	if ((why = route_name(av[0], name)) != NULL) {
 		perr(p, "bad name \"%.300s\": %s", av[0], why);
 		return -1;
 	}
-	if (ac == 3) {
-		if (strncmp(av[2], "alpn=", 5) != 0) {
-			perr(p, "bad option \"%s\" (want alpn=PROTO)", av[2]);
+	for (i = 2; i < (size_t)ac; i++) {
+		if (strncmp(av[i], "proxy=", 6) == 0) {
+			if (proxy != 0) {
+				perr(p, "proxy= given twice");
+				return -1;
+			}
+			if (strcmp(av[i] + 6, "v1") == 0)
+				proxy = 1;
+			else if (strcmp(av[i] + 6, "v2") == 0)
+				proxy = 2;
+			else {
+				perr(p, "bad PROXY protocol version \"%.300s\" (want proxy=v1 or proxy=v2)",
+				    av[i] + 6);
+				return -1;
+			}
+			continue;
+		}
+		if (strncmp(av[i], "alpn=", 5) != 0) {
+			perr(p, "bad option \"%.300s\" (want alpn=PROTO or proxy=v1|v2)", av[i]);
 			return -1;
 		}
-		alpn = av[2] + 5;
+		if (alpn != NULL) {
+			perr(p, "alpn= given twice");
+			return -1;
+		}
+		alpn = av[i] + 5;
 		for (s = alpn; *s != '\0'; s++)
 			if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
 				break;
@@ -732,6 +760,7 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 		goto oom;
 	}
 	r->be = be;
+	r->proxy = proxy;
 	r->file = file;
 	r->line = line;
 	l->nroutes++;
@@ -739,6 +768,33 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 oom:
 	perr(p, "out of memory");
 	return -1;
+}
+
+/* accept-proxy NET...: added to the listener's trusted networks. */
+static int
+do_nets(struct pctx *p, struct listener_conf *l, char **av, int ac)
+{
+	struct pp_net n, *ns;
+	int i, rc = 0;
+
+	for (i = 0; i < ac; i++) {
+		if (pp_net_parse(av[i], &n) == -1) {
+			perr(p, "bad network \"%.300s\" (want a.b.c.d[/N] or IPv6[/N])", av[i]);
+			rc = -1;
+			continue;
+		}
+		if (l->naccept_proxy >= CONF_NETS_MAX) {
+			perr(p, "more than %d networks in one listener", CONF_NETS_MAX);
+			return -1;
+		}
+		if ((ns = grow(l->accept_proxy, l->naccept_proxy, sizeof(*ns))) == NULL) {
+			perr(p, "out of memory");
+			return -1;
+		}
+		l->accept_proxy = ns;
+		l->accept_proxy[l->naccept_proxy++] = n;
+	}
+	return rc;
 }
 
 /* Intern a file name so routes can point at it for as long as c lives. */
@@ -777,7 +833,7 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 		if (d->type == CONF_ADDRS && ac > d->maxargs)
 			perr(p, "%d addresses: at most %d", ac, d->maxargs);
 		else if (p->file == NULL && d->type == CONF_ROUTE)
-			perr(p, "wrong number of arguments (usage: --route NAME=HOST:PORT[,alpn=PROTO])");
+			perr(p, "wrong number of arguments (usage: --route NAME=HOST:PORT[,alpn=PROTO][,proxy=v1|v2])");
 		else
 			perr(p, "wrong number of arguments: %d (usage: %s%s %s)", ac,
 			    p->file ? "" : "--", d->name, d->args);
@@ -855,6 +911,8 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 		return 0;
 	case CONF_ADDRS:
 		return do_listen(p, av, ac);
+	case CONF_NETS:
+		return do_nets(p, l, av, ac);
 	case CONF_ROUTE:
 		return do_route(p, l, p->file ? p->file : "command line", p->line, av, ac);
 	case CONF_ACTION:
@@ -1052,22 +1110,26 @@ conf_load_file(struct conf *c, const char *path, FILE *errs)
 	return n;
 }
 
-/* "NAME=HOST:PORT[,alpn=PROTO]" into av[0..3) in buf; the count, -1 bad. */
+/* "NAME=HOST:PORT[,OPTION]..." into av[0..max) in buf; the count (more
+ * than max: an argument-count error later), -1 bad. */
 static int
-split_route_flag(char *buf, char **av)
+split_route_flag(char *buf, char **av, int max)
 {
 	char *eq, *comma;
+	int n = 2;
 
 	if ((eq = strchr(buf, '=')) == NULL || eq == buf || eq[1] == '\0')
 		return -1;
 	*eq = '\0';
 	av[0] = buf;
 	av[1] = eq + 1;
-	if ((comma = strchr(av[1], ',')) == NULL)
-		return 2;
-	*comma = '\0';
-	av[2] = comma + 1;
-	return 3;
+	for (comma = strchr(av[1], ','); comma != NULL; comma = strchr(comma + 1, ',')) {
+		*comma = '\0';
+		if (n < max)
+			av[n] = comma + 1;
+		n++;
+	}
+	return n;
 }
 
 int
@@ -1076,7 +1138,7 @@ conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
 	struct pctx p;
 	const struct conf_directive *d;
 	const char *hint;
-	char *buf = NULL, *av[3];
+	char *buf = NULL, *av[8];
 	int ac;
 
 	memset(&p, 0, sizeof(p));
@@ -1098,10 +1160,12 @@ conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
 		return p.nerr;
 	}
 	if (d->type == CONF_ROUTE) {
-		if ((ac = split_route_flag(buf, av)) == -1) {
-			perr(&p, "bad value \"%s\" (want NAME=HOST:PORT[,alpn=PROTO])", value);
+		if ((ac = split_route_flag(buf, av, 8)) == -1) {
+			perr(&p, "bad value \"%s\" (want NAME=HOST:PORT[,alpn=PROTO][,proxy=v1|v2])", value);
 			goto done;
 		}
+		if (ac > 8)
+			ac = 8;
 	} else {
 		ac = *buf != '\0';
 		av[0] = buf;

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "proxy_proto.h"
+
 struct backend {
 	char			 name[280];	/* as written: host:port */
 	struct sockaddr_storage	 addr;		/* resolved at load */
@@ -34,6 +36,7 @@ struct route {
 	struct backend		*be;
 	const char		*file;		/* where it was defined (for messages) */
 	int			 line;
+	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
 };
 
 struct listener_conf {
@@ -49,6 +52,8 @@ struct listener_conf {
 	struct action		 on_not_tls;	/* default: reject */
 	struct action		 on_malformed;	/* default: reject */
 	uint32_t		 max_conns;	/* listener-max-conns; 0: no limit */
+	struct pp_net		*accept_proxy;	/* trusted senders of a PROXY header; */
+	size_t			 naccept_proxy;	/* none: no header is read */
 };
 
 /* A user or group named in the configuration, resolved when it is loaded. */
@@ -89,7 +94,7 @@ struct conf {
 
 enum conf_scope { CONF_GLOBAL, CONF_LISTENER };
 enum conf_type { CONF_DURATION, CONF_BYTES, CONF_COUNT, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION,
-	CONF_USER, CONF_GROUP, CONF_SWITCH };
+	CONF_USER, CONF_GROUP, CONF_SWITCH, CONF_NETS };
 
 /* One row of the directive table. */
 struct conf_directive {
@@ -116,7 +121,7 @@ void conf_free(struct conf *c);
 int conf_load_file(struct conf *c, const char *path, FILE *errs);
 
 /** Apply one command-line flag (name without the dashes, e.g. "idle-timeout",
- *  "listen", "route" with "NAME=HOST:PORT", "default" with "HOST:PORT" or
+ *  "listen", "route" with "NAME=HOST:PORT[,OPTION...]", "default" with "HOST:PORT" or
  *  "reject"). A --listen flag replaces the file's listeners with a new one
  *  that later --route/--default flags fill. Errors are printed as
  *  "--NAME: msg\n"; returns the number of errors. */

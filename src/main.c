@@ -28,7 +28,8 @@ static const char usage_text[] =
 "usage: halfpipe -c FILE            run in the foreground, logs to stderr\n"
 "       halfpipe -t -c FILE         check the config: exit 0, or 1 with every error\n"
 "       halfpipe -V | -h            version | usage\n"
-"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT [--route ...]\n"
+"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,alpn=P][,proxy=v1|v2]\n"
+"                [--route ...] [--accept-proxy NET ...]\n"
 "                [--default HOST:PORT|reject] [--hello-timeout D]\n"
 "                [--connect-timeout D] [--idle-timeout D]\n"
 "                [--half-closed-timeout D] [--drain-timeout D]\n"
@@ -50,6 +51,7 @@ static const struct option longopts[] = {
 	{ "listen",		required_argument,	NULL, OPT_FLAG },
 	{ "route",		required_argument,	NULL, OPT_FLAG },
 	{ "default",		required_argument,	NULL, OPT_FLAG },
+	{ "accept-proxy",	required_argument,	NULL, OPT_FLAG },
 	{ "hello-timeout",	required_argument,	NULL, OPT_FLAG },
 	{ "connect-timeout",	required_argument,	NULL, OPT_FLAG },
 	{ "idle-timeout",	required_argument,	NULL, OPT_FLAG },

@@ -21,7 +21,9 @@
 	X(CR_MALFORMED,		"malformed",		"rejected: malformed ClientHello") \
 	X(CR_CONNECT_REFUSED,	"connect-refused",	"backend refused the connection") \
 	X(CR_CONNECT_ERROR,	"connect-error",	"backend connect failed (unreachable, no fds, ...)") \
-	X(CR_RESOURCE,		"resource",		"halfpipe ran out of memory or file descriptors")
+	X(CR_RESOURCE,		"resource",		"halfpipe ran out of memory or file descriptors") \
+	X(CR_PROXY_REFUSED,	"proxy-refused",	"refused: accept-proxy listener, source not a trusted network") \
+	X(CR_BAD_PROXY,		"bad-proxy",		"refused: missing or malformed PROXY protocol header")
 
 #define HP_REASON_ENUM(e, code, doc) e,
 enum close_reason { HP_REASONS(HP_REASON_ENUM) CR_COUNT };

@@ -14,6 +14,7 @@
 #include "fds.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy_proto.h"
 #include "route.h"
 #include "session.h"
 
@@ -351,6 +352,7 @@ static void hello_verdict(struct session *s, enum hello_verdict v)
 		act = NULL;
 		if (rt != NULL) {
 			free(scratch);
+			s->proxy_send = rt->proxy;
 			connect_backend(s, rt->be);
 			return;
 		}
@@ -382,13 +384,84 @@ static void hello_verdict(struct session *s, enum hello_verdict v)
 		reject(s, why);
 }
 
+/*
+ * accept-proxy: the PROXY header comes first, inside the hello deadline.
+ * Once whole it is cut from hbuf (the ClientHello reader sees only the
+ * client's bytes) and its source becomes the client. Returns 1 if the hello
+ * reader may look at hbuf now, 0 to wait for more, -1 if s was closed.
+ */
+static int proxy_header(struct session *s)
+{
+	struct pp_info pi;
+	int n;
+
+	if (s->lc->naccept_proxy == 0 || s->proxy_bytes != 0)
+		return 1;
+	n = pp_parse(s->hbuf, s->hlen, &pi);
+	if (n == PP_NEED_MORE)
+		return 0;
+	if (n == PP_ERR) {
+		log_warnx("conn %llu: bad PROXY protocol header: %s",
+		    (unsigned long long)s->id, pi.reason);
+		session_close(s, CR_BAD_PROXY);
+		return -1;
+	}
+	if (pi.has_addr) {	/* LOCAL, UNKNOWN: the connection's own */
+		s->peer = pi.src;
+		s->peerlen = pi.src.ss_family == AF_INET ?
+		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+		s->dst = pi.dst;
+		s->has_dst = 1;
+	}
+	s->proxy_bytes = (size_t)n;
+	s->hlen -= (size_t)n;
+	memmove(s->hbuf, s->hbuf + n, s->hlen);
+	return s->hlen > 0;
+}
+
+/*
+ * proxy=: put a PROXY header in front of the sniffed bytes, so that it is
+ * the first thing the backend reads. Source: the client (or what a trusted
+ * balancer's header said); destination: the address the client reached.
+ */
+static int proxy_prepend(struct session *s)
+{
+	uint8_t hdr[PP_WRITE_MAX];
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	const struct sockaddr_storage *dst = &s->dst;
+	uint8_t *nb;
+	size_t n;
+
+	if (!s->has_dst) {
+		if (getsockname(s->c.fd, (struct sockaddr *)&local, &llen) == -1)
+			return -1;
+		dst = &local;
+	}
+	n = pp_write(s->proxy_send, &s->peer, dst, s->sni, strlen(s->sni), hdr, sizeof(hdr));
+	if (n == 0)
+		return -1;
+	if (s->hcap - s->hlen < n) {
+		if ((nb = realloc(s->hbuf, s->hlen + n)) == NULL)
+			return -1;
+		s->hbuf = nb;
+		s->hcap = s->hlen + n;
+	}
+	memmove(s->hbuf + n, s->hbuf, s->hlen);
+	memcpy(s->hbuf, hdr, n);
+	s->hlen += n;
+	return 0;
+}
+
 static void hello_read(struct session *s)
 {
-	size_t limit = 6 * (4 + (size_t)s->w->conf->hello_max) + 5;
+	size_t limit = 6 * (4 + (size_t)s->w->conf->hello_max) + 5 +
+	    (s->lc->naccept_proxy ? PP_V2_MAX : 0);
 
 	while (s->c.can_read) {
 		enum hello_verdict v;
 		ssize_t n;
+		int pr;
 
 		if (s->hlen == s->hcap) {
 			size_t cap = s->hcap ? s->hcap * 2 : HBUF_FIRST;
@@ -424,6 +497,11 @@ static void hello_read(struct session *s)
 		side_read_short(&s->c, (size_t)n, s->hcap - s->hlen);
 		s->hlen += (size_t)n;
 		s->hello_reads++;
+		if ((pr = proxy_header(s)) != 1) {
+			if (pr == -1)
+				return;
+			continue;
+		}
 		v = hello_rd_feed(&s->rd, s->hbuf, s->hlen);
 		if (v != HELLO_NEED_MORE) {
 			hello_verdict(s, v);
@@ -455,6 +533,11 @@ static void connect_check(struct session *s)
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
 	s->last_active = s->w->now;
+	if (s->proxy_send && proxy_prepend(s) == -1) {
+		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
+		session_close(s, CR_RESOURCE);
+		return;
+	}
 	/* the sniffed bytes (hello and whatever followed) seed c2s */
 	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
 	s->hbuf = NULL;
@@ -723,6 +806,11 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	w->live = s;
 	w->nlive++;
 
+	if (lc->naccept_proxy > 0 &&
+	    !pp_net_match(lc->accept_proxy, lc->naccept_proxy, peer)) {
+		session_close(s, CR_PROXY_REFUSED);	/* reset, logged */
+		return 0;
+	}
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->c_ev) == -1) {
 		session_close(s, CR_RESOURCE);
 		return -1;

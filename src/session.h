@@ -56,6 +56,10 @@ struct session {
 	size_t			 hlen, hcap;
 	unsigned		 hello_reads;
 	size_t			 hello_bytes;	/* raw bytes of the hello's records */
+	size_t			 proxy_bytes;	/* a PROXY header read first (accept-proxy) */
+	int			 proxy_send;	/* PROXY version to send the backend, 0: none */
+	struct sockaddr_storage	 dst;		/* the header's destination (has_dst) */
+	int			 has_dst;
 
 	/* deadlines: one heap timer at the earliest (HAProxy stream.c) */
 	struct timer		 timer;

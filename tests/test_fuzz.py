@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TARGETS = {"tls_hello": 20, "conf": 10}
+TARGETS = {"tls_hello": 20, "conf": 10, "proxy_proto": 10}
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))

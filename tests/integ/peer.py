@@ -23,6 +23,7 @@ Mode "raw" (default): a selectors loop that runs one script per connection.
     {"op": "send", "hello": SNI | null, "alpn": [...]}  a real ClientHello
     {"op": "send", "hex": H} / {"op": "send", "file": F, "start": A, "end": B}
     {"op": "send", "pattern": N, "seed": S}   N pseudo-random bytes
+      (any send may add "then_hex": H after its bytes, "prefix_hex": H before)
     {"op": "send_slow", "hello": SNI, "interval": SEC}  one byte per SEC
     {"op": "shut_wr"}              shutdown(SHUT_WR)       -> "shut"
     {"op": "wait_eof"}             until EOF or reset seen
@@ -311,6 +312,8 @@ class Conn:
                     data = pattern_shared(st["pattern"], st.get("seed", 0))
                 if "then_hex" in st:
                     data += bytes.fromhex(st["then_hex"])
+                if "prefix_hex" in st:
+                    data = bytes.fromhex(st["prefix_hex"]) + data
                 self.outbuf = memoryview(data)
                 self.pc += 1
                 self.script.insert(self.pc, {"op": "_sent"})

@@ -389,9 +389,25 @@ test_flags(void)
 	FLAG_ERR(c, "route", "a.example.test=127.0.0.1:9002",
 	    "--route: duplicate route \"a.example.test\" (first at command line)\n");
 	FLAG_ERR(c, "route", "a.example.test",
-	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[,alpn=PROTO])\n");
+	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[,alpn=PROTO][,proxy=v1|v2])\n");
 	FLAG_ERR(c, "route", "x.example.test=127.0.0.1:1,proto=h2",
-	    "--route: bad option \"proto=h2\" (want alpn=PROTO)\n");
+	    "--route: bad option \"proto=h2\" (want alpn=PROTO or proxy=v1|v2)\n");
+	FLAG_OK(c, "route", "pp.example.test=127.0.0.1:9001,proxy=v2,alpn=h2");
+	{
+		const struct listener_conf *pl = &c->listeners[c->nlisteners - 1];
+		const struct route *pr = &pl->routes[pl->nroutes - 1];
+
+		CHECK(pr->proxy == 2 && pr->alpn && strcmp(pr->alpn, "h2") == 0,
+		    "--route ...,proxy=v2,alpn=h2: both options, in any order");
+	}
+	FLAG_ERR(c, "route", "pq.example.test=127.0.0.1:1,proxy=v3",
+	    "--route: bad PROXY protocol version \"v3\" (want proxy=v1 or proxy=v2)\n");
+	FLAG_OK(c, "accept-proxy", "10.0.0.0/8");
+	FLAG_OK(c, "accept-proxy", "2001:db8::/32");
+	CHECK_INT(c->listeners[c->nlisteners - 1].naccept_proxy, 2,
+	    "--accept-proxy twice: two networks");
+	FLAG_ERR(c, "accept-proxy", "10.0.0.0/33",
+	    "--accept-proxy: bad network \"10.0.0.0/33\" (want a.b.c.d[/N] or IPv6[/N])\n");
 	FLAG_ERR(c, "route", "a.*.test=127.0.0.1:1",
 	    "--route: bad name \"a.*.test\": '*' is only allowed as the whole first label, as in \"*.example.com\"\n");
 	FLAG_ERR(c, "default", "nowhere",
@@ -413,7 +429,7 @@ test_flags(void)
 	out = NULL;
 	if (c->nlisteners == 3) {
 		l = &c->listeners[0];
-		CHECK_INT(l->nroutes, 3, "flag listener: three routes");
+		CHECK_INT(l->nroutes, 4, "flag listener: four routes");
 		CHECK_STR(l->addrname[0], "127.0.0.1:0", "flag listener address");
 		CHECK(l->on_no_route.be != NULL && l->on_no_route.be == l->on_no_sni.be,
 		    "--default sets both");
@@ -596,7 +612,7 @@ main(void)
 	static const char *bad[] = {
 		"bad-unknown", "bad-duration", "bad-zero-timeout", "bad-bounds",
 		"bad-address", "bad-args", "bad-route-before-listen",
-		"bad-duplicate-route", "bad-wildcard", "bad-resolve", "bad-lines",
+		"bad-duplicate-route", "bad-wildcard", "bad-proxy", "bad-resolve", "bad-lines",
 		"bad-no-listener", "bad-many",
 	};
 	char open_before[FD_SCAN];
