@@ -131,6 +131,7 @@ static int run(const struct conf *c)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);	/* not fatal: said and ignored, see below */
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		fatal("sigprocmask");
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
@@ -178,8 +179,13 @@ static int run(const struct conf *c)
 				continue;
 			fatal("poll");
 		}
-		if ((pfd[0].revents & POLLIN) &&
-		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (!(pfd[0].revents & POLLIN) ||
+		    read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+			;
+		} else if (si.ssi_signo == SIGHUP) {
+			log_warnx("SIGHUP ignored: halfpipe cannot reload its configuration "
+			    "yet; restart it to apply a change");
+		} else {
 			log_info("signal %u%s", si.ssi_signo,
 			    signals++ ? ": ending every connection now" : "");
 			if (signals == 1)
