@@ -28,7 +28,7 @@ static const char usage_text[] =
 "usage: halfpipe -c FILE            run in the foreground, logs to stderr\n"
 "       halfpipe -t -c FILE         check the config: exit 0, or 1 with every error\n"
 "       halfpipe -V | -h            version | usage\n"
-"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,alpn=P][,proxy=v1|v2]\n"
+"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,HOST:PORT...][,balance=B][,alpn=P][,proxy=v1|v2]\n"
 "                [--route ...] [--accept-proxy NET ...]\n"
 "                [--default HOST:PORT|reject] [--hello-timeout D]\n"
 "                [--connect-timeout D] [--idle-timeout D]\n"
