@@ -66,6 +66,8 @@ static const struct option longopts[] = {
 	{ "seccomp",		required_argument,	NULL, OPT_FLAG },
 	{ "max-conns",		required_argument,	NULL, OPT_FLAG },
 	{ "max-conns-per-source", required_argument,	NULL, OPT_FLAG },
+	{ "backend-fails",	required_argument,	NULL, OPT_FLAG },
+	{ "backend-cooldown",	required_argument,	NULL, OPT_FLAG },
 	{ "listener-max-conns",	required_argument,	NULL, OPT_FLAG },
 	{ NULL, 0, NULL, 0 }
 };
