@@ -56,7 +56,7 @@ void accesslog_write(FILE *f, const struct session *s, tick_t now)
 	fprintf(f, "ts=%s%s id=%llu listener=%s client=%s sni=%s alpn=%s backend=%s "
 	    "hello_bytes=%zu hello_reads=%u c2s_bytes=%llu s2c_bytes=%llu "
 	    "connect_ms=%s duration_ms=%s first_close=%s close_lag_ms=%s "
-	    "client_tcp=%s server_tcp=%s term=%s\n",
+	    "client_tcp=%s server_tcp=%s term=%s attempts=%u\n",
 	    ts, lmsg, (unsigned long long)s->id,
 	    s->lname,
 	    sockaddr_str(&s->peer, client, sizeof(client)),
@@ -67,5 +67,5 @@ void accesslog_write(FILE *f, const struct session *s, tick_t now)
 	    ms_between(s->start, now, dms, sizeof(dms)),
 	    first,
 	    ms_between(s->first_close_at, s->second_close_at, lag, sizeof(lag)),
-	    s->tcp_state[0], s->tcp_state[1], reason_code(s->reason));
+	    s->tcp_state[0], s->tcp_state[1], reason_code(s->reason), s->attempts);
 }

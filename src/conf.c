@@ -75,12 +75,19 @@ static const struct conf_directive directives[] = {
 	{ "max-conns-per-source", CONF_GLOBAL, CONF_COUNT, "N", "0",
 	  0, 10000000, 1, 1, G(max_conns_per_source), 0,
 	  "connections at once from one client address (IPv4 /32, IPv6 /64); more are reset at accept; 0: no limit" },
+	{ "backend-fails", CONF_GLOBAL, CONF_COUNT, "N", "3",
+	  1, 1000, 1, 1, G(backend_fails), 0,
+	  "a pool server whose connects fail N times in a row is passed over for backend-cooldown" },
+	{ "backend-cooldown", CONF_GLOBAL, CONF_DURATION, "DURATION", "10s",
+	  1, 24 * MS_H, 1, 1, G(backend_cooldown_ms), 0,
+	  "how long a failing pool server is passed over; a failed connect after it starts another" },
 	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
 	  0, 0, 1, 8, 0, 0,
 	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
-	{ "route", CONF_LISTENER, CONF_ROUTE, "NAME HOST:PORT [alpn=PROTO] [proxy=v1|v2]", NULL,
-	  0, 0, 2, 4, 0, 0,
-	  "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT; proxy= puts a PROXY protocol header first" },
+	{ "route", CONF_LISTENER, CONF_ROUTE,
+	  "NAME HOST:PORT[,HOST:PORT...] [balance=rr|leastconn] [alpn=PROTO] [proxy=v1|v2]", NULL,
+	  0, 0, 2, 5, 0, 0,
+	  "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (balance=: round robin, the default, or least connections; a failed connect tries the next one); proxy= puts a PROXY protocol header first" },
 	{ "accept-proxy", CONF_LISTENER, CONF_NETS, "NET...", NULL,
 	  0, 0, 1, 8, 0, 0,
 	  "require a PROXY protocol header (v1 or v2) before the ClientHello, from these source networks only (ADDR or ADDR/BITS); refuse every other source" },
@@ -638,6 +645,9 @@ listener_clear(struct listener_conf *l)
 	for (i = 0; i < l->nroutes; i++) {
 		free(l->routes[i].name);
 		free(l->routes[i].alpn);
+		if (l->routes[i].pool != NULL)
+			free(l->routes[i].pool->srv);
+		free(l->routes[i].pool);
 	}
 	free(l->routes);
 	l->routes = NULL;
@@ -687,16 +697,34 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 {
 	char name[CONF_NAME_MAX + 1];
 	const char *why, *alpn = NULL, *s;
-	struct backend *be;
+	struct backend *srv[POOL_MAX];
 	struct route *r, *rs;
-	size_t i;
-	int proxy = 0;
+	struct pool *pool = NULL;
+	size_t i, nsrv = 0;
+	int proxy = 0, balance = -1;
+	char *list, *word, *next;
 
 	if ((why = route_name(av[0], name)) != NULL) {
 		perr(p, "bad name \"%.300s\": %s", av[0], why);
 		return -1;
 	}
 	for (i = 2; i < (size_t)ac; i++) {
+		if (strncmp(av[i], "balance=", 8) == 0) {
+			if (balance != -1) {
+				perr(p, "balance= given twice");
+				return -1;
+			}
+			if (strcmp(av[i] + 8, "rr") == 0)
+				balance = BAL_RR;
+			else if (strcmp(av[i] + 8, "leastconn") == 0)
+				balance = BAL_LEASTCONN;
+			else {
+				perr(p, "bad balance \"%.300s\" (want balance=rr or balance=leastconn)",
+				    av[i] + 8);
+				return -1;
+			}
+			continue;
+		}
 		if (strncmp(av[i], "proxy=", 6) == 0) {
 			if (proxy != 0) {
 				perr(p, "proxy= given twice");
@@ -714,7 +742,8 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 			continue;
 		}
 		if (strncmp(av[i], "alpn=", 5) != 0) {
-			perr(p, "bad option \"%.300s\" (want alpn=PROTO or proxy=v1|v2)", av[i]);
+			perr(p, "bad option \"%.300s\" (want balance=rr|leastconn, alpn=PROTO or proxy=v1|v2)",
+			    av[i]);
 			return -1;
 		}
 		if (alpn != NULL) {
@@ -745,8 +774,33 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 			    alpn ? " alpn=" : "", alpn ? alpn : "", r->file);
 		return -1;
 	}
-	if ((be = backend_get(p, av[1])) == NULL)
-		return -1;
+	/* HOST:PORT[,HOST:PORT...]: each server once, up to POOL_MAX. */
+	for (list = av[1]; list != NULL; list = next) {
+		if ((next = strchr(list, ',')) != NULL)
+			*next++ = '\0';
+		word = list;
+		if (nsrv == POOL_MAX) {
+			perr(p, "more than %d servers in one route", POOL_MAX);
+			return -1;
+		}
+		if ((srv[nsrv] = backend_get(p, word)) == NULL)
+			return -1;
+		for (i = 0; i < nsrv; i++)
+			if (srv[i] == srv[nsrv]) {
+				perr(p, "server \"%.300s\" given twice", word);
+				return -1;
+			}
+		nsrv++;
+	}
+	if ((pool = calloc(1, sizeof(*pool))) == NULL ||
+	    (pool->srv = calloc(nsrv, sizeof(pool->srv[0]))) == NULL) {
+		free(pool);
+		pool = NULL;
+		goto oom;
+	}
+	memcpy(pool->srv, srv, nsrv * sizeof(srv[0]));
+	pool->n = (uint32_t)nsrv;
+	pool->balance = balance == BAL_LEASTCONN ? BAL_LEASTCONN : BAL_RR;
 	if ((rs = grow(l->routes, l->nroutes, sizeof(*rs))) == NULL)
 		goto oom;
 	l->routes = rs;
@@ -759,13 +813,19 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 		r->name = NULL;
 		goto oom;
 	}
-	r->be = be;
+	r->be = srv[0];
+	r->pool = pool;
+	pool = NULL;
 	r->proxy = proxy;
 	r->file = file;
 	r->line = line;
 	l->nroutes++;
 	return 0;
 oom:
+	if (pool != NULL)
+		free(pool->srv);
+	free(pool);
+	pool = NULL;
 	perr(p, "out of memory");
 	return -1;
 }
@@ -833,7 +893,7 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 		if (d->type == CONF_ADDRS && ac > d->maxargs)
 			perr(p, "%d addresses: at most %d", ac, d->maxargs);
 		else if (p->file == NULL && d->type == CONF_ROUTE)
-			perr(p, "wrong number of arguments (usage: --route NAME=HOST:PORT[,alpn=PROTO][,proxy=v1|v2])");
+			perr(p, "wrong number of arguments (usage: --route NAME=HOST:PORT[,HOST:PORT...][,balance=rr|leastconn][,alpn=PROTO][,proxy=v1|v2])");
 		else
 			perr(p, "wrong number of arguments: %d (usage: %s%s %s)", ac,
 			    p->file ? "" : "--", d->name, d->args);
@@ -1115,8 +1175,8 @@ conf_load_file(struct conf *c, const char *path, FILE *errs)
 static int
 split_route_flag(char *buf, char **av, int max)
 {
-	char *eq, *comma;
-	int n = 2;
+	char *eq, *comma, *end;
+	int n = 2, opts = 0;
 
 	if ((eq = strchr(buf, '=')) == NULL || eq == buf || eq[1] == '\0')
 		return -1;
@@ -1124,6 +1184,13 @@ split_route_flag(char *buf, char **av, int max)
 	av[0] = buf;
 	av[1] = eq + 1;
 	for (comma = strchr(av[1], ','); comma != NULL; comma = strchr(comma + 1, ',')) {
+		/* Servers (no '=') stay one comma-separated word until an option. */
+		if (!opts) {
+			end = strchrnul(comma + 1, ',');
+			if (memchr(comma + 1, '=', (size_t)(end - comma - 1)) == NULL)
+				continue;
+			opts = 1;
+		}
 		*comma = '\0';
 		if (n < max)
 			av[n] = comma + 1;
@@ -1161,7 +1228,7 @@ conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
 	}
 	if (d->type == CONF_ROUTE) {
 		if ((ac = split_route_flag(buf, av, 8)) == -1) {
-			perr(&p, "bad value \"%s\" (want NAME=HOST:PORT[,alpn=PROTO][,proxy=v1|v2])", value);
+			perr(&p, "bad value \"%s\" (want NAME=HOST:PORT[,HOST:PORT...][,balance=rr|leastconn][,alpn=PROTO][,proxy=v1|v2])", value);
 			goto done;
 		}
 		if (ac > 8)

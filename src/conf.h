@@ -17,12 +17,17 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "pool.h"
 #include "proxy_proto.h"
 
 struct backend {
 	char			 name[280];	/* as written: host:port */
 	struct sockaddr_storage	 addr;		/* resolved at load */
 	socklen_t		 addrlen;
+	/* Shared by the workers, relaxed atomics (pool.c); routes only. */
+	uint32_t		 inflight;	/* connects and connections now */
+	uint32_t		 fails;		/* connect failures in a row */
+	uint64_t		 down_until;	/* tick: cooling down until then */
 };
 
 /* What a listener does with a connection: reject it, or send it to a backend. */
@@ -33,7 +38,8 @@ struct action {
 struct route {
 	char			*name;		/* lower case, no trailing dot; "*.x.y" for a wildcard */
 	char			*alpn;		/* NULL: any ALPN */
-	struct backend		*be;
+	struct backend		*be;		/* the first server (pool->srv[0]) */
+	struct pool		*pool;		/* its servers, owned */
 	const char		*file;		/* where it was defined (for messages) */
 	int			 line;
 	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
@@ -82,6 +88,8 @@ struct conf {
 	uint32_t		 seccomp;		/* 1: install the syscall filter */
 	uint32_t		 max_conns;		/* process-wide; 0: no limit */
 	uint32_t		 max_conns_per_source;	/* per client address; 0: no limit */
+	uint32_t		 backend_fails;		/* failures in a row before a cool-down */
+	uint32_t		 backend_cooldown_ms;
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS (fuzzer) */
 	/* Parser state, internal to conf.c. */
@@ -121,7 +129,7 @@ void conf_free(struct conf *c);
 int conf_load_file(struct conf *c, const char *path, FILE *errs);
 
 /** Apply one command-line flag (name without the dashes, e.g. "idle-timeout",
- *  "listen", "route" with "NAME=HOST:PORT[,OPTION...]", "default" with "HOST:PORT" or
+ *  "listen", "route" with "NAME=HOST:PORT[,HOST:PORT...][,OPTION...]", "default" with "HOST:PORT" or
  *  "reject"). A --listen flag replaces the file's listeners with a new one
  *  that later --route/--default flags fill. Errors are printed as
  *  "--NAME: msg\n"; returns the number of errors. */

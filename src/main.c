@@ -28,7 +28,7 @@ static const char usage_text[] =
 "usage: halfpipe -c FILE            run in the foreground, logs to stderr\n"
 "       halfpipe -t -c FILE         check the config: exit 0, or 1 with every error\n"
 "       halfpipe -V | -h            version | usage\n"
-"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,alpn=P][,proxy=v1|v2]\n"
+"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,HOST:PORT...][,balance=B][,alpn=P][,proxy=v1|v2]\n"
 "                [--route ...] [--accept-proxy NET ...]\n"
 "                [--default HOST:PORT|reject] [--hello-timeout D]\n"
 "                [--connect-timeout D] [--idle-timeout D]\n"
@@ -66,6 +66,8 @@ static const struct option longopts[] = {
 	{ "seccomp",		required_argument,	NULL, OPT_FLAG },
 	{ "max-conns",		required_argument,	NULL, OPT_FLAG },
 	{ "max-conns-per-source", required_argument,	NULL, OPT_FLAG },
+	{ "backend-fails",	required_argument,	NULL, OPT_FLAG },
+	{ "backend-cooldown",	required_argument,	NULL, OPT_FLAG },
 	{ "listener-max-conns",	required_argument,	NULL, OPT_FLAG },
 	{ NULL, 0, NULL, 0 }
 };

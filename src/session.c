@@ -14,6 +14,7 @@
 #include "fds.h"
 #include "listener.h"
 #include "log.h"
+#include "pool.h"
 #include "proxy_proto.h"
 #include "route.h"
 #include "session.h"
@@ -108,6 +109,10 @@ static void end(struct session *s, enum close_reason r, int abort)
 	close_fd(s->s.fd, abort);
 	fds_give(2);	/* taken by the listener */
 	limits_give(&s->hold);
+	if (s->held) {
+		pool_drop(s->be);
+		s->held = 0;
+	}
 	s->c.fd = s->s.fd = -1;
 	s->phase = PH_CLOSED;
 	timer_cancel(&w->timers, &s->timer);
@@ -279,13 +284,35 @@ static void reject(struct session *s, enum close_reason r)
 	step(s);
 }
 
-static void connect_backend(struct session *s, const struct backend *be)
+static void connect_failed(struct session *s, enum close_reason r);
+
+/*
+ * This attempt's deadline: the connect budget left, shared among the
+ * servers left to try (this one included), so a server that drops SYNs
+ * cannot eat the whole budget; one that refuses leaves its share to the rest.
+ * With one server (or none left after it) the whole budget.
+ */
+static tick_t attempt_deadline(const struct session *s)
+{
+	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->now) + 1 : 1;
+	int left = tick_remain(s->connect_end, s->w->now);
+
+	if (n <= 1 || left <= 0)
+		return s->connect_end;
+	return tick_add(s->w->now, (uint32_t)left / n > 0 ? (uint32_t)left / n : 1);
+}
+
+static void connect_backend(struct session *s, struct backend *be)
 {
 	struct worker *w = s->w;
 	int fd;
 
 	s->be = be;
-	s->connect_start = w->now;
+	s->attempts++;
+	if (s->connect_start == TICK_NONE) {	/* the first attempt starts the budget */
+		s->connect_start = w->now;
+		s->connect_end = tick_add(w->now, w->conf->connect_timeout_ms);
+	}
 	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
@@ -306,14 +333,54 @@ static void connect_backend(struct session *s, const struct backend *be)
 		return;
 	}
 	s->phase = PH_CONNECT;
-	s->phase_expire = tick_add(w->now, w->conf->connect_timeout_ms);
+	s->phase_expire = attempt_deadline(s);
+	if (s->pool != NULL) {
+		pool_hold(be);
+		s->held = 1;
+	}
 	if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) == -1 &&
 	    errno != EINPROGRESS) {
-		session_close(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
+		connect_failed(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
 		return;
 	}
 	/* Even an immediate success is taken up through the first EPOLLOUT. */
 	update_timer(s);
+}
+
+/* Connect to pool server i. */
+static void connect_pool(struct session *s, int i)
+{
+	s->tried |= 1u << i;
+	connect_backend(s, s->pool->srv[i]);
+}
+
+/*
+ * A connect failed (r says how). In a pool, the server's failure is counted
+ * and, while the budget lasts, the next server is tried on a new socket: the
+ * sniffed bytes are still in hbuf, so it gets the same hello. Otherwise the
+ * session ends with r, the failed socket still open for the log's TCP state.
+ */
+static void connect_failed(struct session *s, enum close_reason r)
+{
+	struct worker *w = s->w;
+	int i;
+
+	if (s->pool == NULL) {
+		session_close(s, r);
+		return;
+	}
+	pool_failed(s->be, w->now, w->conf->backend_fails, w->conf->backend_cooldown_ms);
+	pool_drop(s->be);
+	s->held = 0;
+	if (tick_is_expired(s->connect_end, w->now) ||
+	    (i = pool_pick(s->pool, s->pool_start, s->tried, w->now)) == -1) {
+		session_close(s, r);
+		return;
+	}
+	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
+	s->s.fd = -1;
+	s->s.can_read = s->s.can_write = s->s.hup = 0;
+	connect_pool(s, i);
 }
 
 static void hello_verdict(struct session *s, enum hello_verdict v)
@@ -353,7 +420,9 @@ static void hello_verdict(struct session *s, enum hello_verdict v)
 		if (rt != NULL) {
 			free(scratch);
 			s->proxy_send = rt->proxy;
-			connect_backend(s, rt->be);
+			s->pool = rt->pool;
+			s->pool_start = pool_first(rt->pool);
+			connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->now));
 			return;
 		}
 		act = &lc->on_no_route;
@@ -524,11 +593,13 @@ static void connect_check(struct session *s)
 		err = errno;
 	if (err != 0) {
 		errno = err;
-		session_close(s, err == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
+		connect_failed(s, err == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
 		return;
 	}
 	if (!s->s.can_write)
 		return;
+	if (s->pool != NULL)
+		pool_connected(s->be);
 	s->connect_done = s->w->now;
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
@@ -717,7 +788,7 @@ static void on_deadline(struct session *s)
 		session_close(s, CR_HELLO_TIMEOUT);
 		break;
 	case PH_CONNECT:
-		session_close(s, CR_CONNECT_TIMEOUT);
+		connect_failed(s, CR_CONNECT_TIMEOUT);	/* this attempt's share is up */
 		break;
 	case PH_RELAY:
 		if (!tick_is_expired(tick_add(s->last_active, relay_timeout(s)), w->now)) {

@@ -78,7 +78,13 @@ struct session {
 	tick_t			 start, connect_start, connect_done;
 	tick_t			 first_close_at, second_close_at;
 	char			 first_close;	/* 'c', 's' or 0 */
-	const struct backend	*be;
+	struct backend		*be;		/* connected to, or the last one tried */
+	struct pool		*pool;		/* the route's servers; NULL: one backend */
+	uint32_t		 pool_start;	/* where the walk over it began */
+	uint32_t		 tried;		/* bit i: pool->srv[i] was tried */
+	unsigned		 attempts;	/* backend connects made */
+	int			 held;		/* be counted in flight (pool_hold) */
+	tick_t			 connect_end;	/* the whole connect's deadline */
 	char			 sni[256];
 	char			 alpn[128];
 	char			 tcp_state[2][12];	/* at close time */

@@ -23,7 +23,7 @@ SANITIZER_ERRORS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime 
 # Keys every access-log line carries, in order (docs/logging.md).
 ACCESS_LOG_KEYS = ("ts id listener client sni alpn backend hello_bytes hello_reads "
                    "c2s_bytes s2c_bytes connect_ms duration_ms first_close "
-                   "close_lag_ms client_tcp server_tcp term").split()
+                   "close_lag_ms client_tcp server_tcp term attempts").split()
 
 
 def T(seconds):
