@@ -23,6 +23,7 @@ struct backend {
 	char			 name[280];	/* as written: host:port */
 	struct sockaddr_storage	 addr;		/* resolved at load */
 	socklen_t		 addrlen;
+	size_t			 index;		/* in conf.backends[] (metrics) */
 };
 
 /* What a listener does with a connection: reject it, or send it to a backend. */
@@ -37,6 +38,8 @@ struct route {
 	const char		*file;		/* where it was defined (for messages) */
 	int			 line;
 	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
+	size_t			 mindex;	/* over every listener's routes (metrics);
+						   set by conf_finish() */
 };
 
 struct listener_conf {
@@ -82,6 +85,10 @@ struct conf {
 	uint32_t		 seccomp;		/* 1: install the syscall filter */
 	uint32_t		 max_conns;		/* process-wide; 0: no limit */
 	uint32_t		 max_conns_per_source;	/* per client address; 0: no limit */
+	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
+	socklen_t		 metrics_addrlen;	/* 0: off */
+	char			 metrics_name[64];	/* as written */
+	size_t			 nroutes_all;		/* routes of every listener */
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS (fuzzer) */
 	/* Parser state, internal to conf.c. */
@@ -94,7 +101,7 @@ struct conf {
 
 enum conf_scope { CONF_GLOBAL, CONF_LISTENER };
 enum conf_type { CONF_DURATION, CONF_BYTES, CONF_COUNT, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION,
-	CONF_USER, CONF_GROUP, CONF_SWITCH, CONF_NETS };
+	CONF_USER, CONF_GROUP, CONF_SWITCH, CONF_NETS, CONF_ADDR };
 
 /* One row of the directive table. */
 struct conf_directive {
