@@ -95,7 +95,7 @@ static void ms_as_s(struct mbuf *b, unsigned long long ms)
 static void hist(struct mbuf *b, int h, struct wstats *const *ws, size_t n)
 {
 	const struct hist_def *d = stats_hist_def(h);
-	uint64_t cum = 0, sum = 0, count = 0, bk;
+	uint64_t cum = 0, sum = 0, bk;
 	size_t i, k;
 
 	head(b, d->name, "histogram", d->help);
@@ -112,19 +112,15 @@ static void hist(struct mbuf *b, int h, struct wstats *const *ws, size_t n)
 			mbuf_printf(b, "%llu", (unsigned long long)d->le[k]);
 		mbuf_printf(b, "\"} %llu\n", (unsigned long long)cum);
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		sum += stat_get(&ws[i]->hist[h].sum);
-		count += stat_get(&ws[i]->hist[h].count);
-	}
-	/* count and buckets are separate words: keep them consistent */
-	if (count != cum)
-		count = cum;
 	mbuf_printf(b, "%s_sum ", d->name);
 	if (d->ms)
 		ms_as_s(b, sum);
 	else
 		mbuf_printf(b, "%llu", (unsigned long long)sum);
-	mbuf_printf(b, "\n%s_count %llu\n", d->name, (unsigned long long)count);
+	/* _count is the +Inf bucket: they always agree */
+	mbuf_printf(b, "\n%s_count %llu\n", d->name, (unsigned long long)cum);
 }
 
 static uint64_t sum_of(struct wstats *const *ws, size_t n, size_t off, size_t idx)

@@ -31,7 +31,6 @@ void stats_observe(struct wstats *st, int h, uint64_t v)
 		;
 	stat_add(&hs->b[i], 1);
 	stat_add(&hs->sum, v);
-	stat_add(&hs->count, 1);
 }
 
 const char *stats_phase_name(enum mphase p)

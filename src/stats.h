@@ -7,8 +7,8 @@
  * (no lock prefix: a plain add on x86-64) and read with a relaxed atomic load
  * by the scraper, so a read is never torn and the relay path takes no lock
  * and no shared cache line. A scrape sees each word as it was at some moment;
- * words are not read at one instant together (a histogram's count may be one
- * ahead of its buckets for a few nanoseconds).
+ * words are not read at one instant together (a histogram's sum may be one
+ * observation ahead of its buckets).
  */
 #ifndef HP_STATS_H
 #define HP_STATS_H
@@ -47,8 +47,7 @@ enum { H_CONNECT, H_HELLO, H_DURATION, H_COUNT };
 
 struct hist {
 	uint64_t	 b[HIST_MAX + 1];	/* per bucket, not cumulative; [n]: +Inf */
-	uint64_t	 sum;
-	uint64_t	 count;
+	uint64_t	 sum;		/* the count is the sum of b[] */
 };
 
 /* TCP states of this worker's sockets, published about once a second. */
