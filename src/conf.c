@@ -81,6 +81,9 @@ static const struct conf_directive directives[] = {
 	{ "backend-cooldown", CONF_GLOBAL, CONF_DURATION, "DURATION", "10s",
 	  1, 24 * MS_H, 1, 1, G(backend_cooldown_ms), 0,
 	  "how long a failing pool server is passed over; a failed connect after it starts another" },
+	{ "metrics", CONF_GLOBAL, CONF_ADDR, "ADDR:PORT|off", "off",
+	  0, 0, 1, 1, 0, 0,
+	  "serve Prometheus metrics over HTTP (GET /metrics) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
 	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
 	  0, 0, 1, 8, 0, 0,
 	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
@@ -492,6 +495,7 @@ backend_get(struct pctx *p, const char *word)
 		res = NULL;
 	}
 	strcpy(be->name, word);
+	be->index = c->nbackends;
 	if ((bes = grow(c->backends, c->nbackends, sizeof(*bes))) == NULL) {
 		perr(p, "out of memory");
 		goto fail;
@@ -973,6 +977,18 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 		return do_listen(p, av, ac);
 	case CONF_NETS:
 		return do_nets(p, l, av, ac);
+	case CONF_ADDR:
+		if (strcmp(av[0], "off") == 0) {
+			c->metrics_addrlen = 0;
+			c->metrics_name[0] = '\0';
+			return 0;
+		}
+		if (parse_listen_addr(p, av[0], &c->metrics_addr, &c->metrics_addrlen) == -1) {
+			c->metrics_addrlen = 0;
+			return -1;
+		}
+		snprintf(c->metrics_name, sizeof(c->metrics_name), "%s", av[0]);
+		return 0;
 	case CONF_ROUTE:
 		return do_route(p, l, p->file ? p->file : "command line", p->line, av, ac);
 	case CONF_ACTION:
@@ -1256,7 +1272,7 @@ int
 conf_finish(struct conf *c, FILE *errs)
 {
 	struct listener_conf *l;
-	size_t i;
+	size_t i, j;
 	int n = 0;
 
 	if (c->nlisteners == 0) {
@@ -1264,8 +1280,11 @@ conf_finish(struct conf *c, FILE *errs)
 			fprintf(errs, "no listener: add a 'listen' line or --listen\n");
 		n++;
 	}
+	c->nroutes_all = 0;
 	for (i = 0; i < c->nlisteners; i++) {
 		l = &c->listeners[i];
+		for (j = 0; j < l->nroutes; j++)
+			l->routes[j].mindex = c->nroutes_all++;
 		route_table_free(l->table);
 		if ((l->table = route_table_new(l->routes, l->nroutes)) == NULL) {
 			if (errs != NULL)

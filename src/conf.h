@@ -28,6 +28,7 @@ struct backend {
 	uint32_t		 inflight;	/* connects and connections now */
 	uint32_t		 fails;		/* connect failures in a row */
 	uint64_t		 down_until;	/* tick: cooling down until then */
+	size_t			 index;		/* in conf.backends[] (metrics) */
 };
 
 /* What a listener does with a connection: reject it, or send it to a backend. */
@@ -43,6 +44,8 @@ struct route {
 	const char		*file;		/* where it was defined (for messages) */
 	int			 line;
 	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
+	size_t			 mindex;	/* over every listener's routes (metrics);
+						   set by conf_finish() */
 };
 
 struct listener_conf {
@@ -90,6 +93,10 @@ struct conf {
 	uint32_t		 max_conns_per_source;	/* per client address; 0: no limit */
 	uint32_t		 backend_fails;		/* failures in a row before a cool-down */
 	uint32_t		 backend_cooldown_ms;
+	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
+	socklen_t		 metrics_addrlen;	/* 0: off */
+	char			 metrics_name[64];	/* as written */
+	size_t			 nroutes_all;		/* routes of every listener */
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS (fuzzer) */
 	/* Parser state, internal to conf.c. */
@@ -102,7 +109,7 @@ struct conf {
 
 enum conf_scope { CONF_GLOBAL, CONF_LISTENER };
 enum conf_type { CONF_DURATION, CONF_BYTES, CONF_COUNT, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION,
-	CONF_USER, CONF_GROUP, CONF_SWITCH, CONF_NETS };
+	CONF_USER, CONF_GROUP, CONF_SWITCH, CONF_NETS, CONF_ADDR };
 
 /* One row of the directive table. */
 struct conf_directive {

@@ -35,6 +35,7 @@ static const char usage_text[] =
 "                [--half-closed-timeout D] [--drain-timeout D]\n"
 "                [--access-log FILE|-] [--hello-max BYTES] [--workers N|auto]\n"
 "                [--splice-pipes N] [--user NAME] [--group NAME] [--seccomp on|off]\n"
+"                [--metrics ADDR:PORT|off]\n"
 "                                   one listener without a file (flags override the file)\n"
 "       halfpipe --inspect FILE...  classify captured client bytes:\n"
 "                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN\n"
@@ -69,6 +70,7 @@ static const struct option longopts[] = {
 	{ "backend-fails",	required_argument,	NULL, OPT_FLAG },
 	{ "backend-cooldown",	required_argument,	NULL, OPT_FLAG },
 	{ "listener-max-conns",	required_argument,	NULL, OPT_FLAG },
+	{ "metrics",		required_argument,	NULL, OPT_FLAG },
 	{ NULL, 0, NULL, 0 }
 };
 

@@ -89,6 +89,71 @@ static void set_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* ---- metrics ----------------------------------------------------------- */
+
+static enum mphase mphase_of(const struct session *s)
+{
+	int c, v;
+
+	switch (s->phase) {
+	case PH_HELLO:
+		return MP_HELLO;
+	case PH_CONNECT:
+		return MP_CONNECT;
+	case PH_RELAY:
+		c = (s->c2s.flags & P_EOF) != 0;
+		v = (s->s2c.flags & P_EOF) != 0;
+		return c && v ? MP_CLOSING : c ? MP_HALF_C2S : v ? MP_HALF_S2C : MP_OPEN;
+	case PH_LINGER:
+	case PH_REJECT:
+		return MP_CLOSING;
+	case PH_CLOSED:
+		break;
+	}
+	return MP_NONE;
+}
+
+/* After anything that may have changed the phase: keep the gauges right. */
+static void phase_note(struct session *s)
+{
+	enum mphase m = mphase_of(s);
+
+	if (m != s->mphase) {
+		stats_phase(&s->w->stats, s->mphase, m);
+		s->mphase = m;
+	}
+}
+
+void session_census(struct worker *w)
+{
+	const struct session *s;
+	struct tcp_info ti;
+	uint64_t n[TS_COUNT] = { 0 }, oldest[TS_COUNT] = { 0 };
+	int i, st, k;
+
+	for (s = w->live; s != NULL; s = s->next) {
+		/* FIN_WAIT_2 and CLOSE_WAIT need a FIN one way: skip the rest */
+		if (s->phase != PH_LINGER && s->phase != PH_REJECT &&
+		    (s->phase != PH_RELAY || !((s->c2s.flags | s->s2c.flags) & P_EOF)))
+			continue;
+		for (i = 0; i < 2; i++) {
+			st = tcp_state(i ? s->s.fd : s->c.fd, &ti);
+			k = st == TCP_FIN_WAIT2 ? TS_FIN_WAIT2 : st == TCP_CLOSE_WAIT ?
+			    TS_CLOSE_WAIT : -1;
+			if (k == -1)
+				continue;
+			n[k]++;
+			tick_t since = s->first_close ? s->first_close_at : s->start;
+			if (w->now - since + 1 > oldest[k])
+				oldest[k] = w->now - since + 1;
+		}
+	}
+	for (k = 0; k < TS_COUNT; k++) {
+		stat_set(&w->stats.tcp[k], n[k]);
+		stat_set(&w->stats.tcp_oldest_ms[k], oldest[k] ? oldest[k] - 1 : 0);
+	}
+}
+
 /* ---- teardown ---------------------------------------------------------- */
 
 static void end(struct session *s, enum close_reason r, int abort)
@@ -126,7 +191,17 @@ static void end(struct session *s, enum close_reason r, int abort)
 		s->second_close_at = w->now;
 	if (w->access != NULL)
 		accesslog_write(w->access, s, w->now);
-	w->closed[r]++;
+	stat_add(&w->stats.closed[r], 1);
+	stats_observe(&w->stats, H_DURATION, w->now - s->start);
+	if (s->be != NULL) {
+		stat_add(&w->stats.backend_bytes[s->be->index * 2], s->c2s.bytes);
+		stat_add(&w->stats.backend_bytes[s->be->index * 2 + 1], s->s2c.bytes);
+	}
+	if (s->rt != NULL) {
+		stat_add(&w->stats.route_bytes[s->rt->mindex * 2], s->c2s.bytes);
+		stat_add(&w->stats.route_bytes[s->rt->mindex * 2 + 1], s->s2c.bytes);
+	}
+	phase_note(s);
 
 	/* unlink from the live list, queue for freeing after this batch */
 	if (s->prev)
@@ -407,6 +482,7 @@ static void hello_verdict(struct session *s, enum hello_verdict v)
 		v = tls_hello_parse(msg, s->rd.need, &info);
 		s->hello_bytes = s->rd.end;
 	}
+	stats_observe(&s->w->stats, H_HELLO, s->hello_bytes);
 	switch (v) {
 	case HELLO_FOUND: {
 		const struct route *rt;
@@ -420,6 +496,7 @@ static void hello_verdict(struct session *s, enum hello_verdict v)
 		if (rt != NULL) {
 			free(scratch);
 			s->proxy_send = rt->proxy;
+			s->rt = rt;
 			s->pool = rt->pool;
 			s->pool_start = pool_first(rt->pool);
 			connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->now));
@@ -601,6 +678,7 @@ static void connect_check(struct session *s)
 	if (s->pool != NULL)
 		pool_connected(s->be);
 	s->connect_done = s->w->now;
+	stats_observe(&s->w->stats, H_CONNECT, s->connect_done - s->connect_start);
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
 	s->last_active = s->w->now;
@@ -743,6 +821,7 @@ static void step(struct session *s)
 	case PH_CLOSED:
 		break;
 	}
+	phase_note(s);
 }
 
 static void on_event(struct session *s, struct side *side, uint32_t e)
@@ -823,6 +902,7 @@ static void on_deadline(struct session *s)
 	case PH_CLOSED:
 		break;
 	}
+	phase_note(s);
 }
 
 void session_run_timers(struct worker *w)
@@ -858,6 +938,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	s->lc = lc;
 	s->lname = lname;
 	s->phase = PH_HELLO;
+	s->mphase = MP_NONE;
 	s->c.fd = fd;
 	s->s.fd = -1;
 	s->c_ev.fn = on_client;
@@ -876,6 +957,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 		w->live->prev = s;
 	w->live = s;
 	w->nlive++;
+	phase_note(s);
 
 	if (lc->naccept_proxy > 0 &&
 	    !pp_net_match(lc->accept_proxy, lc->naccept_proxy, peer)) {

@@ -41,6 +41,7 @@ struct session {
 	struct worker		*w;
 	uint64_t		 id;
 	enum phase		 phase;
+	enum mphase		 mphase;	/* as counted in w->stats.phase */
 	enum close_reason	 reason;
 	const struct listener_conf *lc;
 	const char		*lname;		/* the bound address, for the log */
@@ -85,6 +86,7 @@ struct session {
 	unsigned		 attempts;	/* backend connects made */
 	int			 held;		/* be counted in flight (pool_hold) */
 	tick_t			 connect_end;	/* the whole connect's deadline */
+	const struct route	*rt;		/* the route that chose be, or NULL */
 	char			 sni[256];
 	char			 alpn[128];
 	char			 tcp_state[2][12];	/* at close time */
@@ -106,6 +108,10 @@ void session_run_timers(struct worker *w);
 
 /** Free the sessions closed during the last batch. */
 void session_reap(struct worker *w);
+
+/** Metrics: count this worker's sockets in FIN_WAIT_2 and CLOSE_WAIT
+ *  (TCP_INFO) and the age of the oldest, into w->stats. */
+void session_census(struct worker *w);
 
 /** SIGTERM: every live session now also ends by w->drain_expire. */
 void session_drain_deadline(struct worker *w);

@@ -9,6 +9,7 @@
 #include "fds.h"
 #include "listener.h"
 #include "log.h"
+#include "metricsd.h"
 #include "session.h"
 #include "worker.h"
 
@@ -62,6 +63,13 @@ int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
 		log_warn("eventfd");
 		return -1;
 	}
+	w->stats.route_bytes = calloc(c->nroutes_all ? c->nroutes_all * 2 : 1, sizeof(uint64_t));
+	w->stats.backend_bytes = calloc(c->nbackends ? c->nbackends * 2 : 1, sizeof(uint64_t));
+	if (w->stats.route_bytes == NULL || w->stats.backend_bytes == NULL) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	metricsd_register(&w->stats);
 	for (i = 0; i < c->nlisteners; i++)
 		n += c->listeners[i].naddr;
 	if ((w->ls = calloc(n ? n : 1, sizeof(*w->ls))) == NULL) {
@@ -82,6 +90,8 @@ int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
 				log_info("listening on %s", w->ls[n].name);
 		}
 	}
+	if (index == 0 && c->metrics_addrlen != 0 && metricsd_open(w) == -1)
+		return -1;
 	return 0;
 }
 
@@ -98,6 +108,9 @@ static void *worker_main(void *arg)
 		else
 			next = tick_first(tick_first(tick_first(next, w->spare_retry),
 			    w->emfile_flush), w->limit_flush);
+		if (w->conf->metrics_addrlen != 0)	/* the TCP state census */
+			next = tick_first(tick_first(next, tick_add(w->census_at, 1000)),
+			    metricsd_next(w));
 		if (loop_run_once(&w->loop, tick_remain(next, w->now), &w->now) == -1)
 			fatal("epoll_wait");
 		session_run_timers(w);
@@ -113,6 +126,13 @@ static void *worker_main(void *arg)
 			listener_limit_flush(w);
 		if (w->draining && tick_is_expired(w->drain_expire, w->now))
 			session_drain_deadline(w);
+		if (w->conf->metrics_addrlen != 0) {
+			if (w->now - w->census_at >= 1000) {
+				session_census(w);
+				w->census_at = w->now;
+			}
+			metricsd_expire(w);
+		}
 		session_reap(w);
 		if (w->access != NULL)
 			fflush(w->access);
@@ -154,6 +174,10 @@ void worker_join(struct worker *w)
 	for (i = 0; i < w->nls; i++)
 		listener_close(&w->ls[i]);
 	free(w->ls);
+	metricsd_close(w);
+	free(w->stats.route_bytes);
+	free(w->stats.backend_bytes);
+	w->stats.route_bytes = w->stats.backend_bytes = NULL;
 	if (w->wake_fd != -1)
 		close(w->wake_fd);
 	if (w->spare_fd != -1)

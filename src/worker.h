@@ -17,11 +17,13 @@
 #include "loop.h"
 #include "reason.h"
 #include "splice.h"
+#include "stats.h"
 #include "tick.h"
 #include "timer.h"
 
 struct session;
 struct listener;
+struct metricsd;
 
 struct worker {
 	int			 index;
@@ -51,7 +53,9 @@ struct worker {
 	struct session		*live;		/* doubly linked */
 	struct session		*dead;		/* freed after the batch */
 	uint64_t		 nlive;
-	uint64_t		 closed[CR_COUNT];
+	struct wstats		 stats;		/* written by this worker only */
+	struct metricsd		*md;		/* worker 0 with metrics on */
+	tick_t			 census_at;	/* TCP states last counted */
 	int			 draining;
 	tick_t			 drain_expire;
 	tick_t			 now;

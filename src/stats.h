@@ -1,0 +1,105 @@
+/*
+ * Per-worker statistics for the metrics endpoint (docs/metrics.md).
+ *
+ * Each worker owns one struct wstats and is the only thread that writes it;
+ * the worker serving a scrape reads every worker's. Every field is a 64-bit
+ * aligned word written with a relaxed atomic store of (load + n) by its owner
+ * (no lock prefix: a plain add on x86-64) and read with a relaxed atomic load
+ * by the scraper, so a read is never torn and the relay path takes no lock
+ * and no shared cache line. A scrape sees each word as it was at some moment;
+ * words are not read at one instant together (a histogram's sum may be one
+ * observation ahead of its buckets).
+ */
+#ifndef HP_STATS_H
+#define HP_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reason.h"
+
+/* "Connections now by phase", finer than the session's phase: RELAY is split
+ * by which direction has seen its FIN. */
+#define HP_MPHASES(X)                                                          \
+	X(MP_HELLO,	"hello")                                               \
+	X(MP_CONNECT,	"connecting")                                          \
+	X(MP_OPEN,	"open")                                                \
+	X(MP_HALF_C2S,	"half-closed-c2s")                                     \
+	X(MP_HALF_S2C,	"half-closed-s2c")                                     \
+	X(MP_CLOSING,	"closing")
+
+#define HP_MPHASE_ENUM(e, name) e,
+enum mphase { HP_MPHASES(HP_MPHASE_ENUM) MP_COUNT, MP_NONE = MP_COUNT };
+#undef HP_MPHASE_ENUM
+
+/* Histogram buckets (upper bounds, inclusive), fixed at build time. Times are
+ * kept in milliseconds (the resolution of the clock) and shown in seconds. */
+#define HIST_MAX 16
+struct hist_def {
+	const char	*name;
+	const char	*help;
+	int		 ms;		/* values are ms, shown as seconds */
+	size_t		 n;
+	uint64_t	 le[HIST_MAX];
+};
+
+enum { H_CONNECT, H_HELLO, H_DURATION, H_COUNT };
+
+struct hist {
+	uint64_t	 b[HIST_MAX + 1];	/* per bucket, not cumulative; [n]: +Inf */
+	uint64_t	 sum;		/* the count is the sum of b[] */
+};
+
+/* TCP states of this worker's sockets, published about once a second. */
+enum { TS_FIN_WAIT2, TS_CLOSE_WAIT, TS_COUNT };
+
+struct wstats {
+	uint64_t	 phase[MP_COUNT];	/* gauges: connections now */
+	uint64_t	 closed[CR_COUNT];	/* counters: ended, by term code */
+	uint64_t	*route_bytes;		/* [route mindex * 2 + dir], dir 0 c2s */
+	uint64_t	*backend_bytes;		/* [backend index * 2 + dir] */
+	struct hist	 hist[H_COUNT];
+	uint64_t	 tcp[TS_COUNT];		/* sockets in the state */
+	uint64_t	 tcp_oldest_ms[TS_COUNT];	/* age of the oldest, 0: none */
+};
+
+/** The bucket table of histogram h (H_*). */
+const struct hist_def *stats_hist_def(int h);
+
+/** Owner only: *p += n, without a lock, readable by others without tearing. */
+static inline void stat_add(uint64_t *p, uint64_t n)
+{
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/** Owner only: *p = v. */
+static inline void stat_set(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/** Any thread. */
+static inline uint64_t stat_get(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/** Owner only: count value v in histogram h of st. */
+void stats_observe(struct wstats *st, int h, uint64_t v);
+
+/** Owner only: a connection moved from phase `from` to `to` (MP_NONE: not
+ *  counted, before it starts or after it ends). */
+static inline void stats_phase(struct wstats *st, enum mphase from, enum mphase to)
+{
+	if (from == to)
+		return;
+	if (from != MP_NONE)
+		stat_add(&st->phase[from], (uint64_t)-1);
+	if (to != MP_NONE)
+		stat_add(&st->phase[to], 1);
+}
+
+/** The label of phase p ("half-closed-c2s"). */
+const char *stats_phase_name(enum mphase p);
+
+#endif
