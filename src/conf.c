@@ -54,6 +54,9 @@ static const struct conf_directive directives[] = {
 	{ "access-log", CONF_GLOBAL, CONF_STRING, "FILE|-|off", "-",
 	  0, 0, 1, 1, G(access_log), 0,
 	  "one line per session: '-' is stdout, FILE is appended to, 'off' disables" },
+	{ "admin-socket", CONF_GLOBAL, CONF_STRING, "PATH|off", "off",
+	  0, 0, 1, 1, G(admin_socket), 0,
+	  "serve the live connection table (halfpipe -s PATH conns) and kill ID on this unix socket, mode 0600, owned by the starting user; off: none" },
 	{ "workers", CONF_GLOBAL, CONF_COUNT, "N|auto", "auto",
 	  1, 64, 1, 1, G(workers), 0,
 	  "event-loop threads sharing the listeners (SO_REUSEPORT); auto: one per CPU" },
@@ -1047,6 +1050,7 @@ conf_free(struct conf *c)
 		free(c->files[i]);
 	free(c->files);
 	free(c->access_log);
+	free(c->admin_socket);
 	free(c->user.name);
 	free(c->group.name);
 	free(c);

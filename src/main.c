@@ -10,8 +10,11 @@
 #include <time.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "admintab.h"
 #include "conf.h"
 #include "inspect.h"
 #include "limits.h"
@@ -28,6 +31,8 @@ static const char usage_text[] =
 "usage: halfpipe -c FILE            run in the foreground, logs to stderr\n"
 "       halfpipe -t -c FILE         check the config: exit 0, or 1 with every error\n"
 "       halfpipe -V | -h            version | usage\n"
+"       halfpipe -s SOCKET conns    list the live connections (admin-socket)\n"
+"       halfpipe -s SOCKET kill ID  end connection ID, both sides reset\n"
 "       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,HOST:PORT...][,balance=B][,alpn=P][,proxy=v1|v2]\n"
 "                [--route ...] [--accept-proxy NET ...]\n"
 "                [--default HOST:PORT|reject] [--hello-timeout D]\n"
@@ -35,7 +40,7 @@ static const char usage_text[] =
 "                [--half-closed-timeout D] [--drain-timeout D]\n"
 "                [--access-log FILE|-] [--hello-max BYTES] [--workers N|auto]\n"
 "                [--splice-pipes N] [--user NAME] [--group NAME] [--seccomp on|off]\n"
-"                [--metrics ADDR:PORT|off]\n"
+"                [--metrics ADDR:PORT|off] [--admin-socket PATH|off]\n"
 "                                   one listener without a file (flags override the file)\n"
 "       halfpipe --inspect FILE...  classify captured client bytes:\n"
 "                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN\n"
@@ -71,6 +76,7 @@ static const struct option longopts[] = {
 	{ "backend-cooldown",	required_argument,	NULL, OPT_FLAG },
 	{ "listener-max-conns",	required_argument,	NULL, OPT_FLAG },
 	{ "metrics",		required_argument,	NULL, OPT_FLAG },
+	{ "admin-socket",	required_argument,	NULL, OPT_FLAG },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -215,22 +221,80 @@ static int run(const struct conf *c)
 	return 0;
 }
 
+/* halfpipe -s SOCKET conns | kill ID: one request, the answer printed. */
+static int admin_client(const char *path, int ac, char **av)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char req[ADMIN_REQ_MAX], buf[8192];
+	struct mbuf out = { 0 };
+	uint64_t id;
+	ssize_t n;
+	int fd, rc = 0;
+
+	if (ac == 1 && strcmp(av[0], "conns") == 0)
+		snprintf(req, sizeof(req), "conns\n");
+	else if (ac == 2 && strcmp(av[0], "kill") == 0 &&
+	    strlen(av[1]) < 32 && (snprintf(req, sizeof(req), "kill %s\n", av[1]),
+	    admin_parse(req, strlen(req), &id) == ADMIN_KILL))
+		;
+	else {
+		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\" or \"kill ID\"\n%s",
+		    usage_text);
+		return 2;
+	}
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "halfpipe: %s: socket path too long\n", path);
+		return 1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "halfpipe: admin socket %s: %s\n", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return 1;
+	}
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
+	    shutdown(fd, SHUT_WR) == -1) {
+		fprintf(stderr, "halfpipe: admin socket %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		mbuf_append(&out, buf, (size_t)n);
+	close(fd);
+	if (n == -1 || out.oom || out.len == 0) {
+		fprintf(stderr, "halfpipe: admin socket %s: %s\n", path,
+		    n == -1 ? strerror(errno) : out.oom ? "out of memory" : "no answer");
+		rc = 1;
+	} else if (out.len >= 7 && memcmp(out.p, "error: ", 7) == 0) {
+		fprintf(stderr, "halfpipe: %.*s", (int)(out.len - 7), out.p + 7);
+		rc = 1;
+	} else
+		fwrite(out.p, 1, out.len, stdout);
+	mbuf_free(&out);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *file = NULL;
+	const char *file = NULL, *admin = NULL;
 	struct flag *flags;
 	struct conf *c;
 	int ch, nflags = 0, check = 0, inspect = 0, idx, rc;
 
 	if ((flags = calloc((size_t)argc, sizeof(*flags))) == NULL)
 		fatalx("out of memory");
-	while ((ch = getopt_long(argc, argv, "c:thV", longopts, &idx)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:thVs:", longopts, &idx)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
 			break;
 		case 't':
 			check = 1;
+			break;
+		case 's':
+			admin = optarg;
 			break;
 		case 'V':
 			printf("halfpipe %s\n", HALFPIPE_VERSION);
@@ -257,6 +321,10 @@ int main(int argc, char **argv)
 			free(flags);
 			return 2;
 		}
+	}
+	if (admin != NULL) {
+		free(flags);
+		return admin_client(admin, argc - optind, argv + optind);
 	}
 	if (inspect) {
 		uint32_t max = HELLO_MAX_DEFAULT;

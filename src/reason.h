@@ -23,7 +23,8 @@
 	X(CR_CONNECT_ERROR,	"connect-error",	"backend connect failed (unreachable, no fds, ...)") \
 	X(CR_RESOURCE,		"resource",		"halfpipe ran out of memory or file descriptors") \
 	X(CR_PROXY_REFUSED,	"proxy-refused",	"refused: accept-proxy listener, source not a trusted network") \
-	X(CR_BAD_PROXY,		"bad-proxy",		"refused: missing or malformed PROXY protocol header")
+	X(CR_BAD_PROXY,		"bad-proxy",		"refused: missing or malformed PROXY protocol header") \
+	X(CR_KILLED,		"killed",		"ended by \"kill ID\" on the admin socket; both sides reset")
 
 #define HP_REASON_ENUM(e, code, doc) e,
 enum close_reason { HP_REASONS(HP_REASON_ENUM) CR_COUNT };

@@ -154,6 +154,28 @@ void session_census(struct worker *w)
 	}
 }
 
+/* ---- the admin socket's table ----------------------------------------- */
+
+void session_row(const struct session *s, tick_t now, struct admin_row *r)
+{
+	struct tcp_info ti;
+	enum mphase m = mphase_of(s);
+
+	memset(r, 0, sizeof(*r));
+	r->id = s->id;
+	sockaddr_str(&s->peer, r->client, sizeof(r->client));
+	snprintf(r->sni, sizeof(r->sni), "%s", s->sni);
+	if (s->be != NULL)
+		snprintf(r->backend, sizeof(r->backend), "%s", s->be->name);
+	r->phase = m == MP_NONE ? "closed" : stats_phase_name(m);
+	r->age_ms = now - s->start;
+	r->idle_ms = now - (s->last_active > s->start ? s->last_active : s->start);
+	r->c2s = s->c2s.bytes;
+	r->s2c = s->s2c.bytes;
+	r->client_tcp = tcp_state_name(tcp_state(s->c.fd, &ti));
+	r->server_tcp = tcp_state_name(tcp_state(s->s.fd, &ti));
+}
+
 /* ---- teardown ---------------------------------------------------------- */
 
 static void end(struct session *s, enum close_reason r, int abort)

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "admintab.h"
 #include "buf.h"
 #include "conf.h"
 #include "limits.h"
@@ -112,6 +113,9 @@ void session_reap(struct worker *w);
 /** Metrics: count this worker's sockets in FIN_WAIT_2 and CLOSE_WAIT
  *  (TCP_INFO) and the age of the oldest, into w->stats. */
 void session_census(struct worker *w);
+
+/** The admin table's row for s, a live session of the calling worker. */
+void session_row(const struct session *s, tick_t now, struct admin_row *r);
 
 /** SIGTERM: every live session now also ends by w->drain_expire. */
 void session_drain_deadline(struct worker *w);

@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "fds.h"
 #include "listener.h"
 #include "log.h"
@@ -49,6 +50,7 @@ int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
 	w->access = access;
 	w->spare_fd = -1;
 	w->wake_fd = -1;
+	w->admin_fd = -1;
 	w->done_fd = done_fd;
 	w->pool.max_free = BUFPOOL_FREE_MAX;
 	w->pipes.max = c->splice_pipes;
@@ -92,6 +94,8 @@ int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
 	}
 	if (index == 0 && c->metrics_addrlen != 0 && metricsd_open(w) == -1)
 		return -1;
+	if (strcmp(c->admin_socket, "off") != 0 && admin_open(w) == -1)
+		return -1;
 	return 0;
 }
 
@@ -108,6 +112,7 @@ static void *worker_main(void *arg)
 		else
 			next = tick_first(tick_first(tick_first(next, w->spare_retry),
 			    w->emfile_flush), w->limit_flush);
+		next = tick_first(next, admin_next(w));
 		if (w->conf->metrics_addrlen != 0)	/* the TCP state census */
 			next = tick_first(tick_first(next, tick_add(w->census_at, 1000)),
 			    metricsd_next(w));
@@ -133,6 +138,7 @@ static void *worker_main(void *arg)
 			}
 			metricsd_expire(w);
 		}
+		admin_expire(w);
 		session_reap(w);
 		if (w->access != NULL)
 			fflush(w->access);
@@ -175,6 +181,7 @@ void worker_join(struct worker *w)
 		listener_close(&w->ls[i]);
 	free(w->ls);
 	metricsd_close(w);
+	admin_close(w);
 	free(w->stats.route_bytes);
 	free(w->stats.backend_bytes);
 	w->stats.route_bytes = w->stats.backend_bytes = NULL;

@@ -24,6 +24,7 @@
 struct session;
 struct listener;
 struct metricsd;
+struct admind;
 
 struct worker {
 	int			 index;
@@ -55,6 +56,9 @@ struct worker {
 	uint64_t		 nlive;
 	struct wstats		 stats;		/* written by this worker only */
 	struct metricsd		*md;		/* worker 0 with metrics on */
+	int			 admin_fd;	/* eventfd: admin requests; -1: off */
+	struct ev		 admin_ev;
+	struct admind		*ad;		/* worker 0 with admin-socket on */
 	tick_t			 census_at;	/* TCP states last counted */
 	int			 draining;
 	tick_t			 drain_expire;

@@ -1,0 +1,61 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "admintab.h"
+
+enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id)
+{
+	const char *nl = memchr(req, '\n', len);
+	size_t n;
+	uint64_t v = 0;
+
+	if (nl == NULL)
+		return len >= ADMIN_REQ_MAX ? ADMIN_BAD : ADMIN_NEED_MORE;
+	n = (size_t)(nl - req);
+	if (n > 0 && req[n - 1] == '\r')
+		n--;
+	if (n == 5 && memcmp(req, "conns", 5) == 0)
+		return ADMIN_CONNS;
+	if (n < 6 || memcmp(req, "kill ", 5) != 0)
+		return ADMIN_BAD;
+	for (req += 5, n -= 5; n > 0; req++, n--) {
+		if (*req < '0' || *req > '9' || v > (UINT64_MAX - 9) / 10)
+			return ADMIN_BAD;
+		v = v * 10 + (uint64_t)(*req - '0');
+	}
+	if (v == 0)
+		return ADMIN_BAD;
+	*id = v;
+	return ADMIN_KILL;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = ((const struct admin_row *)a)->id, y = ((const struct admin_row *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static const char *dash(const char *s)
+{
+	return s == NULL || s[0] == '\0' ? "-" : s;
+}
+
+void admin_table(struct mbuf *out, struct admin_row *rows, size_t n)
+{
+	size_t i;
+
+	if (n > 1)
+		qsort(rows, n, sizeof(*rows), by_id);
+	mbuf_printf(out, "id\tclient\tsni\tbackend\tphase\tage_ms\tidle_ms\t"
+	    "c2s_bytes\ts2c_bytes\tclient_tcp\tserver_tcp\n");
+	for (i = 0; i < n; i++) {
+		const struct admin_row *r = &rows[i];
+
+		mbuf_printf(out, "%llu\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\n",
+		    (unsigned long long)r->id, dash(r->client), dash(r->sni), dash(r->backend),
+		    dash(r->phase), (unsigned long long)r->age_ms,
+		    (unsigned long long)r->idle_ms, (unsigned long long)r->c2s,
+		    (unsigned long long)r->s2c, dash(r->client_tcp), dash(r->server_tcp));
+	}
+}

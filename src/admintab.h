@@ -1,0 +1,37 @@
+/*
+ * The admin socket's pure half (docs/admin.md): the check of a request line
+ * and the text of the connection table. No I/O: the serving half is admin.c.
+ */
+#ifndef HP_ADMINTAB_H
+#define HP_ADMINTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+
+#define ADMIN_REQ_MAX	256	/* a request line, its newline included */
+
+enum admin_cmd { ADMIN_NEED_MORE, ADMIN_BAD, ADMIN_CONNS, ADMIN_KILL };
+
+/** The request in req[0..len): ADMIN_NEED_MORE until its newline is there
+ *  (ADMIN_BAD once len reaches ADMIN_REQ_MAX without one); "conns" or
+ *  "kill ID" (ID decimal, 1..2^64-1, *id set); anything else ADMIN_BAD. */
+enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id);
+
+/* One row of the table, as a worker saw its session. */
+struct admin_row {
+	uint64_t	 id;
+	char		 client[64];
+	char		 sni[256];
+	char		 backend[280];
+	const char	*phase;		/* static strings */
+	uint64_t	 age_ms, idle_ms, c2s, s2c;
+	const char	*client_tcp, *server_tcp;
+};
+
+/** The header line, then rows[0..n) sorted by id, one line each, fields
+ *  apart by one TAB, an empty one written "-"; appended to out. */
+void admin_table(struct mbuf *out, struct admin_row *rows, size_t n);
+
+#endif
