@@ -19,7 +19,8 @@ enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id)
 	if (n < 6 || memcmp(req, "kill ", 5) != 0)
 		return ADMIN_BAD;
 	for (req += 5, n -= 5; n > 0; req++, n--) {
-		if (*req < '0' || *req > '9' || v > (UINT64_MAX - 9) / 10)
+		if (*req < '0' || *req > '9' ||
+		    v > (UINT64_MAX - (uint64_t)(*req - '0')) / 10)
 			return ADMIN_BAD;
 		v = v * 10 + (uint64_t)(*req - '0');
 	}

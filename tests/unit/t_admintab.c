@@ -1,0 +1,56 @@
+/* The admin socket's request parser and table text (src/admintab.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "admintab.h"
+#include "test.h"
+
+#define P(s, idp) admin_parse(s, strlen(s), idp)
+
+int main(void)
+{
+	struct admin_row rows[2];
+	struct mbuf out = { 0 };
+	uint64_t id = 0;
+	char big[ADMIN_REQ_MAX];
+
+	CHECK_INT(P("conns\n", &id), ADMIN_CONNS, "conns");
+	CHECK_INT(P("conns\r\n", &id), ADMIN_CONNS, "conns CRLF");
+	CHECK_INT(P("conns", &id), ADMIN_NEED_MORE, "no newline yet");
+	CHECK_INT(P("kill 42\n", &id), ADMIN_KILL, "kill");
+	CHECK(id == 42, "kill id");
+	CHECK_INT(P("kill 18446744073709551615\n", &id), ADMIN_KILL, "kill max");
+	CHECK_INT(P("kill 18446744073709551616\n", &id), ADMIN_BAD, "kill overflow");
+	CHECK_INT(P("kill 0\n", &id), ADMIN_BAD, "kill 0");
+	CHECK_INT(P("kill \n", &id), ADMIN_BAD, "kill no id");
+	CHECK_INT(P("kill 4x\n", &id), ADMIN_BAD, "kill junk");
+	CHECK_INT(P("connsx\n", &id), ADMIN_BAD, "other");
+	memset(big, 'a', sizeof(big));
+	CHECK_INT(admin_parse(big, sizeof(big), &id), ADMIN_BAD, "too long");
+
+	memset(rows, 0, sizeof(rows));
+	rows[0].id = 9;
+	strcpy(rows[0].client, "10.0.0.1:5000");
+	rows[0].phase = "hello";
+	rows[1].id = 3;
+	strcpy(rows[1].client, "10.0.0.2:6000");
+	strcpy(rows[1].sni, "a.example");
+	strcpy(rows[1].backend, "10.1.0.1:443");
+	rows[1].phase = "half-closed-c2s";
+	rows[1].age_ms = 1500;
+	rows[1].idle_ms = 20;
+	rows[1].c2s = 700;
+	rows[1].s2c = 1000;
+	rows[1].client_tcp = "CLOSE_WAIT";
+	rows[1].server_tcp = "FIN_WAIT2";
+	admin_table(&out, rows, 2);
+	mbuf_append(&out, "", 1);
+	CHECK(!out.oom, "oom");
+	CHECK_STR(out.p, "id\tclient\tsni\tbackend\tphase\tage_ms\tidle_ms\tc2s_bytes\t"
+	    "s2c_bytes\tclient_tcp\tserver_tcp\n"
+	    "3\t10.0.0.2:6000\ta.example\t10.1.0.1:443\thalf-closed-c2s\t1500\t20\t700\t1000\t"
+	    "CLOSE_WAIT\tFIN_WAIT2\n"
+	    "9\t10.0.0.1:5000\t-\t-\thello\t0\t0\t0\t0\t-\t-\n", "table");
+	mbuf_free(&out);
+	return test_done();
+}
