@@ -285,6 +285,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 			log_warnx("SIGHUP: draining, no reload");
 		} else if (si.ssi_signo == SIGHUP) {
 			log_info("SIGHUP: reloading %s", file != NULL ? file : "the flags");
+			notify_send("RELOADING=1");
 			if ((nc = reload_conf(cur, file, flags, nflags)) != NULL) {
 				/* Each worker takes it at the top of its loop
 				 * and says so: then every new connection
@@ -301,6 +302,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 				    cur->nlisteners == 1 ? "" : "s", cur->nroutes_all,
 				    cur->nroutes_all == 1 ? "" : "s");
 			}
+			notify_send("READY=1");	/* reloaded, or still the old one */
 		} else {
 			log_info("signal %u%s", si.ssi_signo,
 			    signals++ ? ": ending every connection now" : "");

@@ -8,7 +8,7 @@ import re
 import signal
 import time
 
-from harness import (CLOSE, MIB, PROXY_CADDR, SERVER_ADDR, SHUT, STRIP, WAIT_EOF,
+from harness import (CLOSE, PROXY_CADDR, SERVER_ADDR, SHUT, STRIP, WAIT_EOF,
                      assert_bytes, hello, one, pattern, send_pattern, wait_tag, T)
 
 A = "a.example.test"
