@@ -576,6 +576,10 @@ account_set(struct pctx *p, const struct conf_directive *d, struct conf_id *id,
 	size_t len;
 	int rc = ERANGE;
 
+	/* no_resolve (the fuzzer; a reload under seccomp, where the name
+	 * service's sockets are forbidden): keep the name, look nothing up. */
+	if (p->c->no_resolve)
+		rc = 0;
 	/* A group with many members needs a large buffer: grow it on ERANGE. */
 	for (len = 4096; rc == ERANGE && len <= (1u << 20); len *= 4) {
 		if ((nbuf = realloc(buf, len)) == NULL) {
@@ -592,7 +596,7 @@ account_set(struct pctx *p, const struct conf_directive *d, struct conf_id *id,
 		perr(p, "cannot look up \"%.300s\": %s", name, strerror(rc));
 		goto fail;
 	}
-	if (pwp == NULL && grp == NULL) {
+	if (pwp == NULL && grp == NULL && !p->c->no_resolve) {
 		perr(p, "no such %s \"%.300s\"", d->type == CONF_USER ? "user" : "group", name);
 		goto fail;
 	}
@@ -602,8 +606,8 @@ account_set(struct pctx *p, const struct conf_directive *d, struct conf_id *id,
 	}
 	free(id->name);
 	id->name = s;
-	id->id = pwp != NULL ? (uint32_t)pwp->pw_uid : (uint32_t)grp->gr_gid;
-	id->gid = pwp != NULL ? (uint32_t)pwp->pw_gid : (uint32_t)grp->gr_gid;
+	id->id = pwp != NULL ? (uint32_t)pwp->pw_uid : grp != NULL ? (uint32_t)grp->gr_gid : 0;
+	id->gid = pwp != NULL ? (uint32_t)pwp->pw_gid : grp != NULL ? (uint32_t)grp->gr_gid : 0;
 	free(buf);
 	buf = NULL;
 	return 0;
@@ -1016,6 +1020,7 @@ conf_new(void)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	c->refs = 1;
 	memset(&p, 0, sizeof(p));
 	p.c = c;
 	p.errs = stderr;
@@ -1054,6 +1059,20 @@ conf_free(struct conf *c)
 	free(c->user.name);
 	free(c->group.name);
 	free(c);
+}
+
+struct conf *
+conf_ref(struct conf *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void
+conf_unref(struct conf *c)
+{
+	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		conf_free(c);
 }
 
 /* Split s in place at blanks; '#' starts a comment. Returns the word count
@@ -1180,7 +1199,7 @@ conf_load_file(struct conf *c, const char *path, FILE *errs)
 	FILE *in;
 	int n;
 
-	if ((in = fopen(path, "r")) == NULL) {
+	if ((in = fopen(path, "re")) == NULL) {
 		if (errs != NULL)
 			fprintf(errs, "%s: cannot open: %s\n", path, strerror(errno));
 		return 1;
@@ -1287,6 +1306,7 @@ conf_finish(struct conf *c, FILE *errs)
 	c->nroutes_all = 0;
 	for (i = 0; i < c->nlisteners; i++) {
 		l = &c->listeners[i];
+		l->index = i;
 		for (j = 0; j < l->nroutes; j++)
 			l->routes[j].mindex = c->nroutes_all++;
 		route_table_free(l->table);

@@ -61,6 +61,7 @@ struct listener_conf {
 	struct action		 on_not_tls;	/* default: reject */
 	struct action		 on_malformed;	/* default: reject */
 	uint32_t		 max_conns;	/* listener-max-conns; 0: no limit */
+	size_t			 index;		/* in conf.listeners (conf_finish()) */
 	struct pp_net		*accept_proxy;	/* trusted senders of a PROXY header; */
 	size_t			 naccept_proxy;	/* none: no header is read */
 };
@@ -99,7 +100,10 @@ struct conf {
 	char			 metrics_name[64];	/* as written */
 	size_t			 nroutes_all;		/* routes of every listener */
 	int			 no_resolve;		/* set before loading: accept numeric
-							   hosts only, never ask DNS (fuzzer) */
+							   hosts only, never ask DNS, leave
+							   user and group names unlooked-up
+							   (fuzzer; a reload under seccomp) */
+	unsigned		 refs;			/* conf_ref()/conf_unref() */
 	/* Parser state, internal to conf.c. */
 	char			**files;		/* file names routes point at */
 	size_t			 nfiles;
@@ -131,6 +135,12 @@ struct conf_directive {
 struct conf *conf_new(void);
 /** Free c and everything it owns (NULL is fine). */
 void conf_free(struct conf *c);
+/** One more holder of c (a worker, a session: a reload must not free a
+ *  configuration still in use); returns c. Thread-safe. */
+struct conf *conf_ref(struct conf *c);
+/** One holder less; the last frees c (conf_new() gives the first). NULL is
+ *  fine. */
+void conf_unref(struct conf *c);
 
 /** Parse a file into c. Prints every error as "FILE:LINE: msg\n" to errs and
  *  returns how many there were (0: fine). */

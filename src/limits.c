@@ -113,7 +113,7 @@ enum limit_why limits_take(const struct listener_conf *lc, const struct sockaddr
 	h->slot = LIMITS_NO_SLOT;
 	if (conf == NULL)
 		return LIMIT_OK;
-	h->listener = (uint32_t)(lc - conf->listeners);
+	h->listener = (uint32_t)lc->index;	/* the same across reloads */
 	if (!take_ul(&live, conf->max_conns))
 		return LIMIT_GLOBAL;
 	if (!take_ul(&live_listener[h->listener], lc->max_conns)) {

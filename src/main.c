@@ -106,6 +106,98 @@ static struct conf *load_conf(const char *file, const struct flag *flags, int nf
 	return c;
 }
 
+/* The listen addresses of a and b: the same, in the same order? A reload
+ * keeps every listening socket (closing one would reset the connections in
+ * its accept queue), so it cannot add or remove one. */
+static int same_listeners(const struct conf *a, const struct conf *b)
+{
+	size_t i, j;
+
+	if (a->nlisteners != b->nlisteners)
+		return 0;
+	for (i = 0; i < a->nlisteners; i++) {
+		const struct listener_conf *x = &a->listeners[i], *y = &b->listeners[i];
+
+		if (x->naddr != y->naddr)
+			return 0;
+		for (j = 0; j < x->naddr; j++)
+			if (x->addrlen[j] != y->addrlen[j] ||
+			    memcmp(&x->addr[j], &y->addr[j], x->addrlen[j]) != 0)
+				return 0;
+	}
+	return 1;
+}
+
+static int str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/*
+ * SIGHUP: read the configuration again (the same file and flags) into a
+ * new conf, or NULL after logging why the running one stays. What is set
+ * up once at start (threads, privileges, the filter, the access log, the
+ * process-wide limits, the metrics endpoint) keeps its old value, said
+ * once per reload if the file changed it.
+ */
+static struct conf *reload_conf(const struct conf *old, const char *file,
+    const struct flag *flags, int nflags)
+{
+	struct conf *c = conf_new();
+	int i, errs = 0;
+
+	if (c == NULL) {
+		log_warnx("reload refused: out of memory");
+		return NULL;
+	}
+	/* Under the filter the name service's sockets (DNS over UDP, nscd
+	 * over AF_UNIX) would kill the process: numeric addresses only. */
+	c->no_resolve = old->seccomp;
+	if (file != NULL)
+		errs += conf_load_file(c, file, stderr);
+	for (i = 0; i < nflags; i++)
+		errs += conf_apply_flag(c, flags[i].name, flags[i].value, stderr);
+	if (errs == 0)
+		errs += conf_finish(c, stderr);
+	if (errs != 0) {
+		log_warnx("reload refused: %d error%s in the configuration%s; still serving "
+		    "the previous one", errs, errs == 1 ? "" : "s", old->seccomp ?
+		    " (under seccomp a reload takes numeric backend addresses only)" : "");
+		conf_unref(c);
+		return NULL;
+	}
+	if (!same_listeners(old, c)) {
+		log_warnx("reload refused: the listen addresses changed (restart to apply); "
+		    "still serving the previous configuration");
+		conf_unref(c);
+		return NULL;
+	}
+#define KEEP(field, name)						\
+	do {								\
+		if (c->field != old->field)				\
+			log_warnx("reload: %s takes effect on restart", name); \
+		c->field = old->field;					\
+	} while (0)
+	KEEP(workers, "workers");
+	KEEP(splice_pipes, "splice-pipes");
+	KEEP(seccomp, "seccomp");
+	KEEP(max_conns, "max-conns");
+	KEEP(max_conns_per_source, "max-conns-per-source");
+#undef KEEP
+	if (str_differ(c->user.name, old->user.name) ||
+	    str_differ(c->group.name, old->group.name))
+		log_warnx("reload: user and group take effect on restart");
+	if (str_differ(c->access_log, old->access_log))
+		log_warnx("reload: access-log takes effect on restart");
+	if (c->metrics_addrlen != old->metrics_addrlen ||
+	    memcmp(&c->metrics_addr, &old->metrics_addr, old->metrics_addrlen) != 0)
+		log_warnx("reload: metrics takes effect on restart");
+	c->metrics_addr = old->metrics_addr;
+	c->metrics_addrlen = old->metrics_addrlen;
+	memcpy(c->metrics_name, old->metrics_name, sizeof(c->metrics_name));
+	return c;
+}
+
 static FILE *open_access_log(const char *path)
 {
 	FILE *f;
@@ -119,8 +211,9 @@ static FILE *open_access_log(const char *path)
 	return f;
 }
 
-static int run(const struct conf *c)
+static int run(struct conf *c, const char *file, const struct flag *flags, int nflags)
 {
+	struct conf *cur = conf_ref(c), *nc;
 	struct sockaddr_storage *bound;
 	struct worker *ws;
 	struct signalfd_siginfo si;
@@ -128,8 +221,8 @@ static int run(const struct conf *c)
 	FILE *access;
 	size_t i, nls = 0;
 	long ncpu;
-	uint64_t exited, count;
-	int n = (int)c->workers, sfd, done_fd, signals = 0;
+	uint64_t exited, count, acked;
+	int n = (int)c->workers, sfd, done_fd, ack_fd, signals = 0;
 
 	if (n == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -141,12 +234,13 @@ static int run(const struct conf *c)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);	/* not fatal: said and ignored, see below */
+	sigaddset(&mask, SIGHUP);	/* reload the configuration, see below */
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		fatal("sigprocmask");
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
-	if ((done_fd = eventfd(0, EFD_CLOEXEC)) == -1)
+	if ((done_fd = eventfd(0, EFD_CLOEXEC)) == -1 ||
+	    (ack_fd = eventfd(0, EFD_CLOEXEC)) == -1)
 		fatal("eventfd");
 	for (i = 0; i < c->nlisteners; i++)
 		nls += c->listeners[i].naddr;
@@ -158,7 +252,8 @@ static int run(const struct conf *c)
 	if (limits_init(c) == -1)	/* getrandom(): before the filter */
 		fatalx("out of memory");
 	for (i = 0; i < (size_t)n; i++)
-		if (worker_init(&ws[i], (int)i, c, access, done_fd, bound, i == 0) == -1)
+		if (worker_init(&ws[i], (int)i, c, access, done_fd, ack_fd, bound,
+		    i == 0) == -1)
 			fatalx("cannot start worker %zu", i);
 	/* Every listener is bound and the access log open: drop privileges
 	 * and install the filter before any worker thread exists, so that
@@ -192,9 +287,28 @@ static int run(const struct conf *c)
 		if (!(pfd[0].revents & POLLIN) ||
 		    read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
 			;
+		} else if (si.ssi_signo == SIGHUP && signals > 0) {
+			log_warnx("SIGHUP: draining, no reload");
 		} else if (si.ssi_signo == SIGHUP) {
-			log_warnx("SIGHUP ignored: halfpipe cannot reload its configuration "
-			    "yet; restart it to apply a change");
+			log_info("SIGHUP: reloading %s", file != NULL ? file : "the flags");
+			notify_send("RELOADING=1");
+			if ((nc = reload_conf(cur, file, flags, nflags)) != NULL) {
+				/* Each worker takes it at the top of its loop
+				 * and says so: then every new connection
+				 * follows it. Live ones keep the old. */
+				for (i = 0; i < (size_t)n; i++)
+					worker_reload(&ws[i], conf_ref(nc));
+				for (count = 0; count < (uint64_t)n; count += acked)
+					if (read(ack_fd, &acked, sizeof(acked)) !=
+					    (ssize_t)sizeof(acked))
+						fatal("eventfd");
+				conf_unref(cur);
+				cur = nc;
+				log_info("reloaded: %zu listener%s, %zu route%s", cur->nlisteners,
+				    cur->nlisteners == 1 ? "" : "s", cur->nroutes_all,
+				    cur->nroutes_all == 1 ? "" : "s");
+			}
+			notify_send("READY=1");	/* reloaded, or still the old one */
 		} else {
 			log_info("signal %u%s", si.ssi_signo,
 			    signals++ ? ": ending every connection now" : "");
@@ -210,6 +324,8 @@ static int run(const struct conf *c)
 	for (i = 0; i < (size_t)n; i++)
 		worker_join(&ws[i]);
 	close(done_fd);
+	close(ack_fd);
+	conf_unref(cur);
 	log_info("drained: exiting");
 	if (access != NULL && access != stdout)
 		fclose(access);
@@ -351,15 +467,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	c = load_conf(file, flags, nflags);
-	free(flags);
-	if (c == NULL)
+	if (c == NULL) {
+		free(flags);
 		return 1;
+	}
 	if (check) {
 		printf("halfpipe: configuration OK\n");
-		conf_free(c);
+		conf_unref(c);
+		free(flags);
 		return 0;
 	}
-	rc = run(c);
-	conf_free(c);
+	rc = run(c, file, flags, nflags);	/* SIGHUP reads file and flags again */
+	conf_unref(c);
+	free(flags);
 	return rc;
 }

@@ -139,7 +139,9 @@ static uint64_t sum_arr(struct wstats *const *ws, size_t n, int backend, size_t 
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		v += stat_get(backend ? &ws[i]->backend_bytes[idx] : &ws[i]->route_bytes[idx]);
+		if (idx / 2 < (backend ? ws[i]->nbackend_slots : ws[i]->nroute_slots))
+			v += stat_get(backend ? &ws[i]->backend_bytes[idx] :
+			    &ws[i]->route_bytes[idx]);
 	return v;
 }
 

@@ -215,11 +215,14 @@ static void end(struct session *s, enum close_reason r, int abort)
 		accesslog_write(w->access, s, w->now);
 	stat_add(&w->stats.closed[r], 1);
 	stats_observe(&w->stats, H_DURATION, w->now - s->start);
-	if (s->be != NULL) {
+	/* Per-route and per-backend bytes: counted against the configuration
+	 * the worker now serves; a connection that outlived a reload is not
+	 * attributed (its indexes are the old configuration's). */
+	if (s->be != NULL && s->conf == w->conf && s->be->index < w->stats.nbackend_slots) {
 		stat_add(&w->stats.backend_bytes[s->be->index * 2], s->c2s.bytes);
 		stat_add(&w->stats.backend_bytes[s->be->index * 2 + 1], s->s2c.bytes);
 	}
-	if (s->rt != NULL) {
+	if (s->rt != NULL && s->conf == w->conf && s->rt->mindex < w->stats.nroute_slots) {
 		stat_add(&w->stats.route_bytes[s->rt->mindex * 2], s->c2s.bytes);
 		stat_add(&w->stats.route_bytes[s->rt->mindex * 2 + 1], s->s2c.bytes);
 	}
@@ -254,6 +257,7 @@ void session_reap(struct worker *w)
 
 	while ((s = w->dead) != NULL) {
 		w->dead = s->next;
+		conf_unref(s->conf);
 		free(s);
 	}
 }
@@ -263,7 +267,7 @@ void session_reap(struct worker *w)
 /* The relay's timeout now: half-closed once either direction saw its FIN. */
 static uint32_t relay_timeout(const struct session *s)
 {
-	const struct conf *c = s->w->conf;
+	const struct conf *c = s->conf;
 
 	return (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF) ?
 	    c->half_closed_timeout_ms : c->idle_timeout_ms;
@@ -358,7 +362,7 @@ static void fmt_alpn(struct session *s, const struct hello_info *h)
 
 static void reject(struct session *s, enum close_reason r)
 {
-	const struct conf *c = s->w->conf;
+	const struct conf *c = s->conf;
 	const uint8_t *alert = NULL;
 
 	if (r == CR_NO_ROUTE || r == CR_NO_SNI)
@@ -408,7 +412,7 @@ static void connect_backend(struct session *s, struct backend *be)
 	s->attempts++;
 	if (s->connect_start == TICK_NONE) {	/* the first attempt starts the budget */
 		s->connect_start = w->now;
-		s->connect_end = tick_add(w->now, w->conf->connect_timeout_ms);
+		s->connect_end = tick_add(w->now, s->conf->connect_timeout_ms);
 	}
 	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
@@ -466,7 +470,7 @@ static void connect_failed(struct session *s, enum close_reason r)
 		session_close(s, r);
 		return;
 	}
-	pool_failed(s->be, w->now, w->conf->backend_fails, w->conf->backend_cooldown_ms);
+	pool_failed(s->be, w->now, s->conf->backend_fails, s->conf->backend_cooldown_ms);
 	pool_drop(s->be);
 	s->held = 0;
 	if (tick_is_expired(s->connect_end, w->now) ||
@@ -623,7 +627,7 @@ static int proxy_prepend(struct session *s)
 
 static void hello_read(struct session *s)
 {
-	size_t limit = 6 * (4 + (size_t)s->w->conf->hello_max) + 5 +
+	size_t limit = 6 * (4 + (size_t)s->conf->hello_max) + 5 +
 	    (s->lc->naccept_proxy ? PP_V2_MAX : 0);
 
 	while (s->c.can_read) {
@@ -758,7 +762,7 @@ static void relay(struct session *s)
 	note_eof(s, &s->s2c, 's');
 	if (pipe_done(&s->c2s) && pipe_done(&s->s2c)) {
 		s->phase = PH_LINGER;
-		s->phase_expire = tick_add(w->now, w->conf->half_closed_timeout_ms);
+		s->phase_expire = tick_add(w->now, s->conf->half_closed_timeout_ms);
 		s->linger_step = 0;
 		linger_check(s);
 		return;
@@ -910,7 +914,7 @@ static void on_deadline(struct session *s)
 		if (tick_is_expired(s->phase_expire, w->now)) {
 			if (acked_progress(s)) {
 				s->phase_expire = tick_add(w->now,
-				    w->conf->half_closed_timeout_ms);
+				    s->conf->half_closed_timeout_ms);
 			} else {
 				session_close(s, CR_HALF_CLOSED_TIMEOUT);
 				break;
@@ -956,6 +960,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	}
 	s->hold = *hold;
 	s->w = w;
+	s->conf = conf_ref(w->conf);	/* kept to the end, across reloads */
 	s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	s->lc = lc;
 	s->lname = lname;
@@ -972,7 +977,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	clock_gettime(CLOCK_REALTIME, &s->start_rt);
 	s->start = w->now;
 	timer_init(&s->timer);
-	hello_rd_init(&s->rd, w->conf->hello_max);	/* TCP_NODELAY: from the listener */
+	hello_rd_init(&s->rd, s->conf->hello_max);	/* TCP_NODELAY: from the listener */
 
 	s->next = w->live;
 	if (w->live)
@@ -990,7 +995,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 		session_close(s, CR_RESOURCE);
 		return -1;
 	}
-	s->phase_expire = tick_add(w->now, w->conf->hello_timeout_ms);
+	s->phase_expire = tick_add(w->now, s->conf->hello_timeout_ms);
 	update_timer(s);
 	return 0;
 }

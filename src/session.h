@@ -40,6 +40,7 @@ enum phase { PH_HELLO, PH_CONNECT, PH_RELAY, PH_LINGER, PH_REJECT, PH_CLOSED };
 struct session {
 	struct session		*next, *prev;	/* worker's live list / free list */
 	struct worker		*w;
+	struct conf		*conf;		/* a reference: its routes, timeouts */
 	uint64_t		 id;
 	enum phase		 phase;
 	enum mphase		 mphase;	/* as counted in w->stats.phase */

@@ -58,6 +58,8 @@ struct wstats {
 	uint64_t	 closed[CR_COUNT];	/* counters: ended, by term code */
 	uint64_t	*route_bytes;		/* [route mindex * 2 + dir], dir 0 c2s */
 	uint64_t	*backend_bytes;		/* [backend index * 2 + dir] */
+	size_t		 nroute_slots;		/* routes and backends room is made */
+	size_t		 nbackend_slots;	/* for (set once: reloads fit in it) */
 	struct hist	 hist[H_COUNT];
 	uint64_t	 tcp[TS_COUNT];		/* sockets in the state */
 	uint64_t	 tcp_oldest_ms[TS_COUNT];	/* age of the oldest, 0: none */

@@ -16,16 +16,62 @@
 
 #define BUFPOOL_FREE_MAX 1024
 
-/* The main thread wrote to our eventfd: a signal came. */
+/* Route and backend byte counters: room for this many of each, set once
+ * (the metrics endpoint reads every worker's arrays while they serve), so
+ * that a reload adding routes fits; past it a route goes uncounted. */
+#define STAT_SLOTS_MIN 1024
+
+static void on_signal(struct worker *w);
+
+/* A reload: serve c from now on. Sessions keep the conf they started with
+ * (their reference); the listening sockets stay open and now follow c. */
+static void take_conf(struct worker *w, struct conf *c)
+{
+	uint64_t one = 1;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < c->nlisteners; i++)
+		for (j = 0; j < c->listeners[i].naddr && n < w->nls; j++)
+			w->ls[n++].lc = &c->listeners[i];
+	/* The counters are by index into the conf: start them again. */
+	for (i = 0; i < w->stats.nroute_slots * 2; i++)
+		stat_set(&w->stats.route_bytes[i], 0);
+	for (i = 0; i < w->stats.nbackend_slots * 2; i++)
+		stat_set(&w->stats.backend_bytes[i], 0);
+	conf_unref(w->conf);
+	w->conf = c;
+	if (write(w->ack_fd, &one, sizeof(one)) == -1)
+		fatal("worker %d: eventfd", w->index);
+}
+
+/* The main thread wrote to our eventfd: a signal came, or a reload. */
 static void on_wake(struct ev *ev, uint32_t events)
 {
 	struct worker *w = (struct worker *)((char *)ev - offsetof(struct worker, wake_ev));
+	struct conf *c;
 	uint64_t n;
-	size_t i;
+	unsigned sigs;
 
 	(void)events;
 	if (read(w->wake_fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
 		return;
+	pthread_mutex_lock(&w->mu);
+	c = w->pending;
+	w->pending = NULL;
+	sigs = w->signals;
+	w->signals = 0;
+	pthread_mutex_unlock(&w->mu);
+	if (c != NULL)
+		take_conf(w, c);
+	for (; sigs > 0; sigs--)
+		on_signal(w);
+}
+
+/* SIGTERM or SIGINT: the first starts the drain, the next ends it now. */
+static void on_signal(struct worker *w)
+{
+	size_t i;
+
 	if (w->draining) {
 		w->drain_expire = w->now;	/* second signal: end them now */
 		return;
@@ -39,19 +85,21 @@ static void on_wake(struct ev *ev, uint32_t events)
 		    w->conf->drain_timeout_ms);
 }
 
-int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
-    int done_fd, struct sockaddr_storage *bound, int first)
+int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
+    int done_fd, int ack_fd, struct sockaddr_storage *bound, int first)
 {
 	size_t i, j, n = 0;
 
 	memset(w, 0, sizeof(*w));
 	w->index = index;
-	w->conf = c;
+	w->conf = conf_ref(c);
+	pthread_mutex_init(&w->mu, NULL);
 	w->access = access;
 	w->spare_fd = -1;
 	w->wake_fd = -1;
 	w->admin_fd = -1;
 	w->done_fd = done_fd;
+	w->ack_fd = ack_fd;
 	w->pool.max_free = BUFPOOL_FREE_MAX;
 	w->pipes.max = c->splice_pipes;
 	w->now = tick_now();
@@ -65,8 +113,10 @@ int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
 		log_warn("eventfd");
 		return -1;
 	}
-	w->stats.route_bytes = calloc(c->nroutes_all ? c->nroutes_all * 2 : 1, sizeof(uint64_t));
-	w->stats.backend_bytes = calloc(c->nbackends ? c->nbackends * 2 : 1, sizeof(uint64_t));
+	w->stats.nroute_slots = c->nroutes_all > STAT_SLOTS_MIN ? c->nroutes_all : STAT_SLOTS_MIN;
+	w->stats.nbackend_slots = c->nbackends > STAT_SLOTS_MIN ? c->nbackends : STAT_SLOTS_MIN;
+	w->stats.route_bytes = calloc(w->stats.nroute_slots * 2, sizeof(uint64_t));
+	w->stats.backend_bytes = calloc(w->stats.nbackend_slots * 2, sizeof(uint64_t));
 	if (w->stats.route_bytes == NULL || w->stats.backend_bytes == NULL) {
 		log_warnx("out of memory");
 		return -1;
@@ -168,6 +218,23 @@ void worker_signal(struct worker *w)
 {
 	uint64_t one = 1;
 
+	pthread_mutex_lock(&w->mu);
+	w->signals++;
+	pthread_mutex_unlock(&w->mu);
+	if (write(w->wake_fd, &one, sizeof(one)) == -1)
+		log_warn("worker %d: eventfd", w->index);
+}
+
+void worker_reload(struct worker *w, struct conf *c)
+{
+	struct conf *old;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->mu);
+	old = w->pending;	/* two reloads before the worker woke: the last wins */
+	w->pending = c;
+	pthread_mutex_unlock(&w->mu);
+	conf_unref(old);
 	if (write(w->wake_fd, &one, sizeof(one)) == -1)
 		log_warn("worker %d: eventfd", w->index);
 }
@@ -193,4 +260,9 @@ void worker_join(struct worker *w)
 	timer_heap_free(&w->timers);
 	bufpool_drain(&w->pool);
 	pipepool_drain(&w->pipes);
+	conf_unref(w->pending);
+	w->pending = NULL;
+	conf_unref(w->conf);
+	w->conf = NULL;
+	pthread_mutex_destroy(&w->mu);
 }

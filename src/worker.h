@@ -33,12 +33,16 @@ struct worker {
 	struct timer_heap	 timers;
 	struct bufpool		 pool;
 	struct pipepool		 pipes;
-	const struct conf	*conf;
+	struct conf		*conf;		/* a reference; a reload swaps it */
+	pthread_mutex_t		 mu;		/* guards the two below */
+	struct conf		*pending;	/* a reload's conf, not yet taken */
+	unsigned		 signals;	/* SIGTERM/SIGINT not yet taken */
 	FILE			*access;	/* NULL: access log off */
 	struct listener		*ls;		/* this worker's listening sockets */
 	size_t			 nls;
 	int			 wake_fd;	/* eventfd: the main thread's signals */
 	int			 done_fd;	/* eventfd: +1 when this worker ends */
+	int			 ack_fd;	/* eventfd: +1 when it took a reload */
 	struct ev		 wake_ev;
 	int			 spare_fd;	/* kept for the EMFILE answer */
 	tick_t			 emfile_logged;
@@ -71,13 +75,17 @@ struct worker {
  * got (ports chosen by the kernel included) in bound[]; the others bind
  * those. 0, or -1 after logging why.
  */
-int worker_init(struct worker *w, int index, const struct conf *c, FILE *access,
-    int done_fd, struct sockaddr_storage *bound, int first);
+int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
+    int done_fd, int ack_fd, struct sockaddr_storage *bound, int first);
 /** Start the worker's thread. 0 or -1. */
 int worker_start(struct worker *w);
 /** From the main thread: the first call starts the drain, the second ends
  *  every session at once. */
 void worker_signal(struct worker *w);
+/** From the main thread: serve c (a reference, which w takes over) for new
+ *  connections once it writes 1 to its ack_fd; live ones keep theirs. c's
+ *  listeners must be the same addresses, in the same order, as w's. */
+void worker_reload(struct worker *w, struct conf *c);
 /** Wait for the thread to end and free what the worker holds. */
 void worker_join(struct worker *w);
 

@@ -8,7 +8,7 @@ import pytest
 
 import netns
 from harness import (CLOSE, MIB, PROXY_CADDR, SHUT, STRIP, WAIT_EOF, Relay, assert_bytes,
-                     assert_term, hello, no_events, one, pattern, send_pattern, wait_tag, T)
+                     hello, no_events, one, pattern, send_pattern, wait_tag, T)
 
 DRAIN = 3.0
 
@@ -28,8 +28,8 @@ def test_sigterm_drains_then_ends_the_rest(topo, hp_bin):
     r.server.wait(ev="eof")                      # A's request and FIN are through
     r.connect([hello()])
     r.server.wait(ev="hello", n=2)               # B is established
-    a_conn = r.client.find(ev="connected")[0]["conn"]
-    b_conn = r.client.find(ev="connected")[1]["conn"]
+    # the server may see B's hello before the client peer reports B connected
+    a_conn, b_conn = (e["conn"] for e in r.client.wait(ev="connected", n=2))
 
     t_term = time.monotonic()
     r.hp.kill(signal.SIGTERM)
@@ -78,22 +78,3 @@ def test_sigterm_idle_exits_at_once(topo, hp_bin):
         assert rc == 0, "exit status %s after signal %d" % (rc, sig)
         assert time.monotonic() - t0 < T(2)
         r.hp.assert_clean()
-
-
-def test_sighup_is_not_fatal(topo, hp_bin):
-    # halfpipe cannot reload yet: SIGHUP (what an operator or a logrotate
-    # script sends first) must not kill it; it says so and keeps serving,
-    # the session open across the signal included.
-    body = pattern(64 * 1024, 5)
-    r = Relay(topo, hp_bin, [[STRIP, wait_tag("go"), send_pattern(len(body), 5), CLOSE]])
-    r.connect([hello(), SHUT, WAIT_EOF, CLOSE])
-    r.server.wait(ev="hello")
-    r.hp.kill(signal.SIGHUP)
-    r.hp.wait_stderr(r"SIGHUP ignored")
-    assert r.hp.running(), "halfpipe died of SIGHUP:\n%s" % r.hp.tail()
-    r.server.signal("go")
-    assert_bytes(one(r.client.wait(ev="eof", timeout=10)), body, "client")
-    r.connect([hello(), SHUT, WAIT_EOF, CLOSE])     # a new one after the signal
-    assert len(r.server.wait(ev="hello", n=2, timeout=10)) == 2
-    rec = r.hp.wait_log(n=1)[0]
-    assert_term([rec], "server-fin", "client-fin")

@@ -69,6 +69,7 @@ static void test_render(void)
 	for (i = 0; i < 2; i++) {
 		w[i].route_bytes = rb[i];
 		w[i].backend_bytes = bb[i];
+		w[i].nroute_slots = w[i].nbackend_slots = 2;
 	}
 	stats_phase(&w[0], MP_NONE, MP_HELLO);
 	stats_phase(&w[0], MP_HELLO, MP_HALF_C2S);
