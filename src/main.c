@@ -189,6 +189,8 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 		log_warnx("reload: user and group take effect on restart");
 	if (str_differ(c->access_log, old->access_log))
 		log_warnx("reload: access-log takes effect on restart");
+	if (str_differ(c->admin_socket, old->admin_socket))	/* bound at start */
+		log_warnx("reload: admin-socket takes effect on restart");
 	if (c->metrics_addrlen != old->metrics_addrlen ||
 	    memcmp(&c->metrics_addr, &old->metrics_addr, old->metrics_addrlen) != 0)
 		log_warnx("reload: metrics takes effect on restart");
