@@ -143,8 +143,8 @@ static void watch(struct worker *w, uint32_t extra)
 	size_t i;
 
 	for (i = 0; i < w->nls; i++)
-		if (w->ls[i].fd != -1)
-			(void)loop_mod(&w->loop, w->ls[i].fd, EPOLLIN | extra, &w->ls[i].ev);
+		if (w->ls[i]->fd != -1)
+			(void)loop_mod(&w->loop, w->ls[i]->fd, EPOLLIN | extra, &w->ls[i]->ev);
 }
 
 /* accept4 failed with EMFILE (which it does even when the queue is empty):
@@ -245,42 +245,52 @@ static void on_accept(struct ev *ev, uint32_t events)
 	}
 }
 
-int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc,
-    const struct sockaddr_storage *addr, socklen_t len, const char *written,
-    struct sockaddr_storage *bound)
+int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char **what)
 {
-	socklen_t blen = sizeof(*bound);
-	int one = 1, fd;
+	int one = 1, fd, e;
+
+	*what = "socket";
+	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* accepted sockets inherit it: no call per connection */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*what = "SO_REUSEPORT";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
+	if (addr->ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	*what = "bind";
+	if (bind(fd, (const struct sockaddr *)addr, len) == -1)
+		goto fail;
+	*what = "listen";
+	if (listen(fd, 4096) == -1)
+		goto fail;
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int listener_adopt(struct listener *l, struct worker *w, const struct listener_conf *lc,
+    int fd, struct sockaddr_storage *bound)
+{
+	struct sockaddr_storage ss;
+	socklen_t blen = sizeof(ss);
 
 	spare_open(w);
 	memset(l, 0, sizeof(*l));
 	l->ev.fn = on_accept;
 	l->lc = lc;
 	l->w = w;
-	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		log_warn("listen %s: socket", written);
-		return -1;
-	}
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* accepted sockets inherit it: no call per connection */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) {
-		log_warn("listen %s: SO_REUSEPORT", written);
-		goto fail;
-	}
-	if (addr->ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)addr, len) == -1) {
-		log_warn("listen %s: bind", written);
-		goto fail;
-	}
-	if (listen(fd, 4096) == -1) {
-		log_warn("listen %s: listen", written);
-		goto fail;
-	}
+	l->fd = -1;
+	if (bound == NULL)
+		bound = &ss;
 	if (getsockname(fd, (struct sockaddr *)bound, &blen) == -1) {
-		log_warn("listen %s: getsockname", written);
+		log_warn("listen: getsockname");
 		goto fail;
 	}
 	sockaddr_str(bound, l->name, sizeof(l->name));
@@ -292,8 +302,23 @@ int listener_open(struct listener *l, struct worker *w, const struct listener_co
 	return 0;
 fail:
 	close(fd);
-	l->fd = -1;
 	return -1;
+}
+
+int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc,
+    const struct sockaddr_storage *addr, socklen_t len, const char *written,
+    struct sockaddr_storage *bound)
+{
+	const char *what;
+	int fd = listener_bind(addr, len, &what);
+
+	if (fd == -1) {
+		memset(l, 0, sizeof(*l));
+		l->fd = -1;
+		log_warn("listen %s: %s", written, what);
+		return -1;
+	}
+	return listener_adopt(l, w, lc, fd, bound);
 }
 
 /* The worker's spare_retry time came: with the spare back, watch the

@@ -30,6 +30,16 @@ struct listener {
 int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc,
     const struct sockaddr_storage *addr, socklen_t len, const char *written,
     struct sockaddr_storage *bound);
+/**
+ * The socket of listener_open() without a worker: bound and listening, or
+ * -1 with errno set and *what naming the call that failed. A reload binds
+ * new addresses so in the main thread, before any worker sees them.
+ */
+int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char **what);
+/** Serve fd (from listener_bind()) in worker w; its address goes to *bound
+ *  (may be NULL). 0, or -1 (logged, fd closed). */
+int listener_adopt(struct listener *l, struct worker *w, const struct listener_conf *lc,
+    int fd, struct sockaddr_storage *bound);
 /** Stop accepting and close the socket. */
 void listener_close(struct listener *l);
 

@@ -12,6 +12,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "admintab.h"
@@ -106,9 +108,8 @@ static struct conf *load_conf(const char *file, const struct flag *flags, int nf
 	return c;
 }
 
-/* The listen addresses of a and b: the same, in the same order? A reload
- * keeps every listening socket (closing one would reset the connections in
- * its accept queue), so it cannot add or remove one. */
+/* The listen addresses of a and b: the same, in the same order? Then a
+ * reload only points the sockets at the new listener blocks. */
 static int same_listeners(const struct conf *a, const struct conf *b)
 {
 	size_t i, j;
@@ -126,6 +127,102 @@ static int same_listeners(const struct conf *a, const struct conf *b)
 				return 0;
 	}
 	return 1;
+}
+
+static unsigned addr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static size_t naddrs(const struct conf *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nlisteners; i++)
+		n += c->listeners[i].naddr;
+	return n;
+}
+
+/*
+ * A reload that adds or removes listen addresses: src[k] is the index of
+ * the old address (as written, in the old conf's order) that c's k-th one
+ * keeps, or -1 for a new one, and fds[w][k] the socket bound here for
+ * worker w (SO_REUSEPORT, one each) before any worker sees c, so that a
+ * failure refuses the whole reload instead of half-applying it. A socket
+ * whose address stays is never closed (its accept queue would be lost).
+ * Port 0 is refused for a new address: the workers' sockets must share one
+ * port. 0, or -1 (logged, nothing left open).
+ */
+static int relisten_plan(const struct conf *old, const struct conf *c, int nw,
+    int **srcp, int **fds)
+{
+	size_t nold = naddrs(old), nnew = naddrs(c), i, j, k, m, n;
+	char *used = calloc(nold ? nold : 1, 1);
+	int *src = calloc(nnew ? nnew : 1, sizeof(*src));
+	const char *what;
+	int w;
+
+	if (used == NULL || src == NULL)
+		goto nomem;
+	for (w = 0; w < nw; w++) {
+		if ((fds[w] = malloc((nnew ? nnew : 1) * sizeof(int))) == NULL)
+			goto nomem;
+		for (k = 0; k < nnew; k++)
+			fds[w][k] = -1;
+	}
+	for (i = 0, k = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *y = &c->listeners[i];
+
+		for (j = 0; j < y->naddr; j++, k++) {
+			src[k] = -1;
+			for (m = 0, n = 0; m < old->nlisteners && src[k] < 0; m++) {
+				const struct listener_conf *x = &old->listeners[m];
+				size_t jj;
+
+				for (jj = 0; jj < x->naddr; jj++, n++)
+					if (!used[n] && x->addrlen[jj] == y->addrlen[j] &&
+					    memcmp(&x->addr[jj], &y->addr[j], y->addrlen[j]) == 0) {
+						used[n] = 1;
+						src[k] = (int)n;
+						break;
+					}
+			}
+			if (src[k] >= 0)
+				continue;
+			if (addr_port(&y->addr[j]) == 0) {
+				log_warnx("reload refused: listen %s: port 0 is for the start only "
+				    "(give a port); still serving the previous configuration",
+				    y->addrname[j]);
+				goto fail;
+			}
+			for (w = 0; w < nw; w++)
+				if ((fds[w][k] = listener_bind(&y->addr[j], y->addrlen[j],
+				    &what)) == -1) {
+					log_warnx("reload refused: listen %s: %s: %s; still serving "
+					    "the previous configuration", y->addrname[j], what,
+					    strerror(errno));
+					goto fail;
+				}
+		}
+	}
+	free(used);
+	*srcp = src;
+	return 0;
+nomem:
+	log_warnx("reload refused: out of memory");
+fail:
+	for (w = 0; w < nw; w++) {
+		for (k = 0; fds[w] != NULL && k < nnew; k++)
+			if (fds[w][k] != -1)
+				close(fds[w][k]);
+		free(fds[w]);
+		fds[w] = NULL;
+	}
+	free(used);
+	free(src);
+	return -1;
 }
 
 static int str_differ(const char *a, const char *b)
@@ -163,12 +260,6 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 		log_warnx("reload refused: %d error%s in the configuration%s; still serving "
 		    "the previous one", errs, errs == 1 ? "" : "s", old->seccomp ?
 		    " (under seccomp a reload takes numeric backend addresses only)" : "");
-		conf_unref(c);
-		return NULL;
-	}
-	if (!same_listeners(old, c)) {
-		log_warnx("reload refused: the listen addresses changed (restart to apply); "
-		    "still serving the previous configuration");
 		conf_unref(c);
 		return NULL;
 	}
@@ -218,6 +309,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	struct conf *cur = conf_ref(c), *nc;
 	struct sockaddr_storage *bound;
 	struct worker *ws;
+	int *src = NULL, **fds;
 	struct signalfd_siginfo si;
 	sigset_t mask;
 	FILE *access;
@@ -248,7 +340,8 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 		nls += c->listeners[i].naddr;
 	bound = calloc(nls ? nls : 1, sizeof(*bound));
 	ws = calloc((size_t)n, sizeof(*ws));
-	if (bound == NULL || ws == NULL)
+	fds = calloc((size_t)n, sizeof(*fds));
+	if (bound == NULL || ws == NULL || fds == NULL)
 		fatalx("out of memory");
 	access = open_access_log(c->access_log);
 	if (limits_init(c) == -1)	/* getrandom(): before the filter */
@@ -294,12 +387,33 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 		} else if (si.ssi_signo == SIGHUP) {
 			log_info("SIGHUP: reloading %s", file != NULL ? file : "the flags");
 			notify_send("RELOADING=1");
-			if ((nc = reload_conf(cur, file, flags, nflags)) != NULL) {
-				/* Each worker takes it at the top of its loop
-				 * and says so: then every new connection
-				 * follows it. Live ones keep the old. */
-				for (i = 0; i < (size_t)n; i++)
-					worker_reload(&ws[i], conf_ref(nc));
+			if ((nc = reload_conf(cur, file, flags, nflags)) != NULL &&
+			    !same_listeners(cur, nc) &&
+			    relisten_plan(cur, nc, n, &src, fds) == -1) {
+				conf_unref(nc);
+				nc = NULL;
+			}
+			if (nc != NULL) {
+				/* Each worker takes it between two event
+				 * batches and says so: then every new
+				 * connection follows it. Live ones keep the
+				 * old. With new or removed addresses each
+				 * gets its own copy of src (it frees both). */
+				for (i = 0; i < (size_t)n; i++) {
+					int *s = NULL;
+
+					if (src != NULL) {
+						size_t sz = (naddrs(nc) ? naddrs(nc) : 1) * sizeof(int);
+
+						if ((s = malloc(sz)) == NULL)
+							fatalx("out of memory");
+						memcpy(s, src, sz);
+					}
+					worker_reload(&ws[i], conf_ref(nc), s, src ? fds[i] : NULL);
+					fds[i] = NULL;
+				}
+				free(src);
+				src = NULL;
 				for (count = 0; count < (uint64_t)n; count += acked)
 					if (read(ack_fd, &acked, sizeof(acked)) !=
 					    (ssize_t)sizeof(acked))
@@ -335,6 +449,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	notify_close();
 	limits_free();
 	free(ws);
+	free(fds);
 	free(bound);
 	return 0;
 }

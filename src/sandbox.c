@@ -76,8 +76,9 @@ static const struct rule rules[] = {
 	IF2(socket, EQ(0, AF_INET), MASKED(1, 0xf, SOCK_STREAM)),
 	IF2(socket, EQ(0, AF_INET6), MASKED(1, 0xf, SOCK_STREAM)),
 	ANY(connect), ANY(getsockopt), ANY(setsockopt), ANY(shutdown), ANY(close),
-	/* the address a client reached, for a PROXY protocol header (proxy=) */
-	ANY(getsockname),
+	/* the address a client reached, for a PROXY protocol header (proxy=);
+	 * a reload listening on a new address (see the socket rules above) */
+	ANY(getsockname), ANY(bind), ANY(listen),
 	/* moving bytes; eventfd and signalfd reads and writes; logs */
 	ANY(read), ANY(recvfrom), ANY(write), ANY(sendto), ANY(splice), ANY(pipe2),
 	/* bytes still unsent before a close (SIOCOUTQ); stdio's isatty() (TCGETS) */

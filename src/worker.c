@@ -23,16 +23,63 @@
 
 static void on_signal(struct worker *w);
 
-/* A reload: serve c from now on. Sessions keep the conf they started with
- * (their reference); the listening sockets stay open and now follow c. */
-static void take_conf(struct worker *w, struct conf *c)
+/* A reload: serve c from now on, between two event batches (no event of
+ * the batch can still name a listener closed here). Sessions keep the conf
+ * they started with (their reference). src[k] is the index in w->ls of the
+ * socket that serves c's k-th address (kept open: its accept queue stays),
+ * or -1 and then fd[k] is the socket the main thread bound for it. Removed
+ * addresses close; their listener structs stay until the worker ends, as
+ * live sessions name them. */
+static void take_conf(struct worker *w, struct conf *c, int *src, int *fd)
 {
+	struct listener **ls = NULL;
 	uint64_t one = 1;
-	size_t i, j, n = 0;
+	size_t i, j, n = 0, nnew = 0;
 
 	for (i = 0; i < c->nlisteners; i++)
-		for (j = 0; j < c->listeners[i].naddr && n < w->nls; j++)
-			w->ls[n++].lc = &c->listeners[i];
+		nnew += c->listeners[i].naddr;
+	if (src == NULL) {	/* the same addresses: only the blocks change */
+		for (i = 0; i < c->nlisteners; i++)
+			for (j = 0; j < c->listeners[i].naddr && n < w->nls; j++)
+				w->ls[n++]->lc = &c->listeners[i];
+		goto counters;
+	}
+	if ((ls = calloc(nnew ? nnew : 1, sizeof(*ls))) == NULL)
+		fatalx("worker %d: out of memory", w->index);
+	for (i = 0; i < c->nlisteners; i++)
+		for (j = 0; j < c->listeners[i].naddr; j++, n++) {
+			if (src[n] >= 0) {
+				ls[n] = w->ls[src[n]];
+				w->ls[src[n]] = NULL;
+				ls[n]->lc = &c->listeners[i];
+				continue;
+			}
+			if ((ls[n] = malloc(sizeof(*ls[n]))) == NULL)
+				fatalx("worker %d: out of memory", w->index);
+			if (listener_adopt(ls[n], w, &c->listeners[i], fd[n], NULL) == -1)
+				fatalx("worker %d: cannot serve a new listen address", w->index);
+			if (w->index == 0)
+				log_info("listening on %s", ls[n]->name);
+		}
+	for (i = 0; i < w->nls; i++) {
+		struct listener **r;
+
+		if (w->ls[i] == NULL)
+			continue;
+		if (w->index == 0)
+			log_info("no longer listening on %s", w->ls[i]->name);
+		listener_close(w->ls[i]);
+		if ((r = realloc(w->retired, (w->nretired + 1) * sizeof(*r))) == NULL)
+			fatalx("worker %d: out of memory", w->index);
+		w->retired = r;
+		w->retired[w->nretired++] = w->ls[i];
+	}
+	free(w->ls);
+	w->ls = ls;
+	w->nls = nnew;
+	free(src);
+	free(fd);
+counters:
 	/* The counters are by index into the conf: start them again. */
 	for (i = 0; i < w->stats.nroute_slots * 2; i++)
 		stat_set(&w->stats.route_bytes[i], 0);
@@ -58,11 +105,15 @@ static void on_wake(struct ev *ev, uint32_t events)
 	pthread_mutex_lock(&w->mu);
 	c = w->pending;
 	w->pending = NULL;
+	if (c != NULL) {	/* taken once the batch is over */
+		w->take = c;
+		w->take_src = w->pend_src;
+		w->take_fd = w->pend_fd;
+		w->pend_src = w->pend_fd = NULL;
+	}
 	sigs = w->signals;
 	w->signals = 0;
 	pthread_mutex_unlock(&w->mu);
-	if (c != NULL)
-		take_conf(w, c);
 	for (; sigs > 0; sigs--)
 		on_signal(w);
 }
@@ -79,7 +130,7 @@ static void on_signal(struct worker *w)
 	w->draining = 1;
 	w->drain_expire = tick_add(w->now, w->conf->drain_timeout_ms);
 	for (i = 0; i < w->nls; i++)
-		listener_close(&w->ls[i]);
+		listener_close(w->ls[i]);
 	if (w->index == 0)
 		log_info("draining: no new connections; live ones have up to %u ms",
 		    w->conf->drain_timeout_ms);
@@ -134,12 +185,16 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 		for (j = 0; j < lc->naddr; j++, n++) {
 			const struct sockaddr_storage *a = first ? &lc->addr[j] : &bound[n];
 
-			if (listener_open(&w->ls[n], w, lc, a, lc->addrlen[j],
+			if ((w->ls[n] = malloc(sizeof(*w->ls[n]))) == NULL) {
+				log_warnx("out of memory");
+				return -1;
+			}
+			w->nls = n + 1;
+			if (listener_open(w->ls[n], w, lc, a, lc->addrlen[j],
 			    lc->addrname[j], &bound[n]) == -1)
 				return -1;
-			w->nls = n + 1;
 			if (first)
-				log_info("listening on %s", w->ls[n].name);
+				log_info("listening on %s", w->ls[n]->name);
 		}
 	}
 	if (index == 0 && c->metrics_addrlen != 0 && metricsd_open(w) == -1)
@@ -168,6 +223,13 @@ static void *worker_main(void *arg)
 			    metricsd_next(w));
 		if (loop_run_once(&w->loop, tick_remain(next, w->now), &w->now) == -1)
 			fatal("epoll_wait");
+		if (w->take != NULL) {	/* a reload, between two batches */
+			struct conf *c = w->take;
+
+			w->take = NULL;
+			take_conf(w, c, w->take_src, w->take_fd);
+			w->take_src = w->take_fd = NULL;
+		}
 		session_run_timers(w);
 		if (w->now - w->rlimit_at >= 1000) {	/* prlimit from outside */
 			fds_refresh();
@@ -225,16 +287,17 @@ void worker_signal(struct worker *w)
 		log_warn("worker %d: eventfd", w->index);
 }
 
-void worker_reload(struct worker *w, struct conf *c)
+void worker_reload(struct worker *w, struct conf *c, int *src, int *fd)
 {
-	struct conf *old;
 	uint64_t one = 1;
 
+	/* The main thread waits for every worker's ack before the next
+	 * reload: nothing is pending here. */
 	pthread_mutex_lock(&w->mu);
-	old = w->pending;	/* two reloads before the worker woke: the last wins */
 	w->pending = c;
+	w->pend_src = src;
+	w->pend_fd = fd;
 	pthread_mutex_unlock(&w->mu);
-	conf_unref(old);
 	if (write(w->wake_fd, &one, sizeof(one)) == -1)
 		log_warn("worker %d: eventfd", w->index);
 }
@@ -244,9 +307,15 @@ void worker_join(struct worker *w)
 	size_t i;
 
 	pthread_join(w->thread, NULL);
-	for (i = 0; i < w->nls; i++)
-		listener_close(&w->ls[i]);
+	for (i = 0; i < w->nls; i++) {
+		if (w->ls[i] != NULL)
+			listener_close(w->ls[i]);
+		free(w->ls[i]);
+	}
 	free(w->ls);
+	for (i = 0; i < w->nretired; i++)
+		free(w->retired[i]);
+	free(w->retired);
 	metricsd_close(w);
 	admin_close(w);
 	free(w->stats.route_bytes);

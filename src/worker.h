@@ -36,10 +36,16 @@ struct worker {
 	struct conf		*conf;		/* a reference; a reload swaps it */
 	pthread_mutex_t		 mu;		/* guards the two below */
 	struct conf		*pending;	/* a reload's conf, not yet taken */
+	int			*pend_src;	/* per new address: old index, or -1 */
+	int			*pend_fd;	/* per new address: pre-bound, or -1 */
+	struct conf		*take;		/* taken after the event batch */
+	int			*take_src, *take_fd;
 	unsigned		 signals;	/* SIGTERM/SIGINT not yet taken */
 	FILE			*access;	/* NULL: access log off */
-	struct listener		*ls;		/* this worker's listening sockets */
+	struct listener		**ls;		/* this worker's listening sockets */
 	size_t			 nls;
+	struct listener		**retired;	/* removed by a reload: sessions */
+	size_t			 nretired;	/* may still name them; freed at join */
 	int			 wake_fd;	/* eventfd: the main thread's signals */
 	int			 done_fd;	/* eventfd: +1 when this worker ends */
 	int			 ack_fd;	/* eventfd: +1 when it took a reload */
@@ -83,9 +89,11 @@ int worker_start(struct worker *w);
  *  every session at once. */
 void worker_signal(struct worker *w);
 /** From the main thread: serve c (a reference, which w takes over) for new
- *  connections once it writes 1 to its ack_fd; live ones keep theirs. c's
- *  listeners must be the same addresses, in the same order, as w's. */
-void worker_reload(struct worker *w, struct conf *c);
+ *  connections once it writes 1 to its ack_fd; live ones keep theirs.
+ *  src and fd NULL: c's addresses are w's, in the same order. Otherwise
+ *  (both malloc'd, taken over) src[k] is the index in w->ls of the socket
+ *  kept for c's k-th address, or -1 and fd[k] the socket bound for it. */
+void worker_reload(struct worker *w, struct conf *c, int *src, int *fd);
 /** Wait for the thread to end and free what the worker holds. */
 void worker_join(struct worker *w);
 
