@@ -19,7 +19,7 @@
 #define ACONN_TIMEOUT_MS 5000
 #define AWORKERS_MAX	64
 
-enum { AC_READ, AC_WAIT_WORKERS, AC_WRITE, AC_WAIT_FIN };
+enum { AC_READ, AC_WAIT_WORKERS, AC_WRITE, AC_WAIT_FIN, AC_CLOSED };
 
 /* A request the workers answer; on the shared list while any bit is set. */
 struct areq {
@@ -41,6 +41,7 @@ struct aconn {
 	tick_t		 expire;
 	size_t		 rlen, opos;
 	struct areq	*rq;		/* AC_WAIT_WORKERS */
+	struct aconn	*next_dead;
 	struct mbuf	 out;
 	char		 req[ADMIN_REQ_MAX];
 };
@@ -50,6 +51,7 @@ struct admind {
 	int		 fd;
 	struct worker	*w;
 	struct aconn	*c[ACONN_MAX];
+	struct aconn	*dead;		/* closed, freed after the event batch */
 };
 
 /* Shared by the workers, under mx. */
@@ -88,12 +90,28 @@ static void aconn_free(struct aconn *ac, int abort)
 	}
 	loop_del(&ad->w->loop, ac->fd);
 	close(ac->fd);
+	ac->fd = -1;
 	for (i = 0; i < ACONN_MAX; i++)
 		if (ad->c[i] == ac)
 			ad->c[i] = NULL;
 	areq_free(ac->rq);
+	ac->rq = NULL;
 	mbuf_free(&ac->out);
-	free(ac);
+	/* An event for it may still wait later in this epoll batch (it can be
+	 * closed from the admin wake-up): free it only after the batch. */
+	ac->state = AC_CLOSED;
+	ac->next_dead = ad->dead;
+	ad->dead = ac;
+}
+
+static void reap(struct admind *ad)
+{
+	struct aconn *ac;
+
+	while ((ac = ad->dead) != NULL) {
+		ad->dead = ac->next_dead;
+		free(ac);
+	}
 }
 
 /* Worker w's answer to rq, under mx: its rows, or the kill. */
@@ -296,7 +314,7 @@ static void on_aconn(struct ev *ev, uint32_t events)
 	struct aconn *ac = (struct aconn *)(void *)ev;
 
 	(void)events;
-	if (ac->state != AC_WAIT_WORKERS)
+	if (ac->state != AC_WAIT_WORKERS && ac->state != AC_CLOSED)
 		aconn_step(ac);
 }
 
@@ -427,6 +445,7 @@ void admin_close(struct worker *w)
 	for (i = 0; i < ACONN_MAX; i++)
 		if (ad->c[i] != NULL)
 			aconn_free(ad->c[i], 1);
+	reap(ad);
 	close(ad->fd);
 	free(ad);
 	w->ad = NULL;
@@ -454,4 +473,5 @@ void admin_expire(struct worker *w)
 	for (i = 0; i < ACONN_MAX; i++)
 		if (w->ad->c[i] != NULL && tick_is_expired(w->ad->c[i]->expire, w->now))
 			aconn_free(w->ad->c[i], 1);
+	reap(w->ad);	/* after the batch: no event can point at these now */
 }
