@@ -14,39 +14,6 @@
 
 #define FD_SCAN	256
 
-/* Read a whole file; NULL if it cannot be read. */
-static char *
-slurp(const char *path)
-{
-	FILE *f;
-	char *buf = NULL;
-	size_t cap = 0, len = 0, n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			char *nb = realloc(buf, cap = cap * 2 + 4096 + 1);
-			if (nb == NULL)
-				goto fail;
-			buf = nb;
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f))
-		goto fail;
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
-fail:
-	free(buf);
-	fclose(f);
-	return NULL;
-}
-
 /* Replace each "{gai:HOST}" in want by gai_strerror() for HOST as found here:
  * the resolver's wording differs between systems. */
 static char *

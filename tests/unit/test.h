@@ -5,6 +5,7 @@
 #define HP_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int test_n, test_failed;
@@ -38,6 +39,30 @@ static int test_n, test_failed;
 		printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", \
 		    w_ ? w_ : "(null)");                                   \
 } while (0)
+
+/** A whole file, NUL-terminated, to free(); NULL if it cannot be read.
+ *  Paths are relative to the repository root, where the tests run. */
+static inline char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == -1 || (n = ftell(f)) < 0) {
+		fclose(f);
+		return NULL;
+	}
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
 
 static inline int test_done(void)
 {
