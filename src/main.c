@@ -86,20 +86,29 @@ struct flag {
 	const char	*name, *value;
 };
 
-static struct conf *load_conf(const char *file, const struct flag *flags, int nflags)
+/* The file, then the flags over it, then the checks that need it whole:
+ * the number of errors, each already printed as FILE:LINE or --NAME. */
+static int read_conf(struct conf *c, const char *file, const struct flag *flags, int nflags)
 {
-	struct conf *c = conf_new();
 	int i, errs = 0;
 
-	if (c == NULL)
-		fatalx("out of memory");
 	if (file != NULL)
 		errs += conf_load_file(c, file, stderr);
 	for (i = 0; i < nflags; i++)
 		errs += conf_apply_flag(c, flags[i].name, flags[i].value, stderr);
 	if (errs == 0)
 		errs += conf_finish(c, stderr);
-	if (errs != 0) {
+	return errs;
+}
+
+static struct conf *load_conf(const char *file, const struct flag *flags, int nflags)
+{
+	struct conf *c = conf_new();
+	int errs;
+
+	if (c == NULL)
+		fatalx("out of memory");
+	if ((errs = read_conf(c, file, flags, nflags)) != 0) {
 		fprintf(stderr, "halfpipe: %d error%s in the configuration\n", errs,
 		    errs == 1 ? "" : "s");
 		conf_free(c);
@@ -241,7 +250,7 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
     const struct flag *flags, int nflags)
 {
 	struct conf *c = conf_new();
-	int i, errs = 0;
+	int errs;
 
 	if (c == NULL) {
 		log_warnx("reload refused: out of memory");
@@ -250,13 +259,7 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 	/* Under the filter the name service's sockets (DNS over UDP, nscd
 	 * over AF_UNIX) would kill the process: numeric addresses only. */
 	c->no_resolve = old->seccomp;
-	if (file != NULL)
-		errs += conf_load_file(c, file, stderr);
-	for (i = 0; i < nflags; i++)
-		errs += conf_apply_flag(c, flags[i].name, flags[i].value, stderr);
-	if (errs == 0)
-		errs += conf_finish(c, stderr);
-	if (errs != 0) {
+	if ((errs = read_conf(c, file, flags, nflags)) != 0) {
 		log_warnx("reload refused: %d error%s in the configuration%s; still serving "
 		    "the previous one", errs, errs == 1 ? "" : "s", old->seccomp ?
 		    " (under seccomp a reload takes numeric backend addresses only)" : "");
