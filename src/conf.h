@@ -62,6 +62,7 @@ struct listener_conf {
 	struct action		 on_malformed;	/* default: reject */
 	uint32_t		 max_conns;	/* listener-max-conns; 0: no limit */
 	size_t			 index;		/* in conf.listeners (conf_finish()) */
+	unsigned long		*live;		/* its live connections (limits_bind()) */
 	struct pp_net		*accept_proxy;	/* trusted senders of a PROXY header; */
 	size_t			 naccept_proxy;	/* none: no header is read */
 };

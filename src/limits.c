@@ -1,4 +1,5 @@
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -7,9 +8,24 @@
 
 #include "limits.h"
 
-static const struct conf *conf;		/* NULL: no limits (unit tests) */
+/*
+ * A listener block's count lives in a struct of its own, found again by the
+ * block's addresses (as written) when a reload brings a new conf: a block
+ * that stays keeps counting its live connections, one that moves in the
+ * file is still itself, a new one starts at 0. Sessions hold a pointer to
+ * theirs, so a count is never freed while the process runs (one small
+ * struct per block ever configured).
+ */
+struct lcount {
+	struct lcount	*next;
+	unsigned long	 n;
+	char		 key[];
+};
+
+static int on;				/* 0: no limits (unit tests) */
+static uint32_t max_conns, max_per_source;	/* set at start: restart to change */
 static unsigned long live;		/* connections counted, process-wide */
-static unsigned long *live_listener;	/* per listener block */
+static struct lcount *counts;		/* every listener block's, main thread only */
 static uint32_t *live_source;		/* LIMITS_SLOTS counters, or NULL */
 static uint64_t seed[2];
 static unsigned long long refused[LIMIT_COUNT];	/* [LIMIT_OK]: all */
@@ -22,14 +38,50 @@ void limits_seed(uint64_t k0, uint64_t k1)
 
 void limits_free(void)
 {
-	free(live_listener);
-	live_listener = NULL;
+	struct lcount *lc;
+
+	while ((lc = counts) != NULL) {
+		counts = lc->next;
+		free(lc);
+	}
 	free(live_source);
 	live_source = NULL;
-	conf = NULL;
+	on = 0;
 }
 
-int limits_init(const struct conf *c)
+/* The block's addresses as written, comma-separated: its identity. */
+static void block_key(const struct listener_conf *lc, char *out, size_t len)
+{
+	size_t i, o = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < lc->naddr && o < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "," : "", lc->addrname[i]);
+}
+
+int limits_bind(struct conf *c)
+{
+	char key[sizeof(c->listeners[0].addrname)];
+	struct lcount *lc;
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		block_key(&c->listeners[i], key, sizeof(key));
+		for (lc = counts; lc != NULL && strcmp(lc->key, key) != 0; lc = lc->next)
+			;
+		if (lc == NULL) {
+			if ((lc = calloc(1, sizeof(*lc) + strlen(key) + 1)) == NULL)
+				return -1;
+			memcpy(lc->key, key, strlen(key) + 1);
+			lc->next = counts;
+			counts = lc;
+		}
+		c->listeners[i].live = &lc->n;
+	}
+	return 0;
+}
+
+int limits_init(struct conf *c)
 {
 	struct timespec ts;
 	uint64_t k[2];
@@ -37,9 +89,12 @@ int limits_init(const struct conf *c)
 	limits_free();
 	live = 0;
 	memset(refused, 0, sizeof(refused));
-	if ((live_listener = calloc(c->nlisteners ? c->nlisteners : 1,
-	    sizeof(*live_listener))) == NULL)
+	max_conns = c->max_conns;
+	max_per_source = c->max_conns_per_source;
+	if (limits_bind(c) == -1) {
+		limits_free();
 		return -1;
+	}
 	if (c->max_conns_per_source != 0) {
 		if ((live_source = calloc(LIMITS_SLOTS, sizeof(*live_source))) == NULL) {
 			limits_free();
@@ -54,7 +109,7 @@ int limits_init(const struct conf *c)
 		}
 		limits_seed(k[0], k[1]);
 	}
-	conf = c;
+	on = 1;
 	return 0;
 }
 
@@ -109,33 +164,33 @@ static int take_u32(uint32_t *n, uint32_t max)
 enum limit_why limits_take(const struct listener_conf *lc, const struct sockaddr_storage *peer,
     struct limit_hold *h)
 {
-	h->listener = 0;
+	h->listener = NULL;
 	h->slot = LIMITS_NO_SLOT;
-	if (conf == NULL)
+	if (!on || lc->live == NULL)
 		return LIMIT_OK;
-	h->listener = (uint32_t)lc->index;	/* the same across reloads */
-	if (!take_ul(&live, conf->max_conns))
+	if (!take_ul(&live, max_conns))
 		return LIMIT_GLOBAL;
-	if (!take_ul(&live_listener[h->listener], lc->max_conns)) {
+	if (!take_ul(lc->live, lc->max_conns)) {
 		__atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
 		return LIMIT_LISTENER;
 	}
 	if (live_source != NULL && (h->slot = limits_slot(peer)) != LIMITS_NO_SLOT &&
-	    !take_u32(&live_source[h->slot], conf->max_conns_per_source)) {
+	    !take_u32(&live_source[h->slot], max_per_source)) {
 		h->slot = LIMITS_NO_SLOT;
-		__atomic_sub_fetch(&live_listener[h->listener], 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(lc->live, 1, __ATOMIC_RELAXED);
 		__atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
 		return LIMIT_SOURCE;
 	}
+	h->listener = lc->live;
 	return LIMIT_OK;
 }
 
 void limits_give(const struct limit_hold *h)
 {
-	if (conf == NULL)
+	if (h->listener == NULL)
 		return;
 	__atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&live_listener[h->listener], 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(h->listener, 1, __ATOMIC_RELAXED);
 	if (h->slot != LIMITS_NO_SLOT && live_source != NULL)
 		__atomic_sub_fetch(&live_source[h->slot], 1, __ATOMIC_RELAXED);
 }
@@ -145,11 +200,11 @@ unsigned long limits_live(void)
 	return __atomic_load_n(&live, __ATOMIC_RELAXED);
 }
 
-unsigned long limits_live_listener(uint32_t i)
+unsigned long limits_live_listener(const struct listener_conf *lc)
 {
-	if (conf == NULL || i >= conf->nlisteners)
+	if (!on || lc->live == NULL)
 		return 0;
-	return __atomic_load_n(&live_listener[i], __ATOMIC_RELAXED);
+	return __atomic_load_n(lc->live, __ATOMIC_RELAXED);
 }
 
 unsigned long limits_live_source(const struct sockaddr_storage *peer)

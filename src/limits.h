@@ -29,15 +29,22 @@ enum limit_why { LIMIT_OK, LIMIT_GLOBAL, LIMIT_LISTENER, LIMIT_SOURCE, LIMIT_COU
 
 /** What a taken connection holds, to give back with limits_give(). */
 struct limit_hold {
-	uint32_t	 listener;	/* index of the listener block */
+	unsigned long	*listener;	/* its block's count; NULL: nothing held */
 	uint32_t	 slot;		/* per-source slot; LIMITS_NO_SLOT: none */
 };
 
-/** Read the limits of c (kept; c must outlive their use) and, if
- *  max-conns-per-source is set, allocate the source table and seed its hash.
- *  Call again for another conf (the counts start over). 0, or -1 (no
+/** Read the limits of c (max-conns and max-conns-per-source are copied:
+ *  they take effect on restart), bind its listener blocks' counts
+ *  (limits_bind()) and, if max-conns-per-source is set, allocate the source
+ *  table and seed its hash. Call again to start over. 0, or -1 (no
  *  memory). */
-int limits_init(const struct conf *c);
+int limits_init(struct conf *c);
+
+/** Point each listener block of c (a reload's new conf, before any worker
+ *  sees it) at its count: the one of the block with the same addresses in
+ *  an earlier conf, so live connections stay counted, or a new one at 0.
+ *  Main thread only. 0, or -1 (no memory). */
+int limits_bind(struct conf *c);
 
 /** Seed the source hash (tests: a fixed seed). */
 void limits_seed(uint64_t k0, uint64_t k1);
@@ -57,10 +64,10 @@ void limits_give(const struct limit_hold *h);
 /** The per-source slot of an address (LIMITS_NO_SLOT: not IPv4/IPv6). */
 uint32_t limits_slot(const struct sockaddr_storage *peer);
 
-/** Connections counted now: the process, listener block i, and the slot of
- *  peer (tests, logs). */
+/** Connections counted now: the process, listener block lc, and the slot
+ *  of peer (tests, logs). */
 unsigned long limits_live(void);
-unsigned long limits_live_listener(uint32_t i);
+unsigned long limits_live_listener(const struct listener_conf *lc);
 unsigned long limits_live_source(const struct sockaddr_storage *peer);
 
 /** Refusals so far, process-wide, for one reason or (LIMIT_OK) all. */

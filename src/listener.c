@@ -142,6 +142,12 @@ static void watch(struct worker *w, uint32_t extra)
 {
 	size_t i;
 
+	/* Only on a change: EPOLL_CTL_MOD puts a ready listener straight
+	 * back on the ready list, so re-arming on every failed accept would
+	 * wake the worker at once, for ever. */
+	if (w->listen_et == (extra == EPOLLET))
+		return;
+	w->listen_et = extra == EPOLLET;
 	for (i = 0; i < w->nls; i++)
 		if (w->ls[i]->fd != -1)
 			(void)loop_mod(&w->loop, w->ls[i]->fd, EPOLLIN | extra, &w->ls[i]->ev);
@@ -188,6 +194,24 @@ static int shed_one(struct listener *l)
 	return fd != -1;
 }
 
+/* accept4 failed for want of kernel memory (or oddly): stop listening
+ * level-triggered until spare_retry, then take what queued up. */
+static void accept_pause(struct listener *l)
+{
+	struct worker *w = l->w;
+	int e = errno;
+
+	if (w->accept_err_logged == TICK_NONE || w->now - w->accept_err_logged >= EMFILE_LOG_MS) {
+		errno = e;
+		log_warn("%s: accept: pausing new connections for %d ms", l->name,
+		    SPARE_RETRY_MS);
+		w->accept_err_logged = w->now;
+	}
+	watch(w, EPOLLET);
+	if (w->spare_retry == TICK_NONE)
+		w->spare_retry = tick_add(w->now, SPARE_RETRY_MS);
+}
+
 static void on_accept(struct ev *ev, uint32_t events)
 {
 	struct listener *l = (struct listener *)ev;
@@ -195,6 +219,8 @@ static void on_accept(struct ev *ev, uint32_t events)
 	int i;
 
 	(void)events;
+	if (l->fd == -1)	/* closed earlier in this batch (the drain) */
+		return;
 	if (w->spare_fd == -1) {		/* lost while out of fds: take it back */
 		spare_open(w);
 		if (w->spare_fd != -1) {
@@ -213,7 +239,12 @@ static void on_accept(struct ev *ev, uint32_t events)
 		if (fd == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			if (errno == EINTR || errno == ECONNABORTED)
+			/* a pending error of the new connection itself
+			 * (accept(2)): that one is gone, take the next */
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
+			    errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN ||
+			    errno == ENONET || errno == EHOSTUNREACH || errno == EOPNOTSUPP ||
+			    errno == ENETUNREACH || errno == ETIMEDOUT)
 				continue;
 			if (errno == EMFILE || errno == ENFILE) {
 				fds_refresh();	/* lowered from outside? */
@@ -221,7 +252,10 @@ static void on_accept(struct ev *ev, uint32_t events)
 					continue;
 				return;
 			}
-			log_warn("%s: accept", l->name);
+			/* ENOBUFS, ENOMEM, ...: the connection stays queued
+			 * and a level-triggered listener would wake at once;
+			 * pause, try again in a moment, say so once a second */
+			accept_pause(l);
 			return;
 		}
 		/* over a connection limit: reset at once (the reserve holds
@@ -254,8 +288,10 @@ int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char
 	if (fd == -1)
 		return -1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* accepted sockets inherit it: no call per connection */
+	/* accepted sockets inherit these: no call per connection (urgent
+	 * bytes stay inline, relayed like any other: see set_backend_opts()) */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	*what = "SO_REUSEPORT";
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;

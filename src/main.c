@@ -391,7 +391,13 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 			log_info("SIGHUP: reloading %s", file != NULL ? file : "the flags");
 			notify_send("RELOADING=1");
 			if ((nc = reload_conf(cur, file, flags, nflags)) != NULL &&
-			    !same_listeners(cur, nc) &&
+			    limits_bind(nc) == -1) {
+				log_warnx("reload refused: out of memory; still serving "
+				    "the previous configuration");
+				conf_unref(nc);
+				nc = NULL;
+			}
+			if (nc != NULL && !same_listeners(cur, nc) &&
 			    relisten_plan(cur, nc, n, &src, fds) == -1) {
 				conf_unref(nc);
 				nc = NULL;

@@ -77,21 +77,11 @@ static enum pump_result flush_pipe(struct pipe *p, int *moved, int *err)
 	return PUMP_OK;
 }
 
-/* One read from `from`: into the kernel pipe when splicing, else into the
- * buffer. Returns bytes read, 0 at EOF, -1 with errno (EAGAIN: drained). */
-static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
+/* One read into the buffer. */
+static ssize_t fill_copy(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
 {
 	ssize_t n;
 
-	if ((p->flags & P_SPLICE) && p->kp.rd == -1 && pipepool_get(pp, &p->kp) == -1)
-		p->flags &= ~P_SPLICE;		/* none to be had: copy */
-	if (p->flags & P_SPLICE) {
-		n = splice(p->from->fd, NULL, p->kp.wr, NULL, SPLICE_CHUNK,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n > 0)
-			p->piped += (size_t)n;
-		return n;
-	}
 	if (p->buf == NULL && (p->buf = buf_get(pool)) == NULL) {
 		errno = ENOMEM;
 		return -1;
@@ -108,10 +98,36 @@ static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
 	return n;
 }
 
+/*
+ * One read from `from`: into the kernel pipe when splicing, else into the
+ * buffer. Returns bytes read, 0 at EOF, -1 with errno (EAGAIN: drained).
+ * splice() stops at an urgent mark, SO_OOBINLINE or not, and says 0 there
+ * when the FIN is behind it, so a direction reads with recv() while a mark
+ * is announced (EPOLLPRI), and a splice that says 0 is asked again with
+ * recv(): the bytes after a mark, or the real EOF.
+ */
+static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
+{
+	ssize_t n;
+
+	if ((p->flags & P_SPLICE) && p->kp.rd == -1 && pipepool_get(pp, &p->kp) == -1)
+		p->flags &= ~P_SPLICE;		/* none to be had: copy */
+	if ((p->flags & P_SPLICE) && !p->from->urg) {
+		n = splice(p->from->fd, NULL, p->kp.wr, NULL, SPLICE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0)
+			p->piped += (size_t)n;
+		if (n != 0)
+			return n;
+	}
+	return fill_copy(p, pool, pp);
+}
+
 enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
     struct pipepool *pp, tick_t now, int *moved, int *err)
 {
 	enum pump_result r = PUMP_OK;
+	size_t got = 0;
 
 	for (;;) {
 		ssize_t n;
@@ -124,7 +140,8 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
 			break;			/* writer blocks: stop reading */
 		if (p->flags & P_EOF) {
 			if (!(p->flags & P_SHUT_DONE)) {
-				if (shutdown(p->to->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
+				/* ENOTCONN: `to` is closed, by a reset */
+				if (shutdown(p->to->fd, SHUT_WR) == -1) {
 					*err = errno;
 					r = PUMP_TO_ERR;
 					break;
@@ -136,10 +153,14 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
 		}
 		if (!p->from->can_read)
 			break;
+		if (got >= PUMP_BUDGET) {	/* the others' turn; more later */
+			r = PUMP_YIELD;
+			break;
+		}
 		n = fill(p, pool, pp);
 		if (n == -1) {
 			if (WOULD_BLOCK(errno))
-				p->from->can_read = 0;
+				side_drained(p->from);
 			else if (errno == ENOMEM) {
 				r = PUMP_NOMEM;
 				break;
@@ -154,6 +175,7 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
 			p->flags |= P_EOF;
 			p->eof_at = now;
 		}
+		got += (size_t)n;
 		*moved = 1;
 	}
 	/* Hold nothing while nothing is in flight. */

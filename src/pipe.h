@@ -19,18 +19,28 @@ struct side {
 	uint8_t		can_read;
 	uint8_t		can_write;
 	uint8_t		hup;	/* EPOLLRDHUP/HUP/ERR seen: read until 0 or EAGAIN */
+	uint8_t		err;	/* EPOLLERR seen: the peer may have reset */
+	uint8_t		urg;	/* EPOLLPRI seen: an urgent mark is ahead */
 };
 
 /*
  * Edge-triggered readiness without the extra EAGAIN call: a read that
  * returns less than asked drained the socket, unless a FIN or an error was
  * already reported (it may be waiting behind the data, and no new edge
- * would announce it); anything arriving later raises a new edge.
+ * would announce it) or an urgent mark is ahead (a read stops short at the
+ * mark with more behind it); anything arriving later raises a new edge.
  */
 static inline void side_read_short(struct side *sd, size_t got, size_t asked)
 {
-	if (got < asked && !sd->hup)
+	if (got < asked && !sd->hup && !sd->urg)
 		sd->can_read = 0;
+}
+
+/* A read said EAGAIN: nothing is left, an urgent mark included. */
+static inline void side_drained(struct side *sd)
+{
+	sd->can_read = 0;
+	sd->urg = 0;
 }
 
 #define P_EOF		0x01	/* read returned 0: a FIN came in */
@@ -49,15 +59,22 @@ struct pipe {
 
 enum pump_result {
 	PUMP_OK,
+	PUMP_YIELD,	/* PUMP_BUDGET bytes read and more may wait: call again
+			   after the other connections' turn (no new edge comes) */
 	PUMP_FROM_ERR,	/* reading failed: that peer reset (errno kept in *err) */
 	PUMP_TO_ERR,	/* writing or shutdown failed: that peer reset */
 	PUMP_NOMEM	/* no buffer to be had */
 };
 
+/* Bytes one direction may read per call: a fast flow gives way to the rest
+ * of the worker's connections and timers at least this often. */
+#define PUMP_BUDGET (256 * 1024)
+
 /**
  * Move bytes until both sockets would block, the buffer is full and the
- * writer blocks, or the direction is done. Sets *moved when any byte moved or
- * the FIN was seen or forwarded. Returns PUMP_OK or the failure.
+ * writer blocks, the direction is done, or PUMP_BUDGET bytes were read
+ * (PUMP_YIELD). Sets *moved when any byte moved or the FIN was seen or
+ * forwarded. Returns PUMP_OK, PUMP_YIELD or the failure.
  */
 enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
     struct pipepool *pp, tick_t now, int *moved, int *err);

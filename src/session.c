@@ -22,7 +22,7 @@
 #define container_of(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
-#define SIDE_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define SIDE_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define HBUF_FIRST 4096
 #define LINGER_POLL_MAX_MS 200
 
@@ -34,6 +34,7 @@ static uint64_t next_id;	/* shared by the workers */
 
 static void step(struct session *s);
 static void update_timer(struct session *s);
+static void ready_push(struct session *s);
 
 /* ---- small socket helpers ---------------------------------------------- */
 
@@ -44,13 +45,36 @@ enum {
 	TCP_LISTEN, TCP_CLOSING
 };
 
+/* The socket's TCP state, or -1 (*ti is then all zero). */
 static int tcp_state(int fd, struct tcp_info *ti)
 {
 	socklen_t len = sizeof(*ti);
 
-	if (fd == -1 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == -1)
+	if (fd == -1 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == -1) {
+		memset(ti, 0, sizeof(*ti));
 		return -1;
+	}
 	return ti->tcpi_state;
+}
+
+/*
+ * After EPOLLERR: did the peer reset? Asked only then (a reset is rare), and
+ * needed where no read or write would tell: a direction that already saw
+ * the FIN reads no more, and with nothing queued toward the peer nothing is
+ * written. 1 if the socket holds an error (SO_ERROR: ECONNRESET, or EPIPE
+ * in CLOSE_WAIT), which is then gone from it.
+ */
+static int side_reset(struct side *sd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (!sd->err || sd->fd == -1)
+		return 0;
+	sd->err = 0;
+	if (getsockopt(sd->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return 0;
+	return err != 0;
 }
 
 static const char *tcp_state_name(int st)
@@ -82,11 +106,16 @@ static void close_fd(int fd, int abort)
 	close(fd);
 }
 
-static void set_nodelay(int fd)
+/* A backend socket: no Nagle delay (the hello and small records go out at
+ * once) and urgent bytes inline (SO_OOBINLINE: a byte sent with MSG_OOB
+ * stays in the stream and is relayed like any other; client sockets
+ * inherit both from the listener). */
+static void set_backend_opts(int fd)
 {
 	int one = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 }
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -253,7 +282,15 @@ void session_close(struct session *s, enum close_reason r)
 
 void session_reap(struct worker *w)
 {
-	struct session *s;
+	struct session *s, **pp;
+
+	for (pp = &w->ready; (s = *pp) != NULL;)	/* none freed while queued */
+		if (s->phase == PH_CLOSED) {
+			*pp = s->ready_next;
+			s->ready_queued = 0;
+		} else {
+			pp = &s->ready_next;
+		}
 
 	while ((s = w->dead) != NULL) {
 		w->dead = s->next;
@@ -428,7 +465,7 @@ static void connect_backend(struct session *s, struct backend *be)
 		return;
 	}
 	s->s.fd = fd;
-	set_nodelay(fd);	/* the hello and small records go out at once */
+	set_backend_opts(fd);
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
 		session_close(s, CR_RESOURCE);
 		return;
@@ -480,7 +517,7 @@ static void connect_failed(struct session *s, enum close_reason r)
 	}
 	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
 	s->s.fd = -1;
-	s->s.can_read = s->s.can_write = s->s.hup = 0;
+	s->s.can_read = s->s.can_write = s->s.hup = s->s.err = s->s.urg = 0;
 	connect_pool(s, i);
 }
 
@@ -654,10 +691,12 @@ static void hello_read(struct session *s)
 		}
 		n = recv(s->c.fd, s->hbuf + s->hlen, s->hcap - s->hlen, MSG_DONTWAIT);
 		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				s->c.can_read = 0;
-			else if (errno != EINTR)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				side_drained(&s->c);
+			} else if (errno != EINTR) {	/* a reset: s is gone */
 				session_close(s, CR_HELLO_ABORT);
+				return;
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -689,6 +728,10 @@ static void connect_check(struct session *s)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
+	if (side_reset(&s->c)) {	/* the client left: no use connecting */
+		session_close(s, CR_CLIENT_RST);
+		return;
+	}
 	if (!s->s.can_write && !s->s.can_read)
 		return;
 	/* A clean EPOLLOUT means connected; only an error report needs SO_ERROR. */
@@ -743,18 +786,36 @@ static void relay(struct session *s)
 	enum pump_result r;
 	int moved = 0, err = 0;
 
+	int yield = 0;
+
 	r = pipe_pump(&s->c2s, &w->pool, &w->pipes, w->now, &moved, &err);
-	if (r != PUMP_OK) {
+	if (r == PUMP_YIELD) {
+		yield = 1;
+	} else if (r != PUMP_OK) {
 		session_close(s, r == PUMP_FROM_ERR ? CR_CLIENT_RST :
 		    r == PUMP_TO_ERR ? CR_SERVER_RST : CR_RESOURCE);
 		return;
 	}
 	r = pipe_pump(&s->s2c, &w->pool, &w->pipes, w->now, &moved, &err);
-	if (r != PUMP_OK) {
+	if (r == PUMP_YIELD) {
+		yield = 1;
+	} else if (r != PUMP_OK) {
 		session_close(s, r == PUMP_FROM_ERR ? CR_SERVER_RST :
 		    r == PUMP_TO_ERR ? CR_CLIENT_RST : CR_RESOURCE);
 		return;
 	}
+	/* A reset that no read or write noticed (that side's FIN came first,
+	 * nothing is queued toward it) is still a reset, passed on at once. */
+	if (side_reset(&s->c)) {
+		session_close(s, CR_CLIENT_RST);
+		return;
+	}
+	if (side_reset(&s->s)) {
+		session_close(s, CR_SERVER_RST);
+		return;
+	}
+	if (yield)
+		ready_push(s);
 	if (!moved)
 		return;
 	s->last_active = w->now;
@@ -762,6 +823,7 @@ static void relay(struct session *s)
 	note_eof(s, &s->s2c, 's');
 	if (pipe_done(&s->c2s) && pipe_done(&s->s2c)) {
 		s->phase = PH_LINGER;
+		s->pending = s->first_close == 's' ? CR_SERVER_FIN : CR_CLIENT_FIN;
 		s->phase_expire = tick_add(w->now, s->conf->half_closed_timeout_ms);
 		s->linger_step = 0;
 		linger_check(s);
@@ -770,11 +832,28 @@ static void relay(struct session *s)
 	update_timer(s);
 }
 
+/* LINGER came after a rejection (only the client socket), not a relay. */
+static int linger_rejected(const struct session *s)
+{
+	return s->pending != CR_CLIENT_FIN && s->pending != CR_SERVER_FIN;
+}
+
+/* LINGER ends without the peers' acknowledgement: by a reset or a timeout. */
+static void linger_abort(struct session *s, enum close_reason r)
+{
+	if (linger_rejected(s))
+		end(s, s->pending, 1);	/* the rejection stays the reason */
+	else
+		session_close(s, r);
+}
+
 /*
- * Both FINs are forwarded. Close once the peers have acknowledged ours (no
- * socket of ours in FIN_WAIT1, CLOSING or LAST_ACK), so nothing is left
- * behind as an orphan; look again with a growing pause, and reset whatever
- * is still unacknowledged when half-closed-timeout passes without progress.
+ * Both FINs are forwarded (or, after a rejection, ours and the client's).
+ * Close once the peers have acknowledged ours (no socket of ours in
+ * FIN_WAIT1, CLOSING or LAST_ACK), so nothing is left behind as an orphan;
+ * look again with a growing pause, and reset whatever is still
+ * unacknowledged when half-closed-timeout passes without progress. A peer
+ * that resets meanwhile has not ended cleanly: that is the reason logged.
  */
 static void linger_check(struct session *s)
 {
@@ -784,6 +863,14 @@ static void linger_check(struct session *s)
 	int i, st[2], waiting = 0;
 	uint32_t pause;
 
+	if (side_reset(&s->c)) {
+		linger_abort(s, CR_CLIENT_RST);
+		return;
+	}
+	if (side_reset(&s->s)) {
+		linger_abort(s, CR_SERVER_RST);
+		return;
+	}
 	for (i = 0; i < 2; i++) {
 		st[i] = tcp_state(fds[i], &ti);
 		if (st[i] == TCP_FIN_WAIT1 || st[i] == TCP_CLOSING || st[i] == TCP_LAST_ACK)
@@ -795,7 +882,7 @@ static void linger_check(struct session *s)
 		for (i = 0; i < 2; i++)		/* for the log: just read */
 			snprintf(s->tcp_state[i], sizeof(s->tcp_state[i]), "%s",
 			    tcp_state_name(st[i]));
-		session_close(s, s->first_close == 's' ? CR_SERVER_FIN : CR_CLIENT_FIN);
+		end(s, s->pending, 0);
 		return;
 	}
 	pause = 20u << (s->linger_step < 4 ? s->linger_step++ : 4);
@@ -805,23 +892,35 @@ static void linger_check(struct session *s)
 	update_timer(s);
 }
 
+/* REJECT: read and drop what the client still sends, until its FIN; then
+ * wait, as LINGER, for it to acknowledge ours. */
 static void reject_read(struct session *s)
 {
 	uint8_t sink[4096];
+	size_t got = 0;
 
 	while (s->c.can_read) {
-		ssize_t n = recv(s->c.fd, sink, sizeof(sink), MSG_DONTWAIT);
+		ssize_t n;
 
+		if (got >= PUMP_BUDGET) {	/* the others' turn */
+			ready_push(s);
+			return;
+		}
+		n = recv(s->c.fd, sink, sizeof(sink), MSG_DONTWAIT);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				s->c.can_read = 0;
+				side_drained(&s->c);
 			else if (errno != EINTR) {
 				end(s, s->pending, 1);
 				return;
 			}
 		} else if (n == 0) {
-			end(s, s->pending, 0);
+			s->phase = PH_LINGER;	/* phase_expire: REJECT's */
+			s->linger_step = 0;
+			linger_check(s);
 			return;
+		} else {
+			got += (size_t)n;
 		}
 	}
 }
@@ -858,6 +957,10 @@ static void on_event(struct session *s, struct side *side, uint32_t e)
 		side->can_read = 1;
 	if (e & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 		side->hup = 1;
+	if (e & EPOLLERR)
+		side->err = 1;
+	if (e & EPOLLPRI)
+		side->urg = 1;
 	if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		side->can_write = 1;
 	step(s);
@@ -916,7 +1019,7 @@ static void on_deadline(struct session *s)
 				s->phase_expire = tick_add(w->now,
 				    s->conf->half_closed_timeout_ms);
 			} else {
-				session_close(s, CR_HALF_CLOSED_TIMEOUT);
+				linger_abort(s, CR_HALF_CLOSED_TIMEOUT);
 				break;
 			}
 		}
@@ -929,6 +1032,31 @@ static void on_deadline(struct session *s)
 		break;
 	}
 	phase_note(s);
+}
+
+/* ---- the ready list: sessions that gave way with work left ------------- */
+
+static void ready_push(struct session *s)
+{
+	if (s->ready_queued)
+		return;
+	s->ready_queued = 1;
+	s->ready_next = s->w->ready;
+	s->w->ready = s;
+}
+
+void session_run_ready(struct worker *w)
+{
+	struct session *s, *list = w->ready;
+
+	w->ready = NULL;	/* what gives way again now waits for the next turn */
+	while ((s = list) != NULL) {
+		list = s->ready_next;
+		s->ready_next = NULL;
+		s->ready_queued = 0;
+		if (s->phase != PH_CLOSED)
+			step(s);
+	}
 }
 
 void session_run_timers(struct worker *w)

@@ -6,9 +6,11 @@
  *   RELAY      two pipes, c2s and s2c; idle-timeout while both are open,
  *              half-closed-timeout once one has seen its FIN
  *   LINGER     both FINs forwarded; waiting for the peers to acknowledge
- *              ours (TCP_INFO), bounded by half-closed-timeout
+ *              ours (TCP_INFO), bounded by half-closed-timeout; a reset
+ *              meanwhile is logged as one
  *   REJECT     alert sent and FIN forwarded to a rejected client; waiting
- *              for its FIN, bounded by half-closed-timeout
+ *              for its FIN, bounded by half-closed-timeout (then LINGER,
+ *              under the same deadline, for its acknowledgement of ours)
  *
  * Every way out goes through session_close(s, reason): it closes both
  * sockets (abortively where the reason says the stream was cut), writes the
@@ -39,6 +41,8 @@ enum phase { PH_HELLO, PH_CONNECT, PH_RELAY, PH_LINGER, PH_REJECT, PH_CLOSED };
 
 struct session {
 	struct session		*next, *prev;	/* worker's live list / free list */
+	struct session		*ready_next;	/* worker's ready list */
+	int			 ready_queued;	/* on it */
 	struct worker		*w;
 	struct conf		*conf;		/* a reference: its routes, timeouts */
 	uint64_t		 id;
@@ -107,6 +111,11 @@ void session_close(struct session *s, enum close_reason r);
 
 /** Run the deadlines that are due at w->now. */
 void session_run_timers(struct worker *w);
+
+/** Step once more the sessions that gave way with work left (a byte
+ *  budget used up: no new edge will announce what is still there). Those
+ *  that give way again wait for the next turn of the loop. */
+void session_run_ready(struct worker *w);
 
 /** Free the sessions closed during the last batch. */
 void session_reap(struct worker *w);

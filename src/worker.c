@@ -221,7 +221,8 @@ static void *worker_main(void *arg)
 		if (w->conf->metrics_addrlen != 0)	/* the TCP state census */
 			next = tick_first(tick_first(next, tick_add(w->census_at, 1000)),
 			    metricsd_next(w));
-		if (loop_run_once(&w->loop, tick_remain(next, w->now), &w->now) == -1)
+		if (loop_run_once(&w->loop, w->ready != NULL ? 0 : tick_remain(next, w->now),
+		    &w->now) == -1)
 			fatal("epoll_wait");
 		if (w->take != NULL) {	/* a reload, between two batches */
 			struct conf *c = w->take;
@@ -231,6 +232,7 @@ static void *worker_main(void *arg)
 			w->take_src = w->take_fd = NULL;
 		}
 		session_run_timers(w);
+		session_run_ready(w);
 		if (w->now - w->rlimit_at >= 1000) {	/* prlimit from outside */
 			fds_refresh();
 			w->rlimit_at = w->now;

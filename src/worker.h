@@ -60,9 +60,12 @@ struct worker {
 	unsigned long long	 limit_unsaid;
 	const char		*limit_name;
 	tick_t			 spare_retry;	/* no spare fd: try again then */
+	int			 listen_et;	/* listeners watched edge-triggered */
+	tick_t			 accept_err_logged;	/* an accept error said */
 	tick_t			 rlimit_at;	/* RLIMIT_NOFILE last read */
 	struct session		*live;		/* doubly linked */
 	struct session		*dead;		/* freed after the batch */
+	struct session		*ready;		/* to step again (session_run_ready()) */
 	uint64_t		 nlive;
 	struct wstats		 stats;		/* written by this worker only */
 	struct metricsd		*md;		/* worker 0 with metrics on */

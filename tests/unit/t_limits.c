@@ -89,10 +89,10 @@ int main(void)
 	CHECK_INT(limits_take(l0, &b, &x), LIMIT_GLOBAL, "4th refused by max-conns");
 	CHECK_INT(limits_take(l1, &b, &x), LIMIT_GLOBAL, "on either listener");
 	CHECK_INT(limits_live(), 3, "a refusal is not counted as live");
-	CHECK_INT(limits_live_listener(0), 1, "listener 0 holds 1");
-	CHECK_INT(limits_live_listener(1), 2, "listener 1 holds 2");
+	CHECK_INT(limits_live_listener(l0), 1, "listener 0 holds 1");
+	CHECK_INT(limits_live_listener(l1), 2, "listener 1 holds 2");
 	limits_give(&h[1]);
-	CHECK_INT(limits_live_listener(1), 1, "given back to its listener");
+	CHECK_INT(limits_live_listener(l1), 1, "given back to its listener");
 	CHECK_INT(limits_take(l0, &b, &h[1]), LIMIT_OK, "room again after one ended");
 	for (i = 0; i < 3; i++)
 		limits_give(&h[i]);
@@ -125,8 +125,53 @@ int main(void)
 	CHECK_INT(limits_take(l1, &a, &x), LIMIT_GLOBAL, "then max-conns 4 refuses first");
 	for (i = 0; i < 4; i++)
 		limits_give(&h[i]);
-	CHECK_INT(limits_live() + limits_live_listener(0) + limits_live_listener(1), 0,
+	CHECK_INT(limits_live() + limits_live_listener(l0) + limits_live_listener(l1), 0,
 	    "all given back");
+	limits_free();
+	conf_free(c);
+
+	/* issue 12, defect 5: a reload that adds and reorders listen blocks.
+	 * The counts follow the blocks (by their addresses), a new block
+	 * starts at 0, and a session of the old conf gives back to its own
+	 * block's count (before: an array sized for the first conf, indexed by
+	 * the new block's position: out of bounds, and a reordered block
+	 * counted another's sessions). */
+	c = load("listen 127.0.0.1:0\nlistener-max-conns 1\nlisten 127.0.0.2:0\n");
+	CHECK(c != NULL, "two blocks load");
+	if (c == NULL)
+		return test_done();
+	CHECK_INT(limits_init(c), 0, "init");
+	CHECK_INT(limits_take(&c->listeners[0], &a, &h[0]), LIMIT_OK, "old block A: 1 of 1");
+	CHECK_INT(limits_take(&c->listeners[1], &a, &h[1]), LIMIT_OK, "old block B: 1");
+	{
+		struct conf *c2 = load("listen 127.0.0.2:0\nlisten 127.0.0.3:0\n"
+		    "listen 127.0.0.1:0\nlistener-max-conns 1\n");
+		const struct listener_conf *nb, *nn, *na;
+
+		CHECK(c2 != NULL, "the reloaded conf loads");
+		if (c2 == NULL)
+			return test_done();
+		CHECK_INT(limits_bind(c2), 0, "bind the reloaded conf");
+		nb = &c2->listeners[0];
+		nn = &c2->listeners[1];
+		na = &c2->listeners[2];
+		CHECK_INT(limits_live_listener(na), 1, "A moved to the end: still holds 1");
+		CHECK_INT(limits_live_listener(nb), 1, "B moved to the front: still holds 1");
+		CHECK_INT(limits_live_listener(nn), 0, "the new block starts at 0");
+		CHECK_INT(limits_take(na, &b, &x), LIMIT_LISTENER,
+		    "A's limit counts its session from before the reload");
+		CHECK_INT(limits_take(nn, &b, &h[2]), LIMIT_OK, "the new block counts");
+		CHECK_INT(limits_take(nn, &b, &h[3]), LIMIT_OK, "and has no limit");
+		CHECK_INT(limits_live_listener(nn), 2, "new block holds 2");
+		limits_give(&h[0]);
+		CHECK_INT(limits_live_listener(na), 0, "an old session gives back to A");
+		CHECK_INT(limits_take(na, &b, &h[0]), LIMIT_OK, "room in A again");
+		for (i = 0; i < 4; i++)
+			limits_give(&h[i]);
+		CHECK_INT(limits_live() + limits_live_listener(na) + limits_live_listener(nb) +
+		    limits_live_listener(nn), 0, "all given back");
+		conf_free(c2);
+	}
 	limits_free();
 	conf_free(c);
 
@@ -153,7 +198,7 @@ int main(void)
 	CHECK_INT(limits_take(l1, &m, &h[1]), LIMIT_OK, "source a (mapped, other listener): 2");
 	CHECK_INT(limits_take(l0, &a, &x), LIMIT_SOURCE, "source a: 3rd refused");
 	CHECK_INT(limits_live(), 2, "nothing counted for the refusal");
-	CHECK_INT(limits_live_listener(0), 1, "nor on the listener");
+	CHECK_INT(limits_live_listener(l0), 1, "nor on the listener");
 	CHECK_INT(limits_take(l0, &b, &h[2]), LIMIT_OK, "source b unaffected");
 	CHECK_INT(limits_take(l0, &v6a, &h[3]), LIMIT_OK, "v6 /64: 1");
 	CHECK_INT(limits_take(l0, &v6b, &h[4]), LIMIT_OK, "v6 /64, other host: 2");

@@ -10,9 +10,11 @@
 
 static int test_n, test_failed;
 
+/* cond is evaluated once (it may have side effects). */
 #define CHECK(cond, ...) do {                                              \
+	int ok_ = (cond) ? 1 : 0;                                          \
 	test_n++;                                                          \
-	if (cond) {                                                        \
+	if (ok_) {                                                         \
 		printf("ok %d - ", test_n);                                \
 	} else {                                                           \
 		test_failed++;                                             \
@@ -20,7 +22,7 @@ static int test_n, test_failed;
 	}                                                                  \
 	printf(__VA_ARGS__);                                               \
 	printf("\n");                                                      \
-	if (!(cond))                                                       \
+	if (!ok_)                                                          \
 		printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
 } while (0)
 
