@@ -267,6 +267,7 @@ static void on_accept(struct ev *ev, uint32_t events)
 		}
 		/* client and backend socket; the reserve holds this fd */
 		if (!fds_take(2)) {
+			fds_refresh();			/* raised from outside? */
 			pipepool_drain(&w->pipes);	/* cached pipes first */
 			if (!fds_take(2)) {
 				limits_give(&hold);
