@@ -13,7 +13,7 @@ B       := build
 BA      := build-asan
 ASAN    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all asan units deps run test test-asan fuzz bench soak clean install
+.PHONY: all asan units deps run test test-asan fuzz fuzz-peers bench soak clean install
 all: $(B)/halfpipe
 
 $(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
@@ -56,7 +56,7 @@ deps:
 run: deps all
 	@sh examples/run.sh
 
-test: deps all asan units $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
+test: deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
 	$(PYTHON) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).
@@ -68,6 +68,15 @@ bench: deps all $(B)/bench-loadgen $(B)/bench-backend
 # The long fault soak (docs/reliability.md); `make test` runs its short profile.
 soak: deps all asan
 	$(PYTHON) tests/soak.py $(PYTEST_ARGS)
+
+# The randomized peer fuzzer (tests/integ/peerfuzz.py) for FUZZ_PEERS_SECONDS,
+# shared by the variants in FUZZ_PEERS_VARIANTS; FUZZ_PEERS_SEED replays a run
+# (a random one otherwise; the seed is printed).  `make test` runs a short one.
+FUZZ_PEERS_SECONDS  ?= 300
+FUZZ_PEERS_VARIANTS ?= plain,copy,asan
+fuzz-peers: deps all asan
+	$(PYTHON) tests/integ/peerfuzz.py --seconds $(FUZZ_PEERS_SECONDS) \
+	    --variant $(FUZZ_PEERS_VARIANTS) $(if $(FUZZ_PEERS_SEED),--seed $(FUZZ_PEERS_SEED))
 
 test-asan: deps asan units
 	$(PYTHON) -m pytest -p no:cacheprovider tests -k "asan" $(PYTEST_ARGS)

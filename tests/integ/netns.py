@@ -229,6 +229,7 @@ class Topology:
         args = list(getattr(binary, "extra", [])) + list(args)
         h = procs.Halfpipe(self._argv(ns, [str(binary)]), args, self.tmp,
                            nlisten=nlisten, log=log)
+        h.ns = ns
         self._own(h)
         h.start()
         return h
@@ -268,6 +269,11 @@ class Topology:
         order = ([p for p in self.procs if not isinstance(p, procs.Halfpipe)] +
                  [p for p in self.procs if isinstance(p, procs.Halfpipe)])
         for p in order:
+            if isinstance(p, procs.Halfpipe):       # still serving, and idle?
+                try:
+                    p.watchdog(getattr(p, "ns", None))
+                except AssertionError as e:
+                    errors.append(e)
             try:
                 p.finish()
             except AssertionError as e:

@@ -89,6 +89,36 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# The watchdog's probe, run in halfpipe's namespace: argv host port n timeout.
+_PROBE = r"""
+import socket, sys, time
+host, port, n, tmo = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+socks = []
+for i in range(n):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(tmo)
+    try:
+        s.connect((host, port))
+        s.sendall(bytes.fromhex("1603010200"))
+        s.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        print("probe %d: connect: %s" % (i, e)); sys.exit(1)
+    socks.append(s)
+deadline = time.monotonic() + tmo
+for i, s in enumerate(socks):
+    s.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        print("probe %d of %d: no answer within %.1f s" % (i + 1, n, tmo)); sys.exit(1)
+    s.close()
+"""
+
+
 class Proc:
     """A child process whose stdout and stderr lines are collected."""
 
@@ -404,6 +434,38 @@ class Halfpipe(Proc):
         self.join_readers()
         self.exit_code = rc
         return rc
+
+    # -- the liveness watchdog (issue 12) -------------------------------------
+    PROBES = 8          # connections: with SO_REUSEPORT each lands on some worker
+    QUIET_S = 0.5       # the window CPU is measured over
+    QUIET_CPU_S = 0.1   # at most this much CPU in it (a spinning worker: ~QUIET_S)
+
+    def watchdog(self, ns=None):
+        """After a test: halfpipe must still serve a new connection and be
+        idle.  PROBES clients each send a TLS record header and their FIN;
+        every one must be answered (halfpipe closes it: hello-abort, or a
+        reset by a limit or accept-proxy) within 3 s, so no worker is deaf
+        or stuck; then its CPU over a quiet QUIET_S must stay under
+        QUIET_CPU_S, so none is spinning.  Skipped where the test set
+        self.watchdog_off (it stopped listening on purpose)."""
+        if getattr(self, "watchdog_off", False) or not self.running() or not self.addrs:
+            return
+        host, port = self.addrs[0]
+        argv = [sys.executable, "-c", _PROBE, host, str(port), str(self.PROBES), str(T(3))]
+        if ns is not None:
+            argv = ["ip", "netns", "exec", ns] + argv
+        r = subprocess.run(argv, capture_output=True, timeout=T(20))
+        if r.returncode != 0:
+            raise AssertionError("watchdog: halfpipe no longer serves new connections "
+                                 "after the test: %s\n%s" % (
+                                     r.stdout.decode(errors="replace").strip(), self.tail()))
+        cpu0 = self.cpu_s()
+        time.sleep(self.QUIET_S)        # the window measured, not an ordering wait
+        used = self.cpu_s() - cpu0
+        if used > self.QUIET_CPU_S:
+            raise AssertionError("watchdog: halfpipe used %.2f s of CPU in a quiet %.1f s "
+                                 "after the test (spinning?):\n%s" % (
+                                     used, self.QUIET_S, self.tail()))
 
     def sanitizer_report(self):
         err = self.stderr_text()

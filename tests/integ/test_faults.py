@@ -327,3 +327,62 @@ def test_issue12_defect6_reject_with_fin_waits_for_ack(topo, hp_bin):
     assert rec["term"] == "no-route", rec
     netns.assert_no_lingering(topo.proxy, [(PROXY_CADDR, r.port)], deadline=sent["t"] + T(3),
                               what="the rejected client's socket")
+
+
+BENCH_BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "build", "bench-backend")
+
+
+def test_issue12_defect7_fast_flows_share_the_worker(loopback, hp_bin):
+    # One worker; two downloads as fast as both ends can go (bench-backend
+    # sources 16 GiB each, the readers here never pause).  A direction
+    # used to pump until a socket would block, which on loopback may be
+    # never; it now gives way after PUMP_BUDGET bytes.  A third connection
+    # opened meanwhile gets its first byte within a second.
+    import subprocess
+    be = subprocess.Popen([BENCH_BACKEND, "-t", "60", "-s", "source", str(16 << 30)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    readers, stop, moved = [], threading.Event(), [0, 0]
+    try:
+        port = int(be.stdout.readline())
+        hp = _hp_loopback(loopback, hp_bin, port, "--workers", "1")
+
+        def read_fast(i, c):
+            buf = bytearray(4 << 20)
+            deadline = time.monotonic() + T(30)
+            while not stop.is_set() and time.monotonic() < deadline:
+                n = c.recv_into(buf)
+                if n == 0:
+                    break
+                moved[i] += n
+        for i in range(2):
+            c = socket.create_connection(("127.0.0.1", hp.port), timeout=T(10))
+            c.sendall(HELLO)
+            th = threading.Thread(target=read_fast, args=(i, c), daemon=True)
+            th.start()
+            readers.append((th, c))
+        for _ in range(1000):           # both flowing (bounded wait)
+            if min(moved) > 64 << 20:
+                break
+            time.sleep(0.01)
+        assert min(moved) > 64 << 20, "the downloads did not get going: %s" % moved
+        be.stdin.write(b"hold\n")       # the next connection: one byte, then idle
+        be.stdin.flush()
+        be.stdout.readline()
+        t0 = time.monotonic()
+        c3 = socket.create_connection(("127.0.0.1", hp.port), timeout=T(10))
+        c3.sendall(HELLO)
+        first = c3.recv(1)
+        took = time.monotonic() - t0
+        c3.close()
+        assert first, "the third connection got nothing"
+        assert min(moved) > 64 << 20
+        assert took < T(1.0), "the third connection waited %.2f s beside two fast flows" % took
+    finally:
+        stop.set()
+        for th, c in readers:
+            th.join(T(35))
+            c.close()
+        be.stdin.close()
+        be.terminate()
+        be.wait(T(10))
