@@ -32,6 +32,29 @@ Mode "raw" (default): a selectors loop that runs one script per connection.
     {"op": "pause_read"} / {"op": "resume_read"}
     {"op": "rst"}                  SO_LINGER {1,0} + close -> "rst_sent"
     {"op": "close"}                close()                 -> "closed"
+    {"op": "urgent", "hex": H | "pattern": N, "seed": S}
+                                   the bytes, the last one sent with MSG_OOB
+                                   -> "sent" (with "urgent": 1)
+    {"op": "watch_rst"}            from now on, while reading is over (EOF
+                                   seen) or stopped, poll SO_ERROR so that a
+                                   reset is still noticed -> "rst" ("polled": 1)
+    {"op": "stop_read"}            stop reading for good (the receive window
+                                   closes) but keep noticing a reset, as
+                                   watch_rst                -> "stop_read"
+    {"op": "vanish", "table": T}   in this namespace, `nft add rule inet T`
+                                   drops every packet of this connection's
+                                   4-tuple both ways (table T with chains
+                                   input and output made beforehand); the
+                                   socket is left open      -> "vanished"
+    {"op": "deaf", "table": T}     the same for incoming packets only -> "deaf"
+    {"op": "send_shut", "hex": H}  the bytes and the FIN in one segment
+                                   (TCP_CORK around send + shutdown(SHUT_WR))
+                                   -> "sent", "shut"
+    {"op": "mark", "name": M}      -> "mark" with "name": M, once every send
+                                   before it has drained into the socket
+  listen and connect also take "label": L (every event of their connections
+  then carries "label": L) and "rcvbuf": N (SO_RCVBUF set before listen or
+  connect: a small one keeps the receive window small).
   A server script may begin with {"op": "strip_hello"}: the ClientHello at the
   start of the stream is consumed (-> "hello" with its size) and not counted
   as payload; the rest of the script starts once it is in (or at EOF).
@@ -53,6 +76,7 @@ import selectors
 import socket
 import ssl
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -66,9 +90,12 @@ def now():
 
 
 _out_lock = threading.Lock()
+_labels = {}            # connection id -> label given by listen/connect
 
 
 def emit(ev, **kw):
+    if "conn" in kw and kw["conn"] in _labels:
+        kw["label"] = _labels[kw["conn"]]
     kw["ev"] = ev
     kw["t"] = now()
     line = json.dumps(kw, sort_keys=True)
@@ -161,6 +188,8 @@ class Conn:
         self.slow = None          # (bytes, interval) for send_slow
         self.next_time = 0.0
         self.mask = 0
+        self.watch = False        # watch_rst / stop_read: poll SO_ERROR
+        self.poll_at = 0.0
 
     # -- bookkeeping ------------------------------------------------------
     def rxinfo(self):
@@ -265,8 +294,58 @@ class Conn:
         self.outbuf = self.outbuf[n:]
 
     # -- script -----------------------------------------------------------
+    WATCH_PERIOD = 0.02
+
     def step(self):
         """Advance the script as far as possible; return a wake-up time or None."""
+        if not self.watch:
+            return self._step()
+        if not (self.closed or self.dead) and (self.eof or self.read_paused):
+            t = now()
+            if t >= self.poll_at:
+                self.poll_at = t + self.WATCH_PERIOD
+                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    self.dead = True
+                    self.outbuf = memoryview(b"")
+                    emit("rst", polled=1, err=errno.errorcode.get(err, str(err)),
+                         after_eof=int(self.eof), **self.rxinfo())
+        w = self._step()
+        if not (self.closed or self.dead) and (self.eof or self.read_paused):
+            w = self.poll_at if w is None else min(w, self.poll_at)
+        return w
+
+    def _oob(self, byte):
+        """Send one byte with MSG_OOB; True once sent (False: try again)."""
+        try:
+            n = self.sock.send(byte, socket.MSG_OOB)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as e:
+            self.dead = True
+            emit("send_error", err=errname(e), **self.txinfo())
+            return True
+        if n == 1:
+            self.tx_hash.update(byte)
+            self.tx += 1
+            return True
+        return False
+
+    def _nft(self, table, both):
+        """Rules in this namespace's table `table` dropping this connection's
+        packets: incoming ones, and with both outgoing ones too."""
+        (la, lp), (ra, rp) = self.sock.getsockname()[:2], self.sock.getpeername()[:2]
+        fam = "ip6" if ":" in la else "ip"
+        rules = ["add rule inet %s input %s saddr %s tcp sport %d %s daddr %s tcp dport %d drop"
+                 % (table, fam, ra, rp, fam, la, lp)]
+        if both:
+            rules.append("add rule inet %s output %s saddr %s tcp sport %d %s daddr %s "
+                         "tcp dport %d drop" % (table, fam, la, lp, fam, ra, rp))
+        r = subprocess.run(["nft", "-f", "-"], input=("\n".join(rules) + "\n").encode(),
+                           capture_output=True, timeout=20)
+        return r.returncode, r.stderr.decode(errors="replace")[-300:]
+
+    def _step(self):
         for _ in range(1000):
             if self.closed or self.connecting:
                 return None
@@ -284,7 +363,8 @@ class Conn:
             st = self.script[self.pc]
             op = st["op"]
             if len(self.outbuf) and op not in ("wait_eof", "wait_rx", "wait",
-                                                "pause_read", "resume_read"):
+                                                "pause_read", "resume_read",
+                                                "watch_rst", "stop_read"):
                 return None                      # previous send still draining
             if self.slow is not None:
                 data, interval = self.slow
@@ -318,6 +398,57 @@ class Conn:
                 self.pc += 1
                 self.script.insert(self.pc, {"op": "_sent"})
                 continue
+            if op == "urgent":
+                if "hex" in st:
+                    data = bytes.fromhex(st["hex"])
+                else:
+                    data = pattern_shared(st["pattern"], st.get("seed", 0))
+                self.outbuf = memoryview(data[:-1])
+                self.pc += 1
+                self.script.insert(self.pc, {"op": "_oob", "byte": data[-1:].hex()})
+                continue
+            if op == "_oob":
+                if not self._oob(bytes.fromhex(st["byte"])):
+                    return now() + 0.005
+                if self.dead:
+                    continue
+                emit("sent", urgent=1, **self.txinfo())
+                self.pc += 1
+                continue
+            if op in ("watch_rst", "stop_read"):
+                self.watch = True
+                if op == "stop_read":
+                    self.read_paused = True
+                    emit("stop_read", **self.rxinfo())
+                self.pc += 1
+                continue
+            if op in ("vanish", "deaf"):
+                rc, err = self._nft(st["table"], op == "vanish")
+                if rc:
+                    emit(op + "_error", conn=self.id, err=err)
+                else:
+                    emit("vanished" if op == "vanish" else "deaf", conn=self.id)
+                self.pc += 1
+                continue
+            if op == "send_shut":
+                data = bytes.fromhex(st["hex"])
+                try:
+                    self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                    n = self.sock.send(data)
+                except OSError as e:
+                    n, err = 0, errname(e)
+                if n != len(data):
+                    emit("send_error", err=err if not n else "short", **self.txinfo())
+                    self.dead = True
+                    continue
+                self.tx_hash.update(data)
+                self.tx += n
+                emit("sent", **self.txinfo())
+                op = "shut_wr"          # the FIN joins the corked segment
+            if op == "mark":
+                emit("mark", conn=self.id, name=st["name"])
+                self.pc += 1
+                continue
             if op == "_sent":
                 emit("sent", **self.txinfo())
                 self.pc += 1
@@ -330,6 +461,8 @@ class Conn:
             if op == "shut_wr":
                 try:
                     self.sock.shutdown(socket.SHUT_WR)
+                    if st["op"] == "send_shut":
+                        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
                 except OSError as e:
                     emit("shut_error", conn=self.id, err=errname(e))
                     self.dead = True
@@ -409,21 +542,29 @@ class RawPeer:
             fam = socket.AF_INET6 if ":" in c["addr"] else socket.AF_INET
             ls = socket.socket(fam, socket.SOCK_STREAM)
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if c.get("rcvbuf"):
+                ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(c["rcvbuf"]))
             ls.bind((c["addr"], c.get("port", 0)))
             ls.listen(c.get("backlog", 1024))
             ls.setblocking(False)
             lid = self.new_id()
-            self.listeners[ls] = {"id": lid, "scripts": c["scripts"], "n": 0}
+            self.listeners[ls] = {"id": lid, "scripts": c["scripts"], "n": 0,
+                                  "label": c.get("label")}
             self.sel.register(ls, selectors.EVENT_READ, ("listen", ls))
-            emit("listening", listener=lid, port=ls.getsockname()[1])
+            kw = {"label": c["label"]} if c.get("label") is not None else {}
+            emit("listening", listener=lid, port=ls.getsockname()[1], **kw)
         elif cmd == "connect":
             fam = socket.AF_INET6 if ":" in c["addr"] else socket.AF_INET
             for _ in range(int(c.get("count", 1))):
                 s = socket.socket(fam, socket.SOCK_STREAM)
                 if c.get("src"):            # a source address of its own
                     s.bind((c["src"], 0))
+                if c.get("rcvbuf"):
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(c["rcvbuf"]))
                 s.setblocking(False)
                 cid = self.new_id()
+                if c.get("label") is not None:
+                    _labels[cid] = c["label"]
                 conn = Conn(self, cid, s, c["script"], connecting=True)
                 self.conns[cid] = conn
                 try:
@@ -474,6 +615,8 @@ class RawPeer:
             script = scripts[min(info["n"], len(scripts) - 1)]
             info["n"] += 1
             cid = self.new_id()
+            if info["label"] is not None:
+                _labels[cid] = info["label"]
             conn = Conn(self, cid, s, script, connecting=False)
             self.conns[cid] = conn
             emit("accepted", conn=cid, listener=info["id"], peer="%s:%d" % addr[:2])
