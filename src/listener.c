@@ -331,7 +331,8 @@ int listener_adopt(struct listener *l, struct worker *w, const struct listener_c
 		goto fail;
 	}
 	sockaddr_str(bound, l->name, sizeof(l->name));
-	if (loop_add(&w->loop, fd, EPOLLIN, &l->ev) == -1) {
+	/* as the worker's other listeners are watched now (see watch()) */
+	if (loop_add(&w->loop, fd, EPOLLIN | (w->listen_et ? EPOLLET : 0), &l->ev) == -1) {
 		log_warn("listen %s: epoll", l->name);
 		goto fail;
 	}
