@@ -21,8 +21,6 @@ import threading
 import time
 import traceback
 
-import pytest
-
 import matrix as M
 import netns
 import peer as peerlib
@@ -783,13 +781,13 @@ class MatrixRun:
 
     def states_seen(self, p):
         """The TCP states halfpipe's sockets of p went through, in order."""
-        eps = [(CLIENT_ADDR, getattr(p, "lport", -1))] + ([p.endpoint] if p.endpoint else [])
+        eps = {"client": (CLIENT_ADDR, getattr(p, "lport", -1)), "server": p.endpoint}
         seen = {"client": [], "server": []}
         with self.ss.cond:
             snaps = list(self.ss.snaps)
         for _t, socks in snaps:
             for st, local, peer in socks:
-                for side, ep in zip(("client", "server"), eps[:2] + [None]):
+                for side, ep in eps.items():
                     if ep is not None and ep in (local, peer):
                         if not seen[side] or seen[side][-1] != st:
                             seen[side].append(st)
@@ -797,7 +795,6 @@ class MatrixRun:
                               ">".join(seen["server"]) or "-")
 
     def summary(self, p):
-        c = p.cell
         recs = self.logs.records(p.inst.name, getattr(p, "lport", None),
                                  self.ev_time(p, "client", "connected") or 0)
         tm = self.times.get(p.id)
@@ -831,6 +828,8 @@ class MatrixRun:
         for p in self.plans:
             for pr in self.failures.get(p.id, []):
                 lines.append("%-30s %s" % (p.id, pr))
+            if p.id in self.failures:
+                lines.append("%-30s (halfpipe's sockets went %s)" % (p.id, self.states_seen(p)))
         for k in ("matrix", "DRAIN"):
             for pr in self.failures.get(k, []):
                 lines.append("%-30s %s" % (k, pr))
