@@ -102,6 +102,9 @@ for i in range(n):
         s.connect((host, port))
         s.sendall(bytes.fromhex("1603010200"))
         s.shutdown(socket.SHUT_WR)
+    except (ConnectionResetError, BrokenPipeError):
+        s.close()       # reset at once (a limit): answered
+        continue
     except OSError as e:
         print("probe %d: connect: %s" % (i, e)); sys.exit(1)
     socks.append(s)
