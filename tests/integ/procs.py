@@ -91,7 +91,7 @@ def proc_cpu_s(pid):
 
 # The watchdog's probe, run in halfpipe's namespace: argv host port n timeout.
 _PROBE = r"""
-import socket, sys, time
+import errno, socket, sys, time
 host, port, n, tmo = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 fam = socket.AF_INET6 if ":" in host else socket.AF_INET
 socks = []
@@ -102,11 +102,11 @@ for i in range(n):
         s.connect((host, port))
         s.sendall(bytes.fromhex("1603010200"))
         s.shutdown(socket.SHUT_WR)
-    except (ConnectionResetError, BrokenPipeError):
-        s.close()       # reset at once (a limit): answered
-        continue
     except OSError as e:
-        print("probe %d: connect: %s" % (i, e)); sys.exit(1)
+        if e.errno not in (errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN):
+            print("probe %d: connect: %s" % (i, e)); sys.exit(1)
+        s.close()       # reset at once (a limit, accept-proxy): answered
+        continue
     socks.append(s)
 deadline = time.monotonic() + tmo
 for i, s in enumerate(socks):
