@@ -86,6 +86,9 @@ TIMEOUTS = {"hello-timeout": 2.0, "connect-timeout": 2.0, "idle-timeout": 3.0,
 LARGEST = 3.0                   # the largest relay timeout
 SHORTEST_RELAY = 2.0            # half-closed-timeout
 RESET_WITHIN = 1.0              # I3
+# TCP states (tcp_states.h) in which close() with SO_LINGER {1, 0} sends no
+# RST: TIME_WAIT, CLOSE, LAST_ACK, CLOSING.
+NO_RST_STATES = (6, 7, 9, 11)
 SLACK = 1.5                     # I4: on top of the largest timeout
 MARGIN = 0.25                   # clock and loop jitter when deciding what a timer could do
 PORT_BASE = 10000               # client i binds PORT_BASE + i: one log line per port
@@ -662,9 +665,18 @@ class Side:
             if self.eof_t is not None:
                 self.end("clean")
         elif kind == "rst":
+            st = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rst_t = round(now(), 6)
             self.pc += 1
+            if st in NO_RST_STATES:
+                # Both FINs already exchanged (and ours acknowledged or on
+                # its way): the kernel sends no RST for this close
+                # (tcp_need_reset()); as far as TCP goes the stream ended
+                # cleanly, and no proxy can pass on what never left.
+                self.note("rst_unsent", st)
+                self.end("clean")
+                return False
+            self.rst_t = round(now(), 6)
             self.end("rst")
             self.sock.close()
         elif kind == "vanish":
