@@ -54,7 +54,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
-VECTORS = os.path.normpath(os.path.join(ROOT, "..", "shared", "vectors", "clienthello", "real"))
+VECTORS = os.path.join(ROOT, "tests", "vectors", "clienthello", "real")   # ../shared's, copied
 HELLOS = {  # workload name -> capture; both carry SNI a.example.test
     "517": "curl-h2.bin",       # curl 7.88 / OpenSSL 3, 517 bytes, one record
     "2k": "chromium-pq.bin",    # Chromium with X25519Kyber768, 1,986 bytes

@@ -6,8 +6,8 @@
 - `make install DESTDIR=... PREFIX=...` installs exactly the expected files,
   and never overwrites an existing /etc/halfpipe/halfpipe.conf.
 - The Debian package: the working tree (committed or not) is copied to a
-  temporary directory, `dpkg-buildpackage -us -uc -b` builds it (its own
-  tests skipped: nocheck), the .deb is installed with `dpkg -i` (a
+  temporary directory with no ../shared beside it, `dpkg-buildpackage -us
+  -uc -b` builds it and runs its unit tests, the .deb is installed with `dpkg -i` (a
   policy-rc.d keeps any service from starting), `halfpipe -t` passes on the
   shipped /etc/halfpipe/halfpipe.conf, the man pages and the unit are in
   place, `systemd-analyze verify` accepts the unit, then `dpkg --purge`
@@ -247,7 +247,10 @@ def test_deb_builds_installs_checks_purges(tmp_path):
     apt_install("dpkg-dev", "build-essential", "man-db", "systemd", *build_depends())
     src = tmp_path / "halfpipe"
     copy_tree(src)
-    env = dict(os.environ, DEB_BUILD_OPTIONS=f"nocheck parallel={os.cpu_count() or 1}", LC_ALL="C.UTF-8")
+    # With its unit tests (dh_auto_test), from a tree with no ../shared
+    # beside it: the repository is self-contained.
+    assert not (tmp_path / "shared").exists()
+    env = dict(os.environ, DEB_BUILD_OPTIONS=f"parallel={os.cpu_count() or 1}", LC_ALL="C.UTF-8")
     r = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]

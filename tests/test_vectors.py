@@ -1,7 +1,10 @@
 """Every shared ClientHello vector through `halfpipe --inspect`, plain and ASan builds.
 
 Run from the repository root: /usr/bin/python3 -m pytest tests/test_vectors.py
-Vectors: $HP_VECTORS, else ../shared/vectors/clienthello beside the repository.
+Vectors: $HP_VECTORS, else tests/vectors/clienthello: the repository's copy of
+../shared/vectors/clienthello, which test_copy_matches_shared checks file by
+file whenever ../shared is beside the repository (refresh it with
+`rm -r tests/vectors/clienthello && cp -r ../shared/vectors/clienthello tests/vectors/`).
 """
 import importlib.util
 import os
@@ -11,7 +14,9 @@ import subprocess
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-VECTORS = pathlib.Path(os.environ.get("HP_VECTORS") or ROOT.parent / "shared" / "vectors" / "clienthello")
+COPY = ROOT / "tests" / "vectors" / "clienthello"
+SHARED = ROOT.parent / "shared" / "vectors" / "clienthello"
+VECTORS = pathlib.Path(os.environ.get("HP_VECTORS") or COPY)
 BUILDS = ["build", "build-asan"]
 
 
@@ -103,3 +108,18 @@ def test_inspect_prefixes_match_reference(build, tmp_path):
     assert len(got) == len(names)
     wrong = [w for w, g in zip(want, got) if w.rsplit("\t", 1)[0] != g]
     assert not wrong, f"{len(wrong)} of {len(names)} prefixes differ, first: {wrong[:5]}"
+
+
+def _files(d):
+    return {p.relative_to(d).as_posix(): p for p in d.rglob("*") if p.is_file()}
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared beside the repository")
+def test_copy_matches_shared():
+    # The tests read the repository's copy (a tree without ../shared, such
+    # as a package build, still has them); it must be ../shared's, exactly.
+    mine, theirs = _files(COPY), _files(SHARED)
+    assert sorted(mine) == sorted(theirs), "files differ: only here %s, only in ../shared %s" % (
+        sorted(set(mine) - set(theirs))[:5], sorted(set(theirs) - set(mine))[:5])
+    differ = [f for f in mine if mine[f].read_bytes() != theirs[f].read_bytes()]
+    assert not differ, "contents differ from ../shared: %s" % differ[:5]

@@ -10,7 +10,7 @@ from netns import CLIENT_ADDR, PROXY_CADDR, SERVER_ADDR, T  # noqa: F401
 import peer as peerlib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VECTORS = os.path.join(REPO, "..", "shared", "vectors", "clienthello")
+VECTORS = os.path.join(REPO, "tests", "vectors", "clienthello")   # ../shared's, copied
 
 SNI = "a.example.test"
 MIB = 1024 * 1024

@@ -3,7 +3,7 @@
  * byte by byte and as captured, each input ending right before a PROT_NONE
  * page; then hand-written cases.
  *
- * Vectors: $HP_VECTORS, else ../shared/vectors/clienthello (tests run from the
+ * Vectors: $HP_VECTORS, else tests/vectors/clienthello (tests run from the
  * repository root). expected.tsv columns: file, expected, alpn, bytes,
  * records, segments.
  */
@@ -520,7 +520,7 @@ static void test_vectors(void)
 	int n, i;
 
 	if (dir == NULL || *dir == '\0')
-		dir = "../shared/vectors/clienthello";
+		dir = "tests/vectors/clienthello";
 	snprintf(path, sizeof(path), "%s/expected.tsv", dir);
 	if ((tsv = (char *)read_file(path, &len)) == NULL) {
 		CHECK(0, "read %s: %s (set HP_VECTORS)", path, strerror(errno));
@@ -912,7 +912,7 @@ int main(void)
 	int fds = open_fds();
 
 	if (dir == NULL || *dir == '\0')
-		dir = "../shared/vectors/clienthello";
+		dir = "tests/vectors/clienthello";
 	/* 20000: larger than any vector (18010 bytes). */
 	if (guard_init(&g_in, 20000) == -1 || guard_init(&g_a, 20000) == -1 ||
 	    guard_init(&g_b, 20000) == -1 || guard_init(&g_scratch, SCRATCH_CAP) == -1) {
