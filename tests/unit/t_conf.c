@@ -3,6 +3,7 @@
  * against docs/config.md, and examples/halfpipe.conf. Run from the repo root. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -576,13 +577,8 @@ test_example(void)
 int
 main(void)
 {
-	static const char *bad[] = {
-		"bad-unknown", "bad-duration", "bad-zero-timeout", "bad-bounds",
-		"bad-address", "bad-args", "bad-route-before-listen",
-		"bad-duplicate-route", "bad-wildcard", "bad-proxy", "bad-resolve", "bad-lines",
-		"bad-no-listener", "bad-many",
-	};
 	char open_before[FD_SCAN];
+	glob_t bad;
 	size_t i;
 	int fd, leaked = 0;
 
@@ -592,8 +588,17 @@ main(void)
 	test_durations();
 	test_defaults();
 	test_good();
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		test_bad(bad[i]);
+	/* every tests/conf/bad-*.conf, none left out by a hand-kept list */
+	CHECK(glob("tests/conf/bad-*.conf", 0, NULL, &bad) == 0 && bad.gl_pathc >= 15,
+	    "tests/conf/bad-*.conf found (%zu)", bad.gl_pathc);
+	for (i = 0; i < bad.gl_pathc; i++) {
+		char name[128];
+		const char *base = strrchr(bad.gl_pathv[i], '/') + 1;
+
+		snprintf(name, sizeof(name), "%.*s", (int)(strlen(base) - strlen(".conf")), base);
+		test_bad(name);
+	}
+	globfree(&bad);
 	test_open_error();
 	test_flags();
 	test_docs();
