@@ -44,12 +44,3 @@ void fds_give(int n)
 	__atomic_sub_fetch(&used, n, __ATOMIC_RELAXED);
 }
 
-long fds_used(void)
-{
-	return __atomic_load_n(&used, __ATOMIC_RELAXED);
-}
-
-long fds_limit(void)
-{
-	return __atomic_load_n(&limit, __ATOMIC_RELAXED);
-}

@@ -29,8 +29,4 @@ int fds_take(int n);
 /** Give n fds back. */
 void fds_give(int n);
 
-/** fds counted as used, and the budget's ceiling (0: not initialised). */
-long fds_used(void);
-long fds_limit(void);
-
 #endif
