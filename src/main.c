@@ -1,4 +1,5 @@
-/* halfpipe: command line, start-up, signals and the event loop. */
+/* halfpipe: command line, start-up, signals and reload: the main thread,
+ * which only waits; the event loops are the workers' (worker.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

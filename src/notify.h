@@ -1,6 +1,6 @@
 /*
  * The systemd readiness protocol (sd_notify(3)) without libsystemd: one
- * datagram "READY=1" or "STOPPING=1" to the unix socket $NOTIFY_SOCKET
+ * datagram ("READY=1", "RELOADING=1", "STOPPING=1") to the unix socket $NOTIFY_SOCKET
  * names, a path or, starting with '@', an abstract name. Without
  * $NOTIFY_SOCKET (not started by systemd, or not Type=notify) every call
  * does nothing.

@@ -1,8 +1,11 @@
 /*
  * A worker: one thread with its own epoll loop, listening sockets (the same
  * addresses as every other worker's, SO_REUSEPORT), sessions, timers, buffer
- * and pipe pools. Workers share only the read-only configuration and the
- * access-log stream, so nothing on the relay path takes a lock.
+ * and pipe pools. Workers share the configuration (read-only,
+ * reference-counted), the access-log stream, and counters kept with relaxed
+ * atomics (the fd budget, the connection limits, the connection id); the
+ * metrics endpoint reads every worker's stats, the admin socket's requests
+ * wait on a list under a mutex. Nothing on the relay path takes a lock.
  */
 #ifndef HP_WORKER_H
 #define HP_WORKER_H
