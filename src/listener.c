@@ -16,8 +16,6 @@
 #include "session.h"
 
 #define ACCEPT_BATCH 64
-#define EMFILE_LOG_MS 1000
-#define LIMIT_LOG_MS 1000
 #define SPARE_RETRY_MS 100	/* without a spare fd, look again this often */
 
 static void spare_open(struct worker *w)
@@ -42,37 +40,42 @@ static void shed_note(struct listener *l)
 	listener_note_emfile(l->w, l->name);
 }
 
+static void refused_text(char *buf, size_t len);
+
 static unsigned long long shed_total;	/* all workers: the count in the log */
 
-/* Said at most once per EMFILE_LOG_MS per worker; what comes in between is
- * summed up by listener_emfile_flush() when the interval is over. */
+/* Said at most once a second per worker (w->emfile_log); what comes in
+ * between is summed up by listener_flush_logs() when the second is over. */
 void listener_note_emfile(struct worker *w, const char *name)
 {
 	unsigned long long all = __atomic_add_fetch(&shed_total, 1, __ATOMIC_RELAXED);
 
-	if (w->emfile_logged == TICK_NONE || w->now - w->emfile_logged >= EMFILE_LOG_MS) {
+	if (ratelog_take(&w->emfile_log, w->now, name))
 		log_warnx("%s: out of file descriptors: dropping new connections "
 		    "(%llu so far)", name, all);
-		w->emfile_logged = w->now;
-		w->emfile_unsaid = 0;
-		w->emfile_flush = TICK_NONE;
-		return;
-	}
-	w->emfile_unsaid++;
-	w->emfile_name = name;
-	w->emfile_flush = w->emfile_logged + EMFILE_LOG_MS;
 }
 
-void listener_emfile_flush(struct worker *w)
+/* Say what the rate limits kept quiet, once their interval is over. */
+void listener_flush_logs(struct worker *w)
 {
-	w->emfile_flush = TICK_NONE;
-	if (w->emfile_unsaid == 0)
-		return;
-	log_warnx("%s: out of file descriptors: %llu more dropped by worker %d in the "
-	    "last second (%llu so far)", w->emfile_name, w->emfile_unsaid, w->index,
-	    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
-	w->emfile_unsaid = 0;
-	w->emfile_logged = w->now;
+	unsigned long long n;
+	const char *name;
+	char counts[160];
+
+	if ((n = ratelog_due(&w->emfile_log, w->now, &name)) != 0)
+		log_warnx("%s: out of file descriptors: %llu more dropped by worker %d in the "
+		    "last second (%llu so far)", name, n, w->index,
+		    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
+	if ((n = ratelog_due(&w->limit_log, w->now, &name)) != 0) {
+		refused_text(counts, sizeof(counts));
+		log_warnx("%s: connection limit reached: %llu more reset by worker %d in the "
+		    "last second (%s)", name, n, w->index, counts);
+	}
+}
+
+tick_t listener_logs_next(const struct worker *w)
+{
+	return tick_first(ratelog_next(&w->emfile_log), ratelog_next(&w->limit_log));
 }
 
 /* The limit a refusal passed, as configured. */
@@ -96,9 +99,9 @@ static void refused_text(char *buf, size_t len)
 }
 
 /* A connection over a limit was reset: counted by reason for the whole
- * process, said at most once per LIMIT_LOG_MS per worker (like the fd
+ * process, said at most once a second per worker (w->limit_log, like the fd
  * exhaustion lines); what comes in between is summed up by
- * listener_limit_flush() when the interval is over. */
+ * listener_flush_logs() when the second is over. */
 static void limit_note(struct listener *l, enum limit_why why)
 {
 	struct worker *w = l->w;
@@ -106,32 +109,11 @@ static void limit_note(struct listener *l, enum limit_why why)
 
 	l->refused++;
 	limits_count_refusal(why);
-	if (w->limit_logged == TICK_NONE || w->now - w->limit_logged >= LIMIT_LOG_MS) {
-		refused_text(counts, sizeof(counts));
-		log_warnx("%s: connection limit reached (%s %u): resetting new connections "
-		    "(%s)", l->name, limits_name(why), limit_value(w, l->lc, why), counts);
-		w->limit_logged = w->now;
-		w->limit_unsaid = 0;
-		w->limit_flush = TICK_NONE;
-		return;
-	}
-	w->limit_unsaid++;
-	w->limit_name = l->name;
-	w->limit_flush = w->limit_logged + LIMIT_LOG_MS;
-}
-
-void listener_limit_flush(struct worker *w)
-{
-	char counts[160];
-
-	w->limit_flush = TICK_NONE;
-	if (w->limit_unsaid == 0)
+	if (!ratelog_take(&w->limit_log, w->now, l->name))
 		return;
 	refused_text(counts, sizeof(counts));
-	log_warnx("%s: connection limit reached: %llu more reset by worker %d in the last "
-	    "second (%s)", w->limit_name, w->limit_unsaid, w->index, counts);
-	w->limit_unsaid = 0;
-	w->limit_logged = w->now;
+	log_warnx("%s: connection limit reached (%s %u): resetting new connections "
+	    "(%s)", l->name, limits_name(why), limit_value(w, l->lc, why), counts);
 }
 
 /* Watch the worker's listeners level-triggered (the normal way) or, while
@@ -168,13 +150,10 @@ static int shed_one(struct listener *l)
 		if (w->spare_fd == -1) {
 			watch(w, EPOLLET);
 			w->spare_retry = tick_add(w->now, SPARE_RETRY_MS);
-			if (w->emfile_logged == TICK_NONE ||
-			    w->now - w->emfile_logged >= EMFILE_LOG_MS) {
+			if (ratelog_take(&w->accept_log, w->now, l->name))
 				log_warnx("%s: out of file descriptors, none spare: "
 				    "new connections wait (%llu so far)", l->name,
 				    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
-				w->emfile_logged = w->now;
-			}
 			return 0;
 		}
 		watch(w, 0);
@@ -201,11 +180,10 @@ static void accept_pause(struct listener *l)
 	struct worker *w = l->w;
 	int e = errno;
 
-	if (w->accept_err_logged == TICK_NONE || w->now - w->accept_err_logged >= EMFILE_LOG_MS) {
+	if (ratelog_take(&w->accept_log, w->now, l->name)) {
 		errno = e;
 		log_warn("%s: accept: pausing new connections for %d ms", l->name,
 		    SPARE_RETRY_MS);
-		w->accept_err_logged = w->now;
 	}
 	watch(w, EPOLLET);
 	if (w->spare_retry == TICK_NONE)

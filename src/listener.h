@@ -9,6 +9,7 @@
 
 #include "conf.h"
 #include "loop.h"
+#include "tick.h"
 
 struct worker;
 
@@ -50,11 +51,9 @@ void listener_spare_retry(struct worker *w);
  *  whole process, logged at most once per second per worker. */
 void listener_note_emfile(struct worker *w, const char *name);
 
-/** When w->emfile_flush passes: log the drops the rate limit kept quiet. */
-void listener_emfile_flush(struct worker *w);
-
-/** When w->limit_flush passes: log the limit refusals the rate limit kept
- *  quiet. */
-void listener_limit_flush(struct worker *w);
+/** Log what the rate limits (fd exhaustion, connection limits) kept quiet,
+ *  once their interval is over: call at listener_logs_next(). */
+void listener_flush_logs(struct worker *w);
+tick_t listener_logs_next(const struct worker *w);
 
 #endif

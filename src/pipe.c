@@ -119,6 +119,7 @@ static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
 			p->piped += (size_t)n;
 		if (n != 0)
 			return n;
+		side_inline(p->from);	/* at a mark, recv() must not skip it */
 	}
 	return fill_copy(p, pool, pp);
 }

@@ -9,6 +9,7 @@
 #define HP_PIPE_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "splice.h"
@@ -21,7 +22,27 @@ struct side {
 	uint8_t		hup;	/* EPOLLRDHUP/HUP/ERR seen: read until 0 or EAGAIN */
 	uint8_t		err;	/* EPOLLERR seen: the peer may have reset */
 	uint8_t		urg;	/* EPOLLPRI seen: an urgent mark is ahead */
+	uint8_t		oobinline;	/* SO_OOBINLINE is set (side_inline()) */
 };
+
+/*
+ * Urgent bytes stay in the stream (SO_OOBINLINE), relayed like any other.
+ * Client sockets inherit the option from the listener; a backend socket
+ * gets it when it is made (one setsockopt per connection). Setting it only
+ * once a mark is announced (EPOLLPRI) would save that call, but was seen
+ * to lose the urgent byte when it is the last one sent (the event matrix,
+ * copy variant): so the calls on EPOLLPRI and at a splice() that stops at
+ * a mark are kept only as a no-op safety net.
+ */
+static inline void side_inline(struct side *sd)
+{
+	int one = 1;
+
+	if (!sd->oobinline && sd->fd != -1) {
+		(void)setsockopt(sd->fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+		sd->oobinline = 1;
+	}
+}
 
 /*
  * Edge-triggered readiness without the extra EAGAIN call: a read that

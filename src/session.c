@@ -106,16 +106,13 @@ static void close_fd(int fd, int abort)
 	close(fd);
 }
 
-/* A backend socket: no Nagle delay (the hello and small records go out at
- * once) and urgent bytes inline (SO_OOBINLINE: a byte sent with MSG_OOB
- * stays in the stream and is relayed like any other; client sockets
- * inherit both from the listener). */
+/* A backend socket: no Nagle delay, the hello and small records go out at
+ * once (client sockets inherit it from the listener). */
 static void set_backend_opts(int fd)
 {
 	int one = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 }
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -466,6 +463,7 @@ static void connect_backend(struct session *s, struct backend *be)
 	}
 	s->s.fd = fd;
 	set_backend_opts(fd);
+	side_inline(&s->s);	/* see pipe.h */
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
 		session_close(s, CR_RESOURCE);
 		return;
@@ -518,6 +516,7 @@ static void connect_failed(struct session *s, enum close_reason r)
 	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
 	s->s.fd = -1;
 	s->s.can_read = s->s.can_write = s->s.hup = s->s.err = s->s.urg = 0;
+	s->s.oobinline = 0;
 	connect_pool(s, i);
 }
 
@@ -959,8 +958,10 @@ static void on_event(struct session *s, struct side *side, uint32_t e)
 		side->hup = 1;
 	if (e & EPOLLERR)
 		side->err = 1;
-	if (e & EPOLLPRI)
+	if (e & EPOLLPRI) {
 		side->urg = 1;
+		side_inline(side);	/* before a read reaches the mark */
+	}
 	if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		side->can_write = 1;
 	step(s);
@@ -1095,6 +1096,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	s->phase = PH_HELLO;
 	s->mphase = MP_NONE;
 	s->c.fd = fd;
+	s->c.oobinline = 1;	/* inherited from the listener */
 	s->s.fd = -1;
 	s->c_ev.fn = on_client;
 	s->s_ev.fn = on_server;

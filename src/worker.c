@@ -148,6 +148,9 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	w->access = access;
 	w->spare_fd = -1;
 	w->wake_fd = -1;
+	ratelog_init(&w->emfile_log, 1000);
+	ratelog_init(&w->limit_log, 1000);
+	ratelog_init(&w->accept_log, 1000);
 	w->admin_fd = -1;
 	w->done_fd = done_fd;
 	w->ack_fd = ack_fd;
@@ -215,8 +218,8 @@ static void *worker_main(void *arg)
 		if (w->draining)
 			next = tick_first(next, w->drain_expire);
 		else
-			next = tick_first(tick_first(tick_first(next, w->spare_retry),
-			    w->emfile_flush), w->limit_flush);
+			next = tick_first(tick_first(next, w->spare_retry),
+			    listener_logs_next(w));
 		next = tick_first(next, admin_next(w));
 		if (w->conf->metrics_addrlen != 0)	/* the TCP state census */
 			next = tick_first(tick_first(next, tick_add(w->census_at, 1000)),
@@ -239,10 +242,7 @@ static void *worker_main(void *arg)
 		}
 		if (tick_is_expired(w->spare_retry, w->now) && !w->draining)
 			listener_spare_retry(w);
-		if (tick_is_expired(w->emfile_flush, w->now))
-			listener_emfile_flush(w);
-		if (tick_is_expired(w->limit_flush, w->now))
-			listener_limit_flush(w);
+		listener_flush_logs(w);
 		if (w->draining && tick_is_expired(w->drain_expire, w->now))
 			session_drain_deadline(w);
 		if (w->conf->metrics_addrlen != 0) {

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "loop.h"
+#include "ratelog.h"
 #include "reason.h"
 #include "splice.h"
 #include "stats.h"
@@ -54,17 +55,11 @@ struct worker {
 	int			 ack_fd;	/* eventfd: +1 when it took a reload */
 	struct ev		 wake_ev;
 	int			 spare_fd;	/* kept for the EMFILE answer */
-	tick_t			 emfile_logged;
-	tick_t			 emfile_flush;	/* then say what was not said */
-	unsigned long long	 emfile_unsaid;
-	const char		*emfile_name;
-	tick_t			 limit_logged;	/* a connection-limit line said */
-	tick_t			 limit_flush;	/* then say what was not said */
-	unsigned long long	 limit_unsaid;
-	const char		*limit_name;
+	struct ratelog		 emfile_log;	/* out of fds: once a second */
+	struct ratelog		 limit_log;	/* over a connection limit: likewise */
+	struct ratelog		 accept_log;	/* accept failed otherwise: likewise */
 	tick_t			 spare_retry;	/* no spare fd: try again then */
 	int			 listen_et;	/* listeners watched edge-triggered */
-	tick_t			 accept_err_logged;	/* an accept error said */
 	tick_t			 rlimit_at;	/* RLIMIT_NOFILE last read */
 	struct session		*live;		/* doubly linked */
 	struct session		*dead;		/* freed after the batch */

@@ -282,7 +282,7 @@ static size_t read_all(int fd, uint8_t *out, size_t cap, int *eof)
  * splice path with the mark announced (EPOLLPRI: from.urg), and the splice
  * path that was not told (the 0 is asked again with recv()).
  */
-static void urgent_case(const char *name, int splicing, int announced, int fin)
+static void urgent_case(const char *name, int splicing, int announced, int fin, int preset)
 {
 	static const uint8_t want[] = "aaaaUbbbb";
 	struct bufpool bp = { .max_free = 4 };
@@ -297,12 +297,16 @@ static void urgent_case(const char *name, int splicing, int announced, int fin)
 		CHECK(0, "urgent %s: socket pairs", name);
 		return;
 	}
-	setsockopt(hf, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+	if (preset)	/* a client socket: inherited from the listener */
+		setsockopt(hf, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	memset(&from, 0, sizeof(from));
 	memset(&to, 0, sizeof(to));
 	from.fd = hf;
+	from.oobinline = preset;
 	to.fd = hs;
 	pipe_init(&p, &from, &to);
+	if (!preset && announced)
+		side_inline(&from);	/* as on_event() does on EPOLLPRI */
 	if (splicing)
 		p.flags |= P_SPLICE;	/* as after a full buffer */
 	(void)!write(client, "aaaa", 4);
@@ -393,11 +397,15 @@ int main(void)
 	backpressure_case();
 	reset_case(1);
 	reset_case(0);
-	urgent_case("copy, FIN behind", 0, 0, 1);
-	urgent_case("copy, no FIN", 0, 1, 0);
-	urgent_case("splice, announced, FIN behind", 1, 1, 1);
-	urgent_case("splice, announced, no FIN", 1, 1, 0);
-	urgent_case("splice, not announced, FIN behind", 1, 0, 1);
+	urgent_case("copy, FIN behind", 0, 0, 1, 1);
+	urgent_case("copy, no FIN", 0, 1, 0, 1);
+	urgent_case("splice, announced, FIN behind", 1, 1, 1, 1);
+	urgent_case("splice, announced, no FIN", 1, 1, 0, 1);
+	urgent_case("splice, not announced, FIN behind", 1, 0, 1, 1);
+	/* a backend socket: SO_OOBINLINE only once a mark shows */
+	urgent_case("backend, copy, announced", 0, 1, 1, 0);
+	urgent_case("backend, splice, announced", 1, 1, 0, 0);
+	urgent_case("backend, splice, not announced, FIN behind", 1, 0, 1, 0);
 	budget_case();
 	CHECK_STR(pipe_flags_str(P_EOF | P_SHUT_DONE, flags, sizeof(flags)), "EOF|SHUT_DONE",
 	    "flag printer");
