@@ -28,11 +28,14 @@ struct side {
 /*
  * Urgent bytes stay in the stream (SO_OOBINLINE), relayed like any other.
  * Client sockets inherit the option from the listener; a backend socket
- * gets it when it is made (one setsockopt per connection). Setting it only
- * once a mark is announced (EPOLLPRI) would save that call, but was seen
- * to lose the urgent byte when it is the last one sent (the event matrix,
- * copy variant): so the calls on EPOLLPRI and at a splice() that stops at
- * a mark are kept only as a no-op safety net.
+ * gets it only when its first urgent mark is announced (EPOLLPRI, which
+ * also marks the side readable: before the option, the kernel counts the
+ * byte at the mark as no data and may say EPOLLPRI alone) or a splice()
+ * stops at one: before any read reaches the mark, so the byte is kept, and
+ * the common connection pays no system call for it. One race remains, on
+ * the copy path only: urgent data arriving between the epoll report and a
+ * read that fills the whole buffer exactly up to the mark; the next read
+ * then skips that one byte (every byte after it still arrives).
  */
 static inline void side_inline(struct side *sd)
 {

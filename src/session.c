@@ -463,7 +463,6 @@ static void connect_backend(struct session *s, struct backend *be)
 	}
 	s->s.fd = fd;
 	set_backend_opts(fd);
-	side_inline(&s->s);	/* see pipe.h */
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
 		session_close(s, CR_RESOURCE);
 		return;
@@ -871,11 +870,23 @@ static void linger_check(struct session *s)
 		return;
 	}
 	for (i = 0; i < 2; i++) {
+		struct side *sd = i ? &s->s : &s->c;
+
 		st[i] = tcp_state(fds[i], &ti);
 		if (st[i] == TCP_FIN_WAIT1 || st[i] == TCP_CLOSING || st[i] == TCP_LAST_ACK)
 			waiting = 1;
 		if (s->linger_step == 0)	/* baseline for phase_expire */
 			s->acked[i] = ti.tcpi_bytes_acked;
+		/* CLOSED: our FIN acknowledged (LAST_ACK done), or a reset whose
+		 * EPOLLERR is still on its way (it came in since the batch):
+		 * SO_ERROR tells, one call on one socket of a clean close */
+		if (st[i] == TCP_CLOSE) {
+			sd->err = 1;
+			if (side_reset(sd)) {
+				linger_abort(s, i ? CR_SERVER_RST : CR_CLIENT_RST);
+				return;
+			}
+		}
 	}
 	if (!waiting) {
 		for (i = 0; i < 2; i++)		/* for the log: just read */
@@ -952,7 +963,9 @@ static void on_event(struct session *s, struct side *side, uint32_t e)
 {
 	if (s->phase == PH_CLOSED)
 		return;
-	if (e & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+	/* EPOLLPRI alone: a socket without SO_OOBINLINE (yet) at its mark
+	 * counts the urgent byte as no data, so EPOLLIN may not come */
+	if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 		side->can_read = 1;
 	if (e & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 		side->hup = 1;
