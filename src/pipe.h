@@ -28,14 +28,11 @@ struct side {
 /*
  * Urgent bytes stay in the stream (SO_OOBINLINE), relayed like any other.
  * Client sockets inherit the option from the listener; a backend socket
- * gets it only when its first urgent mark is announced (EPOLLPRI, which
- * also marks the side readable: before the option, the kernel counts the
- * byte at the mark as no data and may say EPOLLPRI alone) or a splice()
- * stops at one: before any read reaches the mark, so the byte is kept, and
- * the common connection pays no system call for it. One race remains, on
- * the copy path only: urgent data arriving between the epoll report and a
- * read that fills the whole buffer exactly up to the mark; the next read
- * then skips that one byte (every byte after it still arrives).
+ * gets it when it is made (one setsockopt per connection). Setting it
+ * lazily, on the first EPOLLPRI, would save that call but was seen to lose
+ * an urgent byte sent first (the peer fuzzer, seed 20261202 conn 110, the
+ * splice variants): the calls on EPOLLPRI and at a splice() that stops at
+ * a mark stay only as a no-op safety net.
  */
 static inline void side_inline(struct side *sd)
 {

@@ -463,6 +463,7 @@ static void connect_backend(struct session *s, struct backend *be)
 	}
 	s->s.fd = fd;
 	set_backend_opts(fd);
+	side_inline(&s->s);	/* now, not lazily: see pipe.h */
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
 		session_close(s, CR_RESOURCE);
 		return;
