@@ -783,9 +783,7 @@ static void relay(struct session *s)
 {
 	struct worker *w = s->w;
 	enum pump_result r;
-	int moved = 0, err = 0;
-
-	int yield = 0;
+	int moved = 0, err = 0, yield = 0;
 
 	r = pipe_pump(&s->c2s, &w->pool, &w->pipes, w->now, &moved, &err);
 	if (r == PUMP_YIELD) {
