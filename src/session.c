@@ -64,17 +64,33 @@ static int tcp_state(int fd, struct tcp_info *ti)
  * written. 1 if the socket holds an error (SO_ERROR: ECONNRESET, or EPIPE
  * in CLOSE_WAIT), which is then gone from it.
  */
-static int side_reset(struct side *sd)
+static int so_error(int fd)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (!sd->err || sd->fd == -1)
-		return 0;
-	sd->err = 0;
-	if (getsockopt(sd->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+	if (fd == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		return 0;
 	return err != 0;
+}
+
+static int side_reset(struct side *sd)
+{
+	if (!sd->err)
+		return 0;
+	sd->err = 0;
+	return so_error(sd->fd);
+}
+
+/* Which peer reset, as side_reset() tells it: CR_CLIENT_RST, CR_SERVER_RST
+ * or CR_NONE. */
+static enum close_reason peer_reset(struct session *s)
+{
+	if (side_reset(&s->c))
+		return CR_CLIENT_RST;
+	if (side_reset(&s->s))
+		return CR_SERVER_RST;
+	return CR_NONE;
 }
 
 static const char *tcp_state_name(int st)
@@ -783,6 +799,7 @@ static void relay(struct session *s)
 {
 	struct worker *w = s->w;
 	enum pump_result r;
+	enum close_reason why;
 	int moved = 0, err = 0, yield = 0;
 
 	r = pipe_pump(&s->c2s, &w->pool, &w->pipes, w->now, &moved, &err);
@@ -803,12 +820,8 @@ static void relay(struct session *s)
 	}
 	/* A reset that no read or write noticed (that side's FIN came first,
 	 * nothing is queued toward it) is still a reset, passed on at once. */
-	if (side_reset(&s->c)) {
-		session_close(s, CR_CLIENT_RST);
-		return;
-	}
-	if (side_reset(&s->s)) {
-		session_close(s, CR_SERVER_RST);
+	if ((why = peer_reset(s)) != CR_NONE) {
+		session_close(s, why);
 		return;
 	}
 	if (yield)
@@ -858,35 +871,28 @@ static void linger_check(struct session *s)
 	struct tcp_info ti;
 	int fds[2] = { s->c.fd, s->s.fd };
 	int i, st[2], waiting = 0;
+	enum close_reason why;
 	uint32_t pause;
 
-	if (side_reset(&s->c)) {
-		linger_abort(s, CR_CLIENT_RST);
-		return;
-	}
-	if (side_reset(&s->s)) {
-		linger_abort(s, CR_SERVER_RST);
+	if ((why = peer_reset(s)) != CR_NONE) {
+		linger_abort(s, why);
 		return;
 	}
 	for (i = 0; i < 2; i++) {
-		struct side *sd = i ? &s->s : &s->c;
-
 		st[i] = tcp_state(fds[i], &ti);
 		if (st[i] == TCP_FIN_WAIT1 || st[i] == TCP_CLOSING || st[i] == TCP_LAST_ACK)
 			waiting = 1;
 		if (s->linger_step == 0)	/* baseline for phase_expire */
 			s->acked[i] = ti.tcpi_bytes_acked;
-		/* CLOSED: our FIN acknowledged (LAST_ACK done), or a reset whose
-		 * EPOLLERR is still on its way (it came in since the batch):
-		 * SO_ERROR tells, one call on one socket of a clean close */
-		if (st[i] == TCP_CLOSE) {
-			sd->err = 1;
-			if (side_reset(sd)) {
-				linger_abort(s, i ? CR_SERVER_RST : CR_CLIENT_RST);
-				return;
-			}
-		}
 	}
+	/* About to call it clean: a socket found CLOSED had our FIN
+	 * acknowledged (LAST_ACK done) or was reset since the batch, its
+	 * EPOLLERR not yet taken; SO_ERROR tells (one call per clean close). */
+	for (i = 0; i < 2 && !waiting; i++)
+		if (st[i] == TCP_CLOSE && so_error(fds[i])) {
+			linger_abort(s, i ? CR_SERVER_RST : CR_CLIENT_RST);
+			return;
+		}
 	if (!waiting) {
 		for (i = 0; i < 2; i++)		/* for the log: just read */
 			snprintf(s->tcp_state[i], sizeof(s->tcp_state[i]), "%s",

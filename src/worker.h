@@ -57,7 +57,8 @@ struct worker {
 	int			 spare_fd;	/* kept for the EMFILE answer */
 	struct ratelog		 emfile_log;	/* out of fds: once a second */
 	struct ratelog		 limit_log;	/* over a connection limit: likewise */
-	struct ratelog		 accept_log;	/* accept failed otherwise: likewise */
+	struct ratelog		 accept_log;	/* no spare fd, other accept errors:
+						   likewise, no summary line */
 	tick_t			 spare_retry;	/* no spare fd: try again then */
 	int			 listen_et;	/* listeners watched edge-triggered */
 	tick_t			 rlimit_at;	/* RLIMIT_NOFILE last read */
