@@ -16,6 +16,8 @@ enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id)
 		n--;
 	if (n == 5 && memcmp(req, "conns", 5) == 0)
 		return ADMIN_CONNS;
+	if (n == 4 && memcmp(req, "help", 4) == 0)
+		return ADMIN_HELP;
 	if (n < 6 || memcmp(req, "kill ", 5) != 0)
 		return ADMIN_BAD;
 	for (req += 5, n -= 5; n > 0; req++, n--) {

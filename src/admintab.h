@@ -12,11 +12,12 @@
 
 #define ADMIN_REQ_MAX	256	/* a request line, its newline included */
 
-enum admin_cmd { ADMIN_NEED_MORE, ADMIN_BAD, ADMIN_CONNS, ADMIN_KILL };
+enum admin_cmd { ADMIN_NEED_MORE, ADMIN_BAD, ADMIN_CONNS, ADMIN_KILL, ADMIN_HELP };
 
 /** The request in req[0..len): ADMIN_NEED_MORE until its newline is there
  *  (ADMIN_BAD once len reaches ADMIN_REQ_MAX without one); "conns" or
- *  "kill ID" (ID decimal, 1..2^64-1, *id set); anything else ADMIN_BAD. */
+ *  "kill ID" (ID decimal, 1..2^64-1, *id set), "help"; anything else
+ *  ADMIN_BAD. */
 enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id);
 
 /* One row of the table, as a worker saw its session. */

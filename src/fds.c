@@ -1,7 +1,9 @@
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/resource.h>
 
 #include "fds.h"
+#include "log.h"
 
 static long used;	/* fds open: counted at init, then taken and given */
 static long limit;	/* RLIMIT_NOFILE soft limit; 0 until fds_init() */
@@ -44,3 +46,30 @@ void fds_give(int n)
 	__atomic_sub_fetch(&used, n, __ATOMIC_RELAXED);
 }
 
+
+static unsigned long long shed_total;	/* all workers: the count in the log */
+
+unsigned long long fds_shed_total(void)
+{
+	return __atomic_load_n(&shed_total, __ATOMIC_RELAXED);
+}
+
+void fds_shed(struct lognote *ln, const char *where)
+{
+	unsigned long long all = __atomic_add_fetch(&shed_total, 1, __ATOMIC_RELAXED);
+
+	if (lognote_take(ln, where))
+		log_warnx("%s: out of file descriptors: dropping new connections "
+		    "(%llu so far)", where, all);
+}
+
+static void shed_summary(struct lognote *ln, unsigned long long n, const char *where)
+{
+	log_warnx("%s: out of file descriptors: %llu more dropped by worker %d in the "
+	    "last second (%llu so far)", where, n, (int)(intptr_t)ln->arg, fds_shed_total());
+}
+
+void fds_note_init(struct lognote *ln, struct loop *l, int index)
+{
+	lognote_init(ln, l, 1000, shed_summary, (void *)(intptr_t)index);
+}

@@ -12,7 +12,7 @@
 #ifndef HP_FDS_H
 #define HP_FDS_H
 
-#include "tick.h"
+#include "lognote.h"
 
 #define FDS_RESERVE 16
 
@@ -28,5 +28,14 @@ int fds_take(int n);
 
 /** Give n fds back. */
 void fds_give(int n);
+
+/** A connection dropped, or a backend socket not made, for lack of fds at
+ *  `where` (a listener's name): counted for the whole process and said
+ *  through ln, the calling worker's note made with fds_note_init(). */
+void fds_shed(struct lognote *ln, const char *where);
+/** Sheds so far, process-wide. */
+unsigned long long fds_shed_total(void);
+/** Make ln the note of worker `index`'s sheds (once a second). */
+void fds_note_init(struct lognote *ln, struct loop *l, int index);
 
 #endif

@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -14,14 +15,15 @@
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "worker.h"
 
 #define ACCEPT_BATCH 64
 #define SPARE_RETRY_MS 100	/* without a spare fd, look again this often */
 
-static void spare_open(struct worker *w)
+static void spare_open(struct listeners *set)
 {
-	if (w->spare_fd == -1)
-		w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (set->spare_fd == -1)
+		set->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /* Reset a connection we will not serve. */
@@ -33,49 +35,11 @@ static void drop(int fd)
 	close(fd);
 }
 
-/* A connection dropped for lack of fds: counted, logged once per interval. */
+/* A connection dropped for lack of fds: counted, said once per interval. */
 static void shed_note(struct listener *l)
 {
 	l->shed++;
-	listener_note_emfile(l->w, l->name);
-}
-
-static void refused_text(char *buf, size_t len);
-
-static unsigned long long shed_total;	/* all workers: the count in the log */
-
-/* Said at most once a second per worker (w->emfile_log); what comes in
- * between is summed up by listener_flush_logs() when the second is over. */
-void listener_note_emfile(struct worker *w, const char *name)
-{
-	unsigned long long all = __atomic_add_fetch(&shed_total, 1, __ATOMIC_RELAXED);
-
-	if (ratelog_take(&w->emfile_log, w->now, name))
-		log_warnx("%s: out of file descriptors: dropping new connections "
-		    "(%llu so far)", name, all);
-}
-
-/* Say what the rate limits kept quiet, once their interval is over. */
-void listener_flush_logs(struct worker *w)
-{
-	unsigned long long n;
-	const char *name;
-	char counts[160];
-
-	if ((n = ratelog_due(&w->emfile_log, w->now, &name)) != 0)
-		log_warnx("%s: out of file descriptors: %llu more dropped by worker %d in the "
-		    "last second (%llu so far)", name, n, w->index,
-		    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
-	if ((n = ratelog_due(&w->limit_log, w->now, &name)) != 0) {
-		refused_text(counts, sizeof(counts));
-		log_warnx("%s: connection limit reached: %llu more reset by worker %d in the "
-		    "last second (%s)", name, n, w->index, counts);
-	}
-}
-
-tick_t listener_logs_next(const struct worker *w)
-{
-	return tick_first(ratelog_next(&w->emfile_log), ratelog_next(&w->limit_log));
+	fds_shed(&l->set->w->fd_log, l->name);
 }
 
 /* The limit a refusal passed, as configured. */
@@ -98,41 +62,87 @@ static void refused_text(char *buf, size_t len)
 	    limits_refused(LIMIT_SOURCE));
 }
 
+static void limit_summary(struct lognote *ln, unsigned long long n, const char *name)
+{
+	struct listeners *set = ln->arg;
+	char counts[160];
+
+	refused_text(counts, sizeof(counts));
+	log_warnx("%s: connection limit reached: %llu more reset by worker %d in the "
+	    "last second (%s)", name, n, set->w->index, counts);
+}
+
+/* accept_log says each pause; what it kept quiet needs no summary. */
+static void no_summary(struct lognote *ln, unsigned long long n, const char *name)
+{
+	(void)ln;
+	(void)n;
+	(void)name;
+}
+
 /* A connection over a limit was reset: counted by reason for the whole
- * process, said at most once a second per worker (w->limit_log, like the fd
- * exhaustion lines); what comes in between is summed up by
- * listener_flush_logs() when the second is over. */
+ * process, said at most once a second per worker (limit_log); what comes
+ * in between is summed up when the second is over. */
 static void limit_note(struct listener *l, enum limit_why why)
 {
-	struct worker *w = l->w;
+	struct worker *w = l->set->w;
 	char counts[160];
 
 	l->refused++;
 	limits_count_refusal(why);
-	if (!ratelog_take(&w->limit_log, w->now, l->name))
+	if (!lognote_take(&l->set->limit_log, l->name))
 		return;
 	refused_text(counts, sizeof(counts));
 	log_warnx("%s: connection limit reached (%s %u): resetting new connections "
 	    "(%s)", l->name, limits_name(why), limit_value(w, l->lc, why), counts);
 }
 
-/* Watch the worker's listeners level-triggered (the normal way) or, while
- * it has no spare fd and so cannot drop what it cannot accept,
- * edge-triggered: a pending connection then costs one wakeup when it
- * arrives instead of making epoll_wait return at once for ever. */
-static void watch(struct worker *w, uint32_t extra)
+/* Watch the listeners level-triggered (the normal way) or, paused (no spare
+ * fd, so what cannot be accepted cannot be dropped either; no kernel
+ * memory), edge-triggered: a pending connection then costs one wakeup when
+ * it arrives instead of making epoll_wait return at once for ever. */
+static void watch(struct listeners *set, int et)
 {
 	size_t i;
 
 	/* Only on a change: EPOLL_CTL_MOD puts a ready listener straight
 	 * back on the ready list, so re-arming on every failed accept would
 	 * wake the worker at once, for ever. */
-	if (w->listen_et == (extra == EPOLLET))
+	if (set->et == et)
 		return;
-	w->listen_et = extra == EPOLLET;
-	for (i = 0; i < w->nls; i++)
-		if (w->ls[i]->fd != -1)
-			(void)loop_mod(&w->loop, w->ls[i]->fd, EPOLLIN | extra, &w->ls[i]->ev);
+	set->et = et;
+	for (i = 0; i < set->n; i++)
+		if (set->v[i] != NULL && set->v[i]->fd != -1)
+			(void)loop_mod(&set->w->loop, set->v[i]->fd,
+			    EPOLLIN | (et ? EPOLLET : 0), &set->v[i]->ev);
+}
+
+/* Pause: edge-triggered until the retry timer (armed if it is not). */
+static void pause_for(struct listeners *set)
+{
+	watch(set, 1);
+	if (loop_timer_when(&set->retry) == TICK_NONE)
+		(void)loop_timer_in(&set->w->loop, &set->retry, SPARE_RETRY_MS);
+}
+
+/* The pause is over if the spare fd can be had: level-triggered again, so
+ * what queued up meanwhile is taken. */
+static void unpause(struct listeners *set)
+{
+	spare_open(set);
+	if (set->spare_fd == -1)
+		return;
+	loop_timer_stop(&set->w->loop, &set->retry);
+	watch(set, 0);
+}
+
+static void on_retry(struct loop_timer *lt)
+{
+	struct listeners *set = container_of(lt, struct listeners, retry);
+
+	unpause(set);
+	if (set->et)
+		(void)loop_timer_in(&set->w->loop, &set->retry, SPARE_RETRY_MS);
 }
 
 /* accept4 failed with EMFILE (which it does even when the queue is empty):
@@ -142,69 +152,65 @@ static void watch(struct worker *w, uint32_t extra)
  * can be lost when another worker takes the slot it freed. */
 static int shed_one(struct listener *l)
 {
-	struct worker *w = l->w;
+	struct listeners *set = l->set;
 	int fd;
 
-	if (w->spare_fd == -1) {
-		spare_open(w);
-		if (w->spare_fd == -1) {
-			watch(w, EPOLLET);
-			w->spare_retry = tick_add(w->now, SPARE_RETRY_MS);
-			if (ratelog_take(&w->accept_log, w->now, l->name))
+	if (set->spare_fd == -1) {
+		spare_open(set);
+		if (set->spare_fd == -1) {
+			pause_for(set);
+			if (lognote_take(&set->accept_log, l->name))
 				log_warnx("%s: out of file descriptors, none spare: "
 				    "new connections wait (%llu so far)", l->name,
-				    __atomic_load_n(&shed_total, __ATOMIC_RELAXED));
+				    fds_shed_total());
 			return 0;
 		}
-		watch(w, 0);
+		watch(set, 0);
 	}
-	close(w->spare_fd);
-	w->spare_fd = -1;
+	close(set->spare_fd);
+	set->spare_fd = -1;
 	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd != -1) {
 		drop(fd);
 		shed_note(l);
 	}
-	spare_open(w);
-	if (w->spare_fd == -1) {	/* another worker holds the slot for a moment */
+	spare_open(set);
+	if (set->spare_fd == -1) {	/* another worker holds the slot for a moment */
 		sched_yield();
-		spare_open(w);
+		spare_open(set);
 	}
 	return fd != -1;
 }
 
-/* accept4 failed for want of kernel memory (or oddly): stop listening
- * level-triggered until spare_retry, then take what queued up. */
+/* accept4 failed for want of kernel memory (or oddly): pause, then take
+ * what queued up. */
 static void accept_pause(struct listener *l)
 {
-	struct worker *w = l->w;
 	int e = errno;
 
-	if (ratelog_take(&w->accept_log, w->now, l->name)) {
+	if (lognote_take(&l->set->accept_log, l->name)) {
 		errno = e;
 		log_warn("%s: accept: pausing new connections for %d ms", l->name,
 		    SPARE_RETRY_MS);
 	}
-	watch(w, EPOLLET);
-	if (w->spare_retry == TICK_NONE)
-		w->spare_retry = tick_add(w->now, SPARE_RETRY_MS);
+	pause_for(l->set);
 }
 
 static void on_accept(struct ev *ev, uint32_t events)
 {
 	struct listener *l = (struct listener *)ev;
-	struct worker *w = l->w;
+	struct listeners *set = l->set;
+	struct worker *w = set->w;
 	int i;
 
 	(void)events;
 	if (l->fd == -1)	/* closed earlier in this batch (the drain) */
 		return;
-	if (w->spare_fd == -1) {		/* lost while out of fds: take it back */
-		spare_open(w);
-		if (w->spare_fd != -1) {
-			w->spare_retry = TICK_NONE;
-			watch(w, 0);
-		}
+	if (set->spare_fd == -1)	/* lost while out of fds: take it back */
+		unpause(set);
+	if (w->loop.now - set->rlimit_at >= 1000) {	/* prlimit from outside */
+		fds_refresh();
+		set->rlimit_at = w->loop.now;
 	}
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
@@ -268,7 +274,7 @@ int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char
 		return -1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* accepted sockets inherit these: no call per connection (urgent
-	 * bytes stay inline, relayed like any other: see set_backend_opts()) */
+	 * bytes stay inline, relayed like any other: see pipe.h) */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	*what = "SO_REUSEPORT";
@@ -290,17 +296,24 @@ fail:
 	return -1;
 }
 
-int listener_adopt(struct listener *l, struct worker *w, const struct listener_conf *lc,
-    int fd, struct sockaddr_storage *bound)
+/* Serve fd (from listener_bind()) in set, as a new listener of block lc;
+ * its address goes to *bound (may be NULL). NULL (logged, fd closed) if it
+ * cannot be. */
+static struct listener *adopt(struct listeners *set, const struct listener_conf *lc, int fd,
+    struct sockaddr_storage *bound)
 {
 	struct sockaddr_storage ss;
 	socklen_t blen = sizeof(ss);
+	struct listener *l = calloc(1, sizeof(*l));
 
-	spare_open(w);
-	memset(l, 0, sizeof(*l));
+	if (l == NULL) {
+		log_warnx("listen: out of memory");
+		close(fd);
+		return NULL;
+	}
 	l->ev.fn = on_accept;
 	l->lc = lc;
-	l->w = w;
+	l->set = set;
 	l->fd = -1;
 	if (bound == NULL)
 		bound = &ss;
@@ -309,52 +322,151 @@ int listener_adopt(struct listener *l, struct worker *w, const struct listener_c
 		goto fail;
 	}
 	sockaddr_str(bound, l->name, sizeof(l->name));
-	/* as the worker's other listeners are watched now (see watch()) */
-	if (loop_add(&w->loop, fd, EPOLLIN | (w->listen_et ? EPOLLET : 0), &l->ev) == -1) {
+	/* as the set's other listeners are watched now (see watch()) */
+	if (loop_add(&set->w->loop, fd, EPOLLIN | (set->et ? EPOLLET : 0), &l->ev) == -1) {
 		log_warn("listen %s: epoll", l->name);
 		goto fail;
 	}
 	l->fd = fd;
-	return 0;
+	return l;
 fail:
 	close(fd);
-	return -1;
+	free(l);
+	return NULL;
 }
 
-int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc,
-    const struct sockaddr_storage *addr, socklen_t len, const char *written,
-    struct sockaddr_storage *bound)
-{
-	const char *what;
-	int fd = listener_bind(addr, len, &what);
-
-	if (fd == -1) {
-		memset(l, 0, sizeof(*l));
-		l->fd = -1;
-		log_warn("listen %s: %s", written, what);
-		return -1;
-	}
-	return listener_adopt(l, w, lc, fd, bound);
-}
-
-/* The worker's spare_retry time came: with the spare back, watch the
- * listeners level-triggered again, so what queued up meanwhile is taken. */
-void listener_spare_retry(struct worker *w)
-{
-	spare_open(w);
-	if (w->spare_fd == -1) {
-		w->spare_retry = tick_add(w->now, SPARE_RETRY_MS);
-		return;
-	}
-	w->spare_retry = TICK_NONE;
-	watch(w, 0);
-}
-
-void listener_close(struct listener *l)
+static void listener_close(struct listener *l)
 {
 	if (l->fd == -1)
 		return;
-	loop_del(&l->w->loop, l->fd);
+	loop_del(&l->set->w->loop, l->fd);
 	close(l->fd);
 	l->fd = -1;
+}
+
+static size_t naddrs(const struct conf *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nlisteners; i++)
+		n += c->listeners[i].naddr;
+	return n;
+}
+
+int listeners_open(struct listeners *set, struct worker *w, const struct conf *c,
+    struct sockaddr_storage *bound, int first)
+{
+	size_t i, j, n = 0;
+
+	memset(set, 0, sizeof(*set));
+	set->w = w;
+	set->spare_fd = -1;
+	loop_timer_init(&set->retry, on_retry);
+	lognote_init(&set->limit_log, &w->loop, 1000, limit_summary, set);
+	lognote_init(&set->accept_log, &w->loop, 1000, no_summary, set);
+	spare_open(set);
+	if ((set->v = calloc(naddrs(c) + 1, sizeof(*set->v))) == NULL) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	for (i = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *lc = &c->listeners[i];
+
+		for (j = 0; j < lc->naddr; j++, n++) {
+			const struct sockaddr_storage *a = first ? &lc->addr[j] : &bound[n];
+			const char *what;
+			int fd = listener_bind(a, lc->addrlen[j], &what);
+
+			if (fd == -1) {
+				log_warn("listen %s: %s", lc->addrname[j], what);
+				return -1;
+			}
+			if ((set->v[n] = adopt(set, lc, fd, &bound[n])) == NULL)
+				return -1;
+			set->n = n + 1;
+			if (first)
+				log_info("listening on %s", set->v[n]->name);
+		}
+	}
+	return 0;
+}
+
+/* l serves no address any more: closed, kept for the sessions naming it. */
+static void retire(struct listeners *set, struct listener *l)
+{
+	struct listener **r;
+
+	if (set->w->index == 0)
+		log_info("no longer listening on %s", l->name);
+	listener_close(l);
+	if ((r = realloc(set->retired, (set->nretired + 1) * sizeof(*r))) == NULL)
+		fatalx("worker %d: out of memory", set->w->index);
+	set->retired = r;
+	set->retired[set->nretired++] = l;
+}
+
+void listeners_take(struct listeners *set, const struct conf *c, const int *src, const int *fd)
+{
+	struct listener **v;
+	size_t i, j, n = 0, nnew = naddrs(c);
+
+	if (src == NULL) {	/* the same addresses: only the blocks change */
+		for (i = 0; i < c->nlisteners; i++)
+			for (j = 0; j < c->listeners[i].naddr && n < set->n; j++)
+				set->v[n++]->lc = &c->listeners[i];
+		return;
+	}
+	if ((v = calloc(nnew + 1, sizeof(*v))) == NULL)
+		fatalx("worker %d: out of memory", set->w->index);
+	for (i = 0; i < c->nlisteners; i++)
+		for (j = 0; j < c->listeners[i].naddr; j++, n++) {
+			if (src[n] >= 0) {
+				v[n] = set->v[src[n]];
+				set->v[src[n]] = NULL;
+				v[n]->lc = &c->listeners[i];
+				continue;
+			}
+			if ((v[n] = adopt(set, &c->listeners[i], fd[n], NULL)) == NULL)
+				fatalx("worker %d: cannot serve a new listen address",
+				    set->w->index);
+			if (set->w->index == 0)
+				log_info("listening on %s", v[n]->name);
+		}
+	for (i = 0; i < set->n; i++)
+		if (set->v[i] != NULL)
+			retire(set, set->v[i]);
+	free(set->v);
+	set->v = v;
+	set->n = nnew;
+}
+
+void listeners_stop(struct listeners *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (set->v[i] != NULL)
+			listener_close(set->v[i]);
+	loop_timer_stop(&set->w->loop, &set->retry);
+	lognote_stop(&set->limit_log);
+	lognote_stop(&set->accept_log);
+}
+
+void listeners_free(struct listeners *set)
+{
+	size_t i;
+
+	if (set->w == NULL)
+		return;
+	listeners_stop(set);
+	for (i = 0; i < set->n; i++)
+		free(set->v[i]);
+	free(set->v);
+	for (i = 0; i < set->nretired; i++)
+		free(set->retired[i]);
+	free(set->retired);
+	if (set->spare_fd != -1)
+		close(set->spare_fd);
+	memset(set, 0, sizeof(*set));
+	set->spare_fd = -1;
 }

@@ -1,59 +1,80 @@
-/* Listening sockets: bind, accept in batches, the connection limits (an
- * accepted connection over one is reset at once) and the EMFILE answer (a
- * spare fd closed to accept-and-drop, libuv uv__emfile_trick), both logged
- * once per interval rather than per attempt. */
+/*
+ * A worker's listening sockets: bind, accept in batches, the connection
+ * limits (an accepted connection over one is reset at once) and the answers
+ * to running out: out of fds, a spare fd closed to accept-and-drop (libuv
+ * uv__emfile_trick); no spare either, or no kernel memory, a pause during
+ * which the sockets are watched edge-triggered (relayd's accept pause). The
+ * set owns that state, its timer and its rate-limited log lines; a reload
+ * hands it a new configuration's addresses (listeners_take()).
+ */
 #ifndef HP_LISTENER_H
 #define HP_LISTENER_H
 
 #include <stdint.h>
 
 #include "conf.h"
+#include "lognote.h"
 #include "loop.h"
 #include "tick.h"
 
 struct worker;
+struct listeners;
 
 struct listener {
 	struct ev			 ev;
 	int				 fd;
 	const struct listener_conf	*lc;
-	struct worker			*w;
+	struct listeners		*set;
 	char				 name[64];	/* bound address, port resolved */
 	uint64_t			 shed;		/* dropped for lack of fds */
 	uint64_t			 refused;	/* reset over a connection limit */
 };
 
+struct listeners {
+	struct worker		 *w;
+	struct listener		**v;		/* serving (NULL: moved away) */
+	size_t			  n;
+	struct listener		**retired;	/* removed by a reload: sessions */
+	size_t			  nretired;	/* may still name them; freed at the end */
+	int			  spare_fd;	/* kept for the EMFILE answer */
+	int			  et;		/* watched edge-triggered (paused) */
+	struct loop_timer	  retry;	/* the pause ends: look again */
+	tick_t			  rlimit_at;	/* RLIMIT_NOFILE last read */
+	struct lognote		  limit_log;	/* over a connection limit */
+	struct lognote		  accept_log;	/* no spare fd, other accept errors */
+};
+
 /**
- * Bind and listen on addr (SO_REUSEPORT, so every worker binds the same
- * address); `written` names it in messages. The address actually bound (the
- * port the kernel chose for port 0) goes to *bound. 0 or -1 (logged).
+ * Bind and listen on every address of c for worker w (SO_REUSEPORT, so every
+ * worker binds the same addresses). first: bind c's addresses as written
+ * and store the addresses got (ports chosen for port 0 resolved) in bound[]
+ * (one per address, in c's order); otherwise bind bound[]. Logs "listening
+ * on ..." if first. 0, or -1 (logged; listeners_free() cleans up).
  */
-int listener_open(struct listener *l, struct worker *w, const struct listener_conf *lc,
-    const struct sockaddr_storage *addr, socklen_t len, const char *written,
-    struct sockaddr_storage *bound);
+int listeners_open(struct listeners *set, struct worker *w, const struct conf *c,
+    struct sockaddr_storage *bound, int first);
+
 /**
- * The socket of listener_open() without a worker: bound and listening, or
- * -1 with errno set and *what naming the call that failed. A reload binds
- * new addresses so in the main thread, before any worker sees them.
+ * A reload, between two batches: serve c's addresses from now on. src NULL:
+ * the same addresses in the same order (only the blocks change). Otherwise
+ * src[k] is the index in set->v of the socket kept for c's k-th address
+ * (its accept queue stays), or -1 and fd[k] is the socket the main thread
+ * bound for it (listener_bind()); both arrays are the caller's. Sockets no
+ * address names close ("no longer listening on ..." from worker 0).
+ */
+void listeners_take(struct listeners *set, const struct conf *c, const int *src, const int *fd);
+
+/** The drain: stop accepting, close every socket. */
+void listeners_stop(struct listeners *set);
+
+/** Close and free everything (safe after a failed listeners_open()). */
+void listeners_free(struct listeners *set);
+
+/**
+ * The socket of a listener without a worker: bound and listening, or -1
+ * with errno set and *what naming the call that failed. A reload binds new
+ * addresses so in the main thread, before any worker sees them.
  */
 int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char **what);
-/** Serve fd (from listener_bind()) in worker w; its address goes to *bound
- *  (may be NULL). 0, or -1 (logged, fd closed). */
-int listener_adopt(struct listener *l, struct worker *w, const struct listener_conf *lc,
-    int fd, struct sockaddr_storage *bound);
-/** Stop accepting and close the socket. */
-void listener_close(struct listener *l);
-
-/** Called when w->spare_retry passes: take the spare fd back if possible. */
-void listener_spare_retry(struct worker *w);
-
-/** A connection dropped for lack of fds (listener `name`): counted for the
- *  whole process, logged at most once per second per worker. */
-void listener_note_emfile(struct worker *w, const char *name);
-
-/** Log what the rate limits (fd exhaustion, connection limits) kept quiet,
- *  once their interval is over: call at listener_logs_next(). */
-void listener_flush_logs(struct worker *w);
-tick_t listener_logs_next(const struct worker *w);
 
 #endif

@@ -36,6 +36,7 @@ static const char usage_text[] =
 "       halfpipe -V | -h            version | usage\n"
 "       halfpipe -s SOCKET conns    list the live connections (admin-socket)\n"
 "       halfpipe -s SOCKET kill ID  end connection ID, both sides reset\n"
+"       halfpipe -s SOCKET help     list the admin commands\n"
 "       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,HOST:PORT...][,balance=B][,alpn=P][,proxy=v1|v2]\n"
 "                [--route ...] [--accept-proxy NET ...]\n"
 "                [--default HOST:PORT|reject] [--hello-timeout D]\n"
@@ -474,14 +475,14 @@ static int admin_client(const char *path, int ac, char **av)
 	ssize_t n;
 	int fd, rc = 0;
 
-	if (ac == 1 && strcmp(av[0], "conns") == 0)
-		snprintf(req, sizeof(req), "conns\n");
+	if (ac == 1 && (strcmp(av[0], "conns") == 0 || strcmp(av[0], "help") == 0))
+		snprintf(req, sizeof(req), "%s\n", av[0]);
 	else if (ac == 2 && strcmp(av[0], "kill") == 0 &&
 	    strlen(av[1]) < 32 && (snprintf(req, sizeof(req), "kill %s\n", av[1]),
 	    admin_parse(req, strlen(req), &id) == ADMIN_KILL))
 		;
 	else {
-		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\" or \"kill ID\"\n%s",
+		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\", \"kill ID\" or \"help\"\n%s",
 		    usage_text);
 		return 2;
 	}

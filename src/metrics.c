@@ -232,10 +232,10 @@ int metrics_render(struct mbuf *b, const struct conf *c, struct wstats *const *w
 	return b->oom ? -1 : 0;
 }
 
-int metrics_request(const char *buf, size_t len, size_t max)
+int metrics_http_get(const char *buf, size_t len, size_t max, const char **path, size_t *plen)
 {
-	const char *end = NULL, *sp1, *sp2, *eol, *path;
-	size_t i, plen;
+	const char *end = NULL, *sp1, *sp2, *eol, *p, *q;
+	size_t i;
 
 	for (i = 0; i < len && end == NULL; i++)
 		if (buf[i] == '\n' && ((i >= 1 && buf[i - 1] == '\n') ||
@@ -246,14 +246,25 @@ int metrics_request(const char *buf, size_t len, size_t max)
 	eol = memchr(buf, '\n', len);
 	if ((sp1 = memchr(buf, ' ', (size_t)(eol - buf))) == NULL || sp1 == buf)
 		return 400;
-	path = sp1 + 1;
-	if ((sp2 = memchr(path, ' ', (size_t)(eol - path))) == NULL || sp2 == path ||
+	p = sp1 + 1;
+	if ((sp2 = memchr(p, ' ', (size_t)(eol - p))) == NULL || sp2 == p ||
 	    (size_t)(eol - sp2) < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
 		return 400;
 	if ((size_t)(sp1 - buf) != 3 || strncmp(buf, "GET", 3) != 0)
 		return 405;
-	plen = (size_t)(sp2 - path);
-	if ((plen == 8 || (plen > 8 && path[8] == '?')) && strncmp(path, "/metrics", 8) == 0)
-		return 200;
-	return 404;
+	q = memchr(p, '?', (size_t)(sp2 - p));
+	*path = p;
+	*plen = (size_t)((q != NULL ? q : sp2) - p);
+	return 200;
+}
+
+int metrics_request(const char *buf, size_t len, size_t max)
+{
+	const char *path;
+	size_t plen;
+	int st = metrics_http_get(buf, len, max, &path, &plen);
+
+	if (st != 200)
+		return st;
+	return plen == 8 && strncmp(path, "/metrics", 8) == 0 ? 200 : 404;
 }

@@ -45,4 +45,8 @@ int metrics_render(struct mbuf *out, const struct conf *c, struct wstats *const 
  */
 int metrics_request(const char *buf, size_t len, size_t max);
 
+/** The HTTP framing under metrics_request(): the same statuses, except that
+ *  any GET is 200 with *path, *plen its path (the query string cut). */
+int metrics_http_get(const char *buf, size_t len, size_t max, const char **path, size_t *plen);
+
 #endif

@@ -12,15 +12,11 @@
 
 #include "accesslog.h"
 #include "fds.h"
-#include "listener.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy_proto.h"
 #include "route.h"
 #include "session.h"
-
-#define container_of(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 #define SIDE_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define HBUF_FIRST 4096
@@ -186,8 +182,8 @@ void session_census(struct worker *w)
 				continue;
 			n[k]++;
 			tick_t since = s->first_close ? s->first_close_at : s->start;
-			if (w->now - since + 1 > oldest[k])
-				oldest[k] = w->now - since + 1;
+			if (w->loop.now - since + 1 > oldest[k])
+				oldest[k] = w->loop.now - since + 1;
 		}
 	}
 	for (k = 0; k < TS_COUNT; k++) {
@@ -220,6 +216,14 @@ void session_row(const struct session *s, tick_t now, struct admin_row *r)
 
 /* ---- teardown ---------------------------------------------------------- */
 
+static void session_free(struct loop_closing *c)
+{
+	struct session *s = container_of(c, struct session, closing);
+
+	conf_unref(s->conf);
+	free(s);
+}
+
 static void end(struct session *s, enum close_reason r, int abort)
 {
 	struct worker *w = s->w;
@@ -244,7 +248,8 @@ static void end(struct session *s, enum close_reason r, int abort)
 	}
 	s->c.fd = s->s.fd = -1;
 	s->phase = PH_CLOSED;
-	timer_cancel(&w->timers, &s->timer);
+	loop_timer_stop(&w->loop, &s->timer);
+	loop_task_cancel(&s->ready);
 	pipe_release(&s->c2s, &w->pool, &w->pipes);
 	pipe_release(&s->s2c, &w->pool, &w->pipes);
 	free(s->hbuf);
@@ -252,11 +257,13 @@ static void end(struct session *s, enum close_reason r, int abort)
 
 	if (s->first_close && !s->second_close_at &&
 	    (s->c2s.flags & P_EOF) && (s->s2c.flags & P_EOF))
-		s->second_close_at = w->now;
-	if (w->access != NULL)
-		accesslog_write(w->access, s, w->now);
+		s->second_close_at = w->loop.now;
+	if (w->access != NULL) {
+		accesslog_write(w->access, s, w->loop.now);
+		loop_task_queue(&w->loop, &w->flush);
+	}
 	stat_add(&w->stats.closed[r], 1);
-	stats_observe(&w->stats, H_DURATION, w->now - s->start);
+	stats_observe(&w->stats, H_DURATION, w->loop.now - s->start);
 	/* Per-route and per-backend bytes: counted against the configuration
 	 * the worker now serves; a connection that outlived a reload is not
 	 * attributed (its indexes are the old configuration's). */
@@ -270,17 +277,17 @@ static void end(struct session *s, enum close_reason r, int abort)
 	}
 	phase_note(s);
 
-	/* unlink from the live list, queue for freeing after this batch */
+	/* unlink from the live list; freed once no event of this turn can
+	 * name it */
 	if (s->prev)
 		s->prev->next = s->next;
 	else
 		w->live = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	s->prev = NULL;
-	s->next = w->dead;
-	w->dead = s;
+	s->prev = s->next = NULL;
 	w->nlive--;
+	loop_close_later(&w->loop, &s->closing, session_free);
 }
 
 static int reason_aborts(enum close_reason r)
@@ -291,25 +298,6 @@ static int reason_aborts(enum close_reason r)
 void session_close(struct session *s, enum close_reason r)
 {
 	end(s, r, reason_aborts(r));
-}
-
-void session_reap(struct worker *w)
-{
-	struct session *s, **pp;
-
-	for (pp = &w->ready; (s = *pp) != NULL;)	/* none freed while queued */
-		if (s->phase == PH_CLOSED) {
-			*pp = s->ready_next;
-			s->ready_queued = 0;
-		} else {
-			pp = &s->ready_next;
-		}
-
-	while ((s = w->dead) != NULL) {
-		w->dead = s->next;
-		conf_unref(s->conf);
-		free(s);
-	}
 }
 
 /* ---- deadlines --------------------------------------------------------- */
@@ -359,9 +347,9 @@ static void update_timer(struct session *s)
 {
 	tick_t d = deadline(s);
 
-	if (d != TICK_NONE && s->timer.idx != TIMER_IDLE && s->timer.when <= d)
+	if (d != TICK_NONE && s->timer.t.idx != TIMER_IDLE && s->timer.t.when <= d)
 		return;
-	if (timer_set(&s->w->timers, &s->timer, d) == -1)
+	if (loop_timer_set(&s->w->loop, &s->timer, d) == -1)
 		session_close(s, CR_RESOURCE);
 }
 
@@ -428,7 +416,7 @@ static void reject(struct session *s, enum close_reason r)
 	}
 	s->pending = r;
 	s->phase = PH_REJECT;
-	s->phase_expire = tick_add(s->w->now, c->half_closed_timeout_ms);
+	s->phase_expire = tick_add(s->w->loop.now, c->half_closed_timeout_ms);
 	free(s->hbuf);
 	s->hbuf = NULL;
 	update_timer(s);
@@ -445,12 +433,12 @@ static void connect_failed(struct session *s, enum close_reason r);
  */
 static tick_t attempt_deadline(const struct session *s)
 {
-	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->now) + 1 : 1;
-	int left = tick_remain(s->connect_end, s->w->now);
+	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->loop.now) + 1 : 1;
+	int left = tick_remain(s->connect_end, s->w->loop.now);
 
 	if (n <= 1 || left <= 0)
 		return s->connect_end;
-	return tick_add(s->w->now, (uint32_t)left / n > 0 ? (uint32_t)left / n : 1);
+	return tick_add(s->w->loop.now, (uint32_t)left / n > 0 ? (uint32_t)left / n : 1);
 }
 
 static void connect_backend(struct session *s, struct backend *be)
@@ -461,13 +449,13 @@ static void connect_backend(struct session *s, struct backend *be)
 	s->be = be;
 	s->attempts++;
 	if (s->connect_start == TICK_NONE) {	/* the first attempt starts the budget */
-		s->connect_start = w->now;
-		s->connect_end = tick_add(w->now, s->conf->connect_timeout_ms);
+		s->connect_start = w->loop.now;
+		s->connect_end = tick_add(w->loop.now, s->conf->connect_timeout_ms);
 	}
 	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
-			listener_note_emfile(w, s->lname);
+			fds_shed(&w->fd_log, s->lname);
 			session_close(s, CR_RESOURCE);
 			return;
 		}
@@ -521,11 +509,11 @@ static void connect_failed(struct session *s, enum close_reason r)
 		session_close(s, r);
 		return;
 	}
-	pool_failed(s->be, w->now, s->conf->backend_fails, s->conf->backend_cooldown_ms);
+	pool_failed(s->be, w->loop.now, s->conf->backend_fails, s->conf->backend_cooldown_ms);
 	pool_drop(s->be);
 	s->held = 0;
-	if (tick_is_expired(s->connect_end, w->now) ||
-	    (i = pool_pick(s->pool, s->pool_start, s->tried, w->now)) == -1) {
+	if (tick_is_expired(s->connect_end, w->loop.now) ||
+	    (i = pool_pick(s->pool, s->pool_start, s->tried, w->loop.now)) == -1) {
 		session_close(s, r);
 		return;
 	}
@@ -577,7 +565,7 @@ static void hello_verdict(struct session *s, enum hello_verdict v)
 			s->rt = rt;
 			s->pool = rt->pool;
 			s->pool_start = pool_first(rt->pool);
-			connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->now));
+			connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->loop.now));
 			return;
 		}
 		act = &lc->on_no_route;
@@ -716,7 +704,7 @@ static void hello_read(struct session *s)
 		}
 		if (n == 0) {
 			s->first_close = 'c';
-			s->first_close_at = s->w->now;
+			s->first_close_at = s->w->loop.now;
 			session_close(s, CR_HELLO_ABORT);
 			return;
 		}
@@ -761,11 +749,11 @@ static void connect_check(struct session *s)
 		return;
 	if (s->pool != NULL)
 		pool_connected(s->be);
-	s->connect_done = s->w->now;
+	s->connect_done = s->w->loop.now;
 	stats_observe(&s->w->stats, H_CONNECT, s->connect_done - s->connect_start);
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
-	s->last_active = s->w->now;
+	s->last_active = s->w->loop.now;
 	if (s->proxy_send && proxy_prepend(s) == -1) {
 		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
 		session_close(s, CR_RESOURCE);
@@ -802,7 +790,7 @@ static void relay(struct session *s)
 	enum close_reason why;
 	int moved = 0, err = 0, yield = 0;
 
-	r = pipe_pump(&s->c2s, &w->pool, &w->pipes, w->now, &moved, &err);
+	r = pipe_pump(&s->c2s, &w->pool, &w->pipes, w->loop.now, &moved, &err);
 	if (r == PUMP_YIELD) {
 		yield = 1;
 	} else if (r != PUMP_OK) {
@@ -810,7 +798,7 @@ static void relay(struct session *s)
 		    r == PUMP_TO_ERR ? CR_SERVER_RST : CR_RESOURCE);
 		return;
 	}
-	r = pipe_pump(&s->s2c, &w->pool, &w->pipes, w->now, &moved, &err);
+	r = pipe_pump(&s->s2c, &w->pool, &w->pipes, w->loop.now, &moved, &err);
 	if (r == PUMP_YIELD) {
 		yield = 1;
 	} else if (r != PUMP_OK) {
@@ -828,13 +816,13 @@ static void relay(struct session *s)
 		ready_push(s);
 	if (!moved)
 		return;
-	s->last_active = w->now;
+	s->last_active = w->loop.now;
 	note_eof(s, &s->c2s, 'c');
 	note_eof(s, &s->s2c, 's');
 	if (pipe_done(&s->c2s) && pipe_done(&s->s2c)) {
 		s->phase = PH_LINGER;
 		s->pending = s->first_close == 's' ? CR_SERVER_FIN : CR_CLIENT_FIN;
-		s->phase_expire = tick_add(w->now, s->conf->half_closed_timeout_ms);
+		s->phase_expire = tick_add(w->loop.now, s->conf->half_closed_timeout_ms);
 		s->linger_step = 0;
 		linger_check(s);
 		return;
@@ -903,7 +891,7 @@ static void linger_check(struct session *s)
 	pause = 20u << (s->linger_step < 4 ? s->linger_step++ : 4);
 	if (pause > LINGER_POLL_MAX_MS)
 		pause = LINGER_POLL_MAX_MS;
-	s->poll_at = tick_add(w->now, pause);
+	s->poll_at = tick_add(w->loop.now, pause);
 	update_timer(s);
 }
 
@@ -1001,12 +989,13 @@ static void on_server(struct ev *ev, uint32_t e)
 
 /* ---- timers ------------------------------------------------------------ */
 
-static void on_deadline(struct session *s)
+static void on_deadline(struct loop_timer *lt)
 {
+	struct session *s = container_of(lt, struct session, timer);
 	struct worker *w = s->w;
 	tick_t d = deadline(s);
 
-	if (!tick_is_expired(d, w->now)) {	/* moved since armed (lazy) */
+	if (!tick_is_expired(d, w->loop.now)) {	/* moved since armed (lazy) */
 		update_timer(s);
 		return;
 	}
@@ -1018,14 +1007,14 @@ static void on_deadline(struct session *s)
 		connect_failed(s, CR_CONNECT_TIMEOUT);	/* this attempt's share is up */
 		break;
 	case PH_RELAY:
-		if (!tick_is_expired(tick_add(s->last_active, relay_timeout(s)), w->now)) {
+		if (!tick_is_expired(tick_add(s->last_active, relay_timeout(s)), w->loop.now)) {
 			acked_progress(s);	/* the checkpoint: a baseline */
-			s->acked_at = w->now;
+			s->acked_at = w->loop.now;
 			update_timer(s);
 			break;
 		}
 		if (s->acked_at != TICK_NONE && acked_progress(s)) {
-			s->last_active = w->now;
+			s->last_active = w->loop.now;
 			update_timer(s);
 			break;
 		}
@@ -1033,9 +1022,9 @@ static void on_deadline(struct session *s)
 		    CR_HALF_CLOSED_TIMEOUT : CR_IDLE_TIMEOUT);
 		break;
 	case PH_LINGER:
-		if (tick_is_expired(s->phase_expire, w->now)) {
+		if (tick_is_expired(s->phase_expire, w->loop.now)) {
 			if (acked_progress(s)) {
-				s->phase_expire = tick_add(w->now,
+				s->phase_expire = tick_add(w->loop.now,
 				    s->conf->half_closed_timeout_ms);
 			} else {
 				linger_abort(s, CR_HALF_CLOSED_TIMEOUT);
@@ -1055,35 +1044,20 @@ static void on_deadline(struct session *s)
 
 /* ---- the ready list: sessions that gave way with work left ------------- */
 
+/* A byte budget used up: no new edge will announce what is still there, so
+ * the session steps again after this turn's timers (a loop task); what gives
+ * way again then waits for the next turn. */
 static void ready_push(struct session *s)
 {
-	if (s->ready_queued)
-		return;
-	s->ready_queued = 1;
-	s->ready_next = s->w->ready;
-	s->w->ready = s;
+	loop_task_queue(&s->w->loop, &s->ready);
 }
 
-void session_run_ready(struct worker *w)
+static void on_ready(struct loop_task *t)
 {
-	struct session *s, *list = w->ready;
+	struct session *s = container_of(t, struct session, ready);
 
-	w->ready = NULL;	/* what gives way again now waits for the next turn */
-	while ((s = list) != NULL) {
-		list = s->ready_next;
-		s->ready_next = NULL;
-		s->ready_queued = 0;
-		if (s->phase != PH_CLOSED)
-			step(s);
-	}
-}
-
-void session_run_timers(struct worker *w)
-{
-	struct timer *t;
-
-	while ((t = timer_pop_expired(&w->timers, w->now)) != NULL)
-		on_deadline(container_of(t, struct session, timer));
+	if (s->phase != PH_CLOSED)
+		step(s);
 }
 
 void session_drain_deadline(struct worker *w)
@@ -1123,8 +1097,9 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	memcpy(&s->peer, peer, peerlen);
 	s->peerlen = peerlen;
 	clock_gettime(CLOCK_REALTIME, &s->start_rt);
-	s->start = w->now;
-	timer_init(&s->timer);
+	s->start = w->loop.now;
+	loop_timer_init(&s->timer, on_deadline);
+	loop_task_init(&s->ready, on_ready);
 	hello_rd_init(&s->rd, s->conf->hello_max);	/* TCP_NODELAY: from the listener */
 
 	s->next = w->live;
@@ -1143,7 +1118,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 		session_close(s, CR_RESOURCE);
 		return -1;
 	}
-	s->phase_expire = tick_add(w->now, s->conf->hello_timeout_ms);
+	s->phase_expire = tick_add(w->loop.now, s->conf->hello_timeout_ms);
 	update_timer(s);
 	return 0;
 }

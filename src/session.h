@@ -14,8 +14,9 @@
  *
  * Every way out goes through session_close(s, reason): it closes both
  * sockets (abortively where the reason says the stream was cut), writes the
- * access-log line once, and queues the session for freeing after the
- * current batch of events (relayd relay_close, Redis freeClientAsync).
+ * access-log line once, and hands the session to the loop's close-later
+ * list, freed at the end of the turn (relayd relay_close, Redis
+ * freeClientAsync).
  */
 #ifndef HP_SESSION_H
 #define HP_SESSION_H
@@ -40,9 +41,9 @@
 enum phase { PH_HELLO, PH_CONNECT, PH_RELAY, PH_LINGER, PH_REJECT, PH_CLOSED };
 
 struct session {
-	struct session		*next, *prev;	/* worker's live list / free list */
-	struct session		*ready_next;	/* worker's ready list */
-	int			 ready_queued;	/* on it */
+	struct session		*next, *prev;	/* worker's live list */
+	struct loop_task	 ready;		/* gave way with work left */
+	struct loop_closing	 closing;	/* freed after the turn it ended in */
 	struct worker		*w;
 	struct conf		*conf;		/* a reference: its routes, timeouts */
 	uint64_t		 id;
@@ -69,7 +70,7 @@ struct session {
 	int			 has_dst;
 
 	/* deadlines: one heap timer at the earliest (HAProxy stream.c) */
-	struct timer		 timer;
+	struct loop_timer	 timer;
 	tick_t			 phase_expire;	/* hello / connect deadline */
 	tick_t			 last_active;	/* last byte either way */
 	uint64_t		 acked[2];	/* tcpi_bytes_acked seen (client, server) */
@@ -109,17 +110,6 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 /** End a session: see above. Safe to call once per session. */
 void session_close(struct session *s, enum close_reason r);
 
-/** Run the deadlines that are due at w->now. */
-void session_run_timers(struct worker *w);
-
-/** Step once more the sessions that gave way with work left (a byte
- *  budget used up: no new edge will announce what is still there). Those
- *  that give way again wait for the next turn of the loop. */
-void session_run_ready(struct worker *w);
-
-/** Free the sessions closed during the last batch. */
-void session_reap(struct worker *w);
-
 /** Metrics: count this worker's sockets in FIN_WAIT_2 and CLOSE_WAIT
  *  (TCP_INFO) and the age of the oldest, into w->stats. */
 void session_census(struct worker *w);
@@ -127,7 +117,7 @@ void session_census(struct worker *w);
 /** The admin table's row for s, a live session of the calling worker. */
 void session_row(const struct session *s, tick_t now, struct admin_row *r);
 
-/** SIGTERM: every live session now also ends by w->drain_expire. */
+/** The drain's deadline: every live session ends now (drain-timeout). */
 void session_drain_deadline(struct worker *w);
 
 #endif

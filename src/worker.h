@@ -1,11 +1,19 @@
 /*
- * A worker: one thread with its own epoll loop, listening sockets (the same
- * addresses as every other worker's, SO_REUSEPORT), sessions, timers, buffer
- * and pipe pools. Workers share the configuration (read-only,
- * reference-counted), the access-log stream, and counters kept with relaxed
- * atomics (the fd budget, the connection limits, the connection id); the
- * metrics endpoint reads every worker's stats, the admin socket's requests
- * wait on a list under a mutex. Nothing on the relay path takes a lock.
+ * A worker: one thread with its own loop (loop.h: I/O, timers, tasks, then
+ * one close-later list), listening sockets (the same addresses as every
+ * other worker's, SO_REUSEPORT), sessions and buffer and pipe pools. Workers
+ * share the configurations (reference-counted; a reload swaps the one new
+ * sessions get, and the backends' health counters in it are shared
+ * atomics), the access-log stream, and counters kept with relaxed atomics
+ * (the fd budget, the connection limits, the connection id); the metrics
+ * endpoint reads every worker's stats, the admin socket's requests wait on
+ * a list under a mutex. Nothing on the relay path takes a lock.
+ *
+ * Here is only what the worker itself does: its thread, the main thread's
+ * wake-ups (signals, reloads), the drain. What else runs on the loop owns
+ * its state and its timers: the listeners (listener.h), each session
+ * (session.h), the control connections (ctl.h), the rate-limited log lines
+ * (lognote.h).
  */
 #ifndef HP_WORKER_H
 #define HP_WORKER_H
@@ -17,64 +25,50 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "listener.h"
+#include "lognote.h"
 #include "loop.h"
-#include "ratelog.h"
 #include "reason.h"
 #include "splice.h"
 #include "stats.h"
-#include "tick.h"
-#include "timer.h"
+
+#define WORKERS_MAX 64
 
 struct session;
-struct listener;
 struct metricsd;
-struct admind;
+struct admin;
 
 struct worker {
 	int			 index;
 	pthread_t		 thread;
 	struct loop		 loop;
-	struct timer_heap	 timers;
 	struct bufpool		 pool;
 	struct pipepool		 pipes;
 	struct conf		*conf;		/* a reference; a reload swaps it */
-	pthread_mutex_t		 mu;		/* guards the two below */
+	pthread_mutex_t		 mu;		/* guards the four below */
 	struct conf		*pending;	/* a reload's conf, not yet taken */
 	int			*pend_src;	/* per new address: old index, or -1 */
 	int			*pend_fd;	/* per new address: pre-bound, or -1 */
-	struct conf		*take;		/* taken after the event batch */
-	int			*take_src, *take_fd;
 	unsigned		 signals;	/* SIGTERM/SIGINT not yet taken */
-	FILE			*access;	/* NULL: access log off */
-	struct listener		**ls;		/* this worker's listening sockets */
-	size_t			 nls;
-	struct listener		**retired;	/* removed by a reload: sessions */
-	size_t			 nretired;	/* may still name them; freed at join */
-	int			 wake_fd;	/* eventfd: the main thread's signals */
+	int			 wake_fd;	/* eventfd: the main thread's news */
 	int			 done_fd;	/* eventfd: +1 when this worker ends */
 	int			 ack_fd;	/* eventfd: +1 when it took a reload */
 	struct ev		 wake_ev;
-	int			 spare_fd;	/* kept for the EMFILE answer */
-	struct ratelog		 emfile_log;	/* out of fds: once a second */
-	struct ratelog		 limit_log;	/* over a connection limit: likewise */
-	struct ratelog		 accept_log;	/* no spare fd, other accept errors:
-						   likewise, no summary line */
-	tick_t			 spare_retry;	/* no spare fd: try again then */
-	int			 listen_et;	/* listeners watched edge-triggered */
-	tick_t			 rlimit_at;	/* RLIMIT_NOFILE last read */
+	struct loop_task	 reload;	/* takes `take` after the batch */
+	struct conf		*take;
+	int			*take_src, *take_fd;
+	FILE			*access;	/* NULL: access log off */
+	struct loop_task	 flush;		/* fflush(access) after a turn that wrote */
+	struct listeners	 ls;
+	struct lognote		 fd_log;	/* out of fds (fds_shed()) */
 	struct session		*live;		/* doubly linked */
-	struct session		*dead;		/* freed after the batch */
-	struct session		*ready;		/* to step again (session_run_ready()) */
 	uint64_t		 nlive;
 	struct wstats		 stats;		/* written by this worker only */
+	struct loop_timer	 census;	/* metrics on: TCP states, each second */
 	struct metricsd		*md;		/* worker 0 with metrics on */
-	int			 admin_fd;	/* eventfd: admin requests; -1: off */
-	struct ev		 admin_ev;
-	struct admind		*ad;		/* worker 0 with admin-socket on */
-	tick_t			 census_at;	/* TCP states last counted */
+	struct admin		*admin;		/* admin-socket on */
 	int			 draining;
-	tick_t			 drain_expire;
-	tick_t			 now;
+	struct loop_timer	 drain;		/* the drain's deadline */
 };
 
 /**
@@ -93,10 +87,13 @@ void worker_signal(struct worker *w);
 /** From the main thread: serve c (a reference, which w takes over) for new
  *  connections once it writes 1 to its ack_fd; live ones keep theirs.
  *  src and fd NULL: c's addresses are w's, in the same order. Otherwise
- *  (both malloc'd, taken over) src[k] is the index in w->ls of the socket
+ *  (both malloc'd, taken over) src[k] is the index in w->ls.v of the socket
  *  kept for c's k-th address, or -1 and fd[k] the socket bound for it. */
 void worker_reload(struct worker *w, struct conf *c, int *src, int *fd);
 /** Wait for the thread to end and free what the worker holds. */
 void worker_join(struct worker *w);
+
+/** Every worker set up so far, by index (*n: how many; n may be NULL). */
+struct worker **workers_all(size_t *n);
 
 #endif

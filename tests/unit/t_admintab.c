@@ -25,6 +25,8 @@ int main(void)
 	CHECK_INT(P("kill \n", &id), ADMIN_BAD, "kill no id");
 	CHECK_INT(P("kill 4x\n", &id), ADMIN_BAD, "kill junk");
 	CHECK_INT(P("connsx\n", &id), ADMIN_BAD, "other");
+	CHECK_INT(P("help\n", &id), ADMIN_HELP, "help");
+	CHECK_INT(P("help me\n", &id), ADMIN_BAD, "help takes no argument");
 	memset(big, 'a', sizeof(big));
 	CHECK_INT(admin_parse(big, sizeof(big), &id), ADMIN_BAD, "too long");
 
