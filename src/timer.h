@@ -1,8 +1,10 @@
 /*
  * Deadline store: a binary min-heap on (deadline, seq) (libuv timer.c). Pure:
- * the caller passes the clock, so tests use a fake one. Each session embeds
- * one struct timer set to its earliest deadline; arming, moving and cancelling
- * cost O(log n), finding the next deadline O(1). Nothing ever scans.
+ * the caller passes the clock, so tests use a fake one. The loop keeps one
+ * heap; each of its timers (struct loop_timer, loop.h: a session's earliest
+ * deadline, a control connection's, the drain...) embeds one struct timer.
+ * Arming, moving and cancelling cost O(log n), finding the next deadline
+ * O(1). Nothing ever scans.
  */
 #ifndef HP_TIMER_H
 #define HP_TIMER_H
