@@ -24,7 +24,6 @@
 
 #define SIDE_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define HBUF_FIRST 4096
-#define LINGER_POLL_MAX_MS 200
 
 /* TLS alerts sent to a rejected client: fatal unrecognized_name / decode_error. */
 static const uint8_t alert_unrecognized_name[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112 };
@@ -319,35 +318,21 @@ static uint32_t relay_timeout(const struct session *s)
 {
 	const struct conf *c = s->conf;
 
-	return (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF) ?
-	    c->half_closed_timeout_ms : c->idle_timeout_ms;
+	return dl_relay_timeout((s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF),
+	    c->idle_timeout_ms, c->half_closed_timeout_ms);
 }
 
-/*
- * RELAY: the timeout runs from the last byte moved. Halfway there comes a
- * checkpoint that reads the acknowledgement counters (acked_progress()), so
- * that at the deadline a peer still taking bytes can be told from a stalled
- * one; a connection that ends before it costs no TCP_INFO call at all.
- */
+/* The policy's answer (deadline.h); in RELAY, the checkpoint halfway reads
+ * the acknowledgement counters (acked_progress()). */
 static tick_t deadline(const struct session *s)
 {
-	uint32_t t;
+	struct dl_in in = {
+		.phase = s->phase, .phase_expire = s->phase_expire, .poll_at = s->poll_at,
+		.last_active = s->last_active, .acked_at = s->acked_at,
+		.relay_ms = relay_timeout(s),
+	};
 
-	switch (s->phase) {
-	case PH_RELAY:
-		t = relay_timeout(s);
-		if (t == 0)
-			return TICK_NONE;
-		if (s->acked_at == TICK_NONE || s->acked_at < s->last_active + t / 2)
-			return tick_add(s->last_active, t / 2 ? t / 2 : 1);
-		return tick_add(s->last_active, t);
-	case PH_LINGER:
-		return tick_first(s->phase_expire, s->poll_at);
-	case PH_CLOSED:
-		return TICK_NONE;
-	default:
-		return s->phase_expire;
-	}
+	return dl_next(&in);
 }
 
 /*
@@ -446,11 +431,8 @@ static void connect_failed(struct session *s, enum close_reason r);
 static tick_t attempt_deadline(const struct session *s)
 {
 	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->now) + 1 : 1;
-	int left = tick_remain(s->connect_end, s->w->now);
 
-	if (n <= 1 || left <= 0)
-		return s->connect_end;
-	return tick_add(s->w->now, (uint32_t)left / n > 0 ? (uint32_t)left / n : 1);
+	return dl_attempt(s->connect_end, s->w->now, n);
 }
 
 static void connect_backend(struct session *s, struct backend *be)
@@ -872,7 +854,6 @@ static void linger_check(struct session *s)
 	int fds[2] = { s->c.fd, s->s.fd };
 	int i, st[2], waiting = 0;
 	enum close_reason why;
-	uint32_t pause;
 
 	if ((why = peer_reset(s)) != CR_NONE) {
 		linger_abort(s, why);
@@ -900,10 +881,7 @@ static void linger_check(struct session *s)
 		end(s, s->pending, 0);
 		return;
 	}
-	pause = 20u << (s->linger_step < 4 ? s->linger_step++ : 4);
-	if (pause > LINGER_POLL_MAX_MS)
-		pause = LINGER_POLL_MAX_MS;
-	s->poll_at = tick_add(w->now, pause);
+	s->poll_at = dl_linger_poll(w->now, &s->linger_step);
 	update_timer(s);
 }
 
