@@ -11,18 +11,18 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "connect.h"
 #include "fds.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy_proto.h"
 #include "route.h"
-#include "session.h"
+#include "session_int.h"
 
 #define container_of(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
-#define SIDE_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define HBUF_FIRST 4096
 
 /* TLS alerts sent to a rejected client: fatal unrecognized_name / decode_error. */
@@ -31,8 +31,6 @@ static const uint8_t alert_decode_error[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02
 
 static uint64_t next_id;	/* shared by the workers */
 
-static void step(struct session *s);
-static void update_timer(struct session *s);
 static void ready_push(struct session *s);
 
 /* ---- small socket helpers ---------------------------------------------- */
@@ -73,7 +71,7 @@ static int so_error(int fd)
 	return err != 0;
 }
 
-static int side_reset(struct side *sd)
+int side_reset(struct side *sd)
 {
 	if (!sd->err)
 		return 0;
@@ -108,8 +106,7 @@ static const char *tcp_state_name(int st)
 	return names[st];
 }
 
-/* Close fd; abortively (RST, no orphan left behind) if abort is set. */
-static void close_fd(int fd, int abort)
+void close_fd(int fd, int abort)
 {
 	if (fd == -1)
 		return;
@@ -119,15 +116,6 @@ static void close_fd(int fd, int abort)
 		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(fd);
-}
-
-/* A backend socket: no Nagle delay, the hello and small records go out at
- * once (client sockets inherit it from the listener). */
-static void set_backend_opts(int fd)
-{
-	int one = 1;
-
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -340,7 +328,7 @@ static tick_t deadline(const struct session *s)
  * (on_deadline() finds it early and re-arms then), so a busy connection costs
  * no heap operation per event; only an earlier deadline moves it now.
  */
-static void update_timer(struct session *s)
+void update_timer(struct session *s)
 {
 	tick_t d = deadline(s);
 
@@ -420,104 +408,6 @@ static void reject(struct session *s, enum close_reason r)
 	step(s);
 }
 
-static void connect_failed(struct session *s, enum close_reason r);
-
-/*
- * This attempt's deadline: the connect budget left, shared among the
- * servers left to try (this one included), so a server that drops SYNs
- * cannot eat the whole budget; one that refuses leaves its share to the rest.
- * With one server (or none left after it) the whole budget.
- */
-static tick_t attempt_deadline(const struct session *s)
-{
-	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->now) + 1 : 1;
-
-	return dl_attempt(s->connect_end, s->w->now, n);
-}
-
-static void connect_backend(struct session *s, struct backend *be)
-{
-	struct worker *w = s->w;
-	int fd;
-
-	s->be = be;
-	s->attempts++;
-	if (s->connect_start == TICK_NONE) {	/* the first attempt starts the budget */
-		s->connect_start = w->now;
-		s->connect_end = tick_add(w->now, s->conf->connect_timeout_ms);
-	}
-	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
-			listener_note_emfile(w, s->lname);
-			session_close(s, CR_RESOURCE);
-			return;
-		}
-		log_warn("conn %llu: socket for backend %s",
-		    (unsigned long long)s->id, be->name);
-		session_close(s, errno == ENOMEM || errno == ENOBUFS ?
-		    CR_RESOURCE : CR_CONNECT_ERROR);
-		return;
-	}
-	s->s.fd = fd;
-	set_backend_opts(fd);
-	side_inline(&s->s);	/* now, not lazily: see pipe.h */
-	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
-		session_close(s, CR_RESOURCE);
-		return;
-	}
-	s->phase = PH_CONNECT;
-	s->phase_expire = attempt_deadline(s);
-	if (s->pool != NULL) {
-		pool_hold(be);
-		s->held = 1;
-	}
-	if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) == -1 &&
-	    errno != EINPROGRESS) {
-		connect_failed(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
-		return;
-	}
-	/* Even an immediate success is taken up through the first EPOLLOUT. */
-	update_timer(s);
-}
-
-/* Connect to pool server i. */
-static void connect_pool(struct session *s, int i)
-{
-	s->tried |= 1u << i;
-	connect_backend(s, s->pool->srv[i]);
-}
-
-/*
- * A connect failed (r says how). In a pool, the server's failure is counted
- * and, while the budget lasts, the next server is tried on a new socket: the
- * sniffed bytes are still in hbuf, so it gets the same hello. Otherwise the
- * session ends with r, the failed socket still open for the log's TCP state.
- */
-static void connect_failed(struct session *s, enum close_reason r)
-{
-	struct worker *w = s->w;
-	int i;
-
-	if (s->pool == NULL) {
-		session_close(s, r);
-		return;
-	}
-	pool_failed(s->be, w->now, s->conf->backend_fails, s->conf->backend_cooldown_ms);
-	pool_drop(s->be);
-	s->held = 0;
-	if (tick_is_expired(s->connect_end, w->now) ||
-	    (i = pool_pick(s->pool, s->pool_start, s->tried, w->now)) == -1) {
-		session_close(s, r);
-		return;
-	}
-	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
-	s->s.fd = -1;
-	s->s.can_read = s->s.can_write = s->s.hup = s->s.err = s->s.urg = 0;
-	s->s.oobinline = 0;
-	connect_pool(s, i);
-}
-
 static void hello_verdict(struct session *s, enum hello_verdict v)
 {
 	const struct listener_conf *lc = s->lc;
@@ -555,11 +445,7 @@ static void hello_verdict(struct session *s, enum hello_verdict v)
 		act = NULL;
 		if (rt != NULL) {
 			free(scratch);
-			s->proxy_send = rt->proxy;
-			s->rt = rt;
-			s->pool = rt->pool;
-			s->pool_start = pool_first(rt->pool);
-			connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->now));
+			connect_route(s, rt);
 			return;
 		}
 		act = &lc->on_no_route;
@@ -630,7 +516,7 @@ static int proxy_header(struct session *s)
  * the first thing the backend reads. Source: the client (or what a trusted
  * balancer's header said); destination: the address the client reached.
  */
-static int proxy_prepend(struct session *s)
+int proxy_prepend(struct session *s)
 {
 	uint8_t hdr[PP_WRITE_MAX];
 	struct sockaddr_storage local;
@@ -718,50 +604,7 @@ static void hello_read(struct session *s)
 	}
 }
 
-/* ---- connect and relay ------------------------------------------------- */
-
-static void connect_check(struct session *s)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (side_reset(&s->c)) {	/* the client left: no use connecting */
-		session_close(s, CR_CLIENT_RST);
-		return;
-	}
-	if (!s->s.can_write && !s->s.can_read)
-		return;
-	/* A clean EPOLLOUT means connected; only an error report needs SO_ERROR. */
-	if (s->s.hup && getsockopt(s->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0) {
-		errno = err;
-		connect_failed(s, err == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
-		return;
-	}
-	if (!s->s.can_write)
-		return;
-	if (s->pool != NULL)
-		pool_connected(s->be);
-	s->connect_done = s->w->now;
-	stats_observe(&s->w->stats, H_CONNECT, s->connect_done - s->connect_start);
-	s->phase = PH_RELAY;
-	s->phase_expire = TICK_NONE;
-	s->last_active = s->w->now;
-	if (s->proxy_send && proxy_prepend(s) == -1) {
-		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
-		session_close(s, CR_RESOURCE);
-		return;
-	}
-	/* the sniffed bytes (hello and whatever followed) seed c2s */
-	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
-	s->hbuf = NULL;
-	if (s->c2s.buf == NULL) {
-		session_close(s, CR_RESOURCE);
-		return;
-	}
-	step(s);
-}
+/* ---- relay ------------------------------------------------------------- */
 
 static void note_eof(struct session *s, const struct pipe *p, char who)
 {
@@ -918,7 +761,7 @@ static void reject_read(struct session *s)
 	}
 }
 
-static void step(struct session *s)
+void step(struct session *s)
 {
 	switch (s->phase) {
 	case PH_HELLO:
