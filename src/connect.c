@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "connect.h"
+#include "hello.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -148,7 +149,7 @@ void connect_check(struct session *s)
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
 	s->last_active = s->w->now;
-	if (s->proxy_send && proxy_prepend(s) == -1) {
+	if (s->proxy_send && hello_proxy_prepend(s) == -1) {
 		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
 		session_close(s, CR_RESOURCE);
 		return;

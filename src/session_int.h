@@ -1,14 +1,14 @@
 /*
- * Internal to the session's rooms: what the phases kept in their own files
- * (connect.c) use of the core in session.c, which keeps the lifecycle, the
- * event dispatch, the relay, LINGER, REJECT's read loop, teardown and the
- * timers. The rest of the program uses session.h only.
+ * Internal to the session's rooms: what the phases kept in files of their
+ * own (hello.c, connect.c) use of the core in session.c, which keeps the
+ * lifecycle, the event dispatch, the relay, LINGER, REJECT's read loop,
+ * teardown and the timers. The rest of the program uses session.h only.
  *
  * A room runs inside step() (or on_deadline()), which notes the phase for
  * the gauges when it returns: a room that changes s->phase sets the new
  * phase's fields, calls update_timer(), and step() when the new phase may
- * have work already (readiness seen before it began). Every way out is
- * session_close().
+ * have work already (readiness seen before it began). A room ends a
+ * session with session_close().
  */
 #ifndef HP_SESSION_INT_H
 #define HP_SESSION_INT_H
@@ -34,8 +34,5 @@ int side_reset(struct side *sd);
 
 /** Close fd (-1: nothing); abortively (RST, no orphan) if abort is set. */
 void close_fd(int fd, int abort);
-
-/** proxy=: put the PROXY header in front of the sniffed bytes. 0, or -1. */
-int proxy_prepend(struct session *s);
 
 #endif
