@@ -11,25 +11,17 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "connect.h"
 #include "fds.h"
+#include "hello.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy_proto.h"
-#include "route.h"
-#include "session.h"
+#include "session_int.h"
 
-#define SIDE_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-#define HBUF_FIRST 4096
-#define LINGER_POLL_MAX_MS 200
-
-/* TLS alerts sent to a rejected client: fatal unrecognized_name / decode_error. */
-static const uint8_t alert_unrecognized_name[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112 };
-static const uint8_t alert_decode_error[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 50 };
 
 static uint64_t next_id;	/* shared by the workers */
 
-static void step(struct session *s);
-static void update_timer(struct session *s);
 static void ready_push(struct session *s);
 
 /* ---- small socket helpers ---------------------------------------------- */
@@ -70,7 +62,7 @@ static int so_error(int fd)
 	return err != 0;
 }
 
-static int side_reset(struct side *sd)
+int side_reset(struct side *sd)
 {
 	if (!sd->err)
 		return 0;
@@ -105,8 +97,7 @@ static const char *tcp_state_name(int st)
 	return names[st];
 }
 
-/* Close fd; abortively (RST, no orphan left behind) if abort is set. */
-static void close_fd(int fd, int abort)
+void close_fd(int fd, int abort)
 {
 	if (fd == -1)
 		return;
@@ -116,15 +107,6 @@ static void close_fd(int fd, int abort)
 		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(fd);
-}
-
-/* A backend socket: no Nagle delay, the hello and small records go out at
- * once (client sockets inherit it from the listener). */
-static void set_backend_opts(int fd)
-{
-	int one = 1;
-
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -307,35 +289,21 @@ static uint32_t relay_timeout(const struct session *s)
 {
 	const struct conf *c = s->conf;
 
-	return (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF) ?
-	    c->half_closed_timeout_ms : c->idle_timeout_ms;
+	return dl_relay_timeout((s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF),
+	    c->idle_timeout_ms, c->half_closed_timeout_ms);
 }
 
-/*
- * RELAY: the timeout runs from the last byte moved. Halfway there comes a
- * checkpoint that reads the acknowledgement counters (acked_progress()), so
- * that at the deadline a peer still taking bytes can be told from a stalled
- * one; a connection that ends before it costs no TCP_INFO call at all.
- */
+/* The policy's answer (deadline.h); in RELAY, the checkpoint halfway reads
+ * the acknowledgement counters (acked_progress()). */
 static tick_t deadline(const struct session *s)
 {
-	uint32_t t;
+	struct dl_in in = {
+		.phase = s->phase, .phase_expire = s->phase_expire, .poll_at = s->poll_at,
+		.last_active = s->last_active, .acked_at = s->acked_at,
+		.relay_ms = relay_timeout(s),
+	};
 
-	switch (s->phase) {
-	case PH_RELAY:
-		t = relay_timeout(s);
-		if (t == 0)
-			return TICK_NONE;
-		if (s->acked_at == TICK_NONE || s->acked_at < s->last_active + t / 2)
-			return tick_add(s->last_active, t / 2 ? t / 2 : 1);
-		return tick_add(s->last_active, t);
-	case PH_LINGER:
-		return tick_first(s->phase_expire, s->poll_at);
-	case PH_CLOSED:
-		return TICK_NONE;
-	default:
-		return s->phase_expire;
-	}
+	return dl_next(&in);
 }
 
 /*
@@ -343,7 +311,7 @@ static tick_t deadline(const struct session *s)
  * (on_deadline() finds it early and re-arms then), so a busy connection costs
  * no heap operation per event; only an earlier deadline moves it now.
  */
-static void update_timer(struct session *s)
+void session_update_timer(struct session *s)
 {
 	tick_t d = deadline(s);
 
@@ -378,396 +346,7 @@ static int acked_progress(struct session *s)
 	return progress;
 }
 
-/* ---- hello ------------------------------------------------------------- */
-
-static void fmt_alpn(struct session *s, const struct hello_info *h)
-{
-	size_t pos = 0, o = 0, len, i;
-	const uint8_t *name;
-
-	s->alpn[0] = '\0';
-	while (hello_alpn_next(h, &pos, &name, &len)) {
-		if (o + len + 2 >= sizeof(s->alpn))
-			break;
-		if (o)
-			s->alpn[o++] = ',';
-		for (i = 0; i < len; i++)	/* keep the log line one token */
-			s->alpn[o++] = name[i] > 0x20 && name[i] < 0x7f &&
-			    name[i] != ',' && name[i] != '"' ? (char)name[i] : '?';
-		s->alpn[o] = '\0';
-	}
-}
-
-static void reject(struct session *s, enum close_reason r)
-{
-	const struct conf *c = s->conf;
-	const uint8_t *alert = NULL;
-
-	if (r == CR_NO_ROUTE || r == CR_NO_SNI)
-		alert = alert_unrecognized_name;
-	else if (r == CR_MALFORMED)
-		alert = alert_decode_error;
-	if (alert != NULL)
-		(void)send(s->c.fd, alert, sizeof(alert_decode_error),
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (shutdown(s->c.fd, SHUT_WR) == -1) {
-		end(s, r, 1);
-		return;
-	}
-	s->pending = r;
-	s->phase = PH_REJECT;
-	s->phase_expire = tick_add(s->w->loop.now, c->half_closed_timeout_ms);
-	free(s->hbuf);
-	s->hbuf = NULL;
-	update_timer(s);
-	step(s);
-}
-
-static void connect_failed(struct session *s, enum close_reason r);
-
-/*
- * This attempt's deadline: the connect budget left, shared among the
- * servers left to try (this one included), so a server that drops SYNs
- * cannot eat the whole budget; one that refuses leaves its share to the rest.
- * With one server (or none left after it) the whole budget.
- */
-static tick_t attempt_deadline(const struct session *s)
-{
-	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->loop.now) + 1 : 1;
-	int left = tick_remain(s->connect_end, s->w->loop.now);
-
-	if (n <= 1 || left <= 0)
-		return s->connect_end;
-	return tick_add(s->w->loop.now, (uint32_t)left / n > 0 ? (uint32_t)left / n : 1);
-}
-
-static void connect_backend(struct session *s, struct backend *be)
-{
-	struct worker *w = s->w;
-	int fd;
-
-	s->be = be;
-	s->attempts++;
-	if (s->connect_start == TICK_NONE) {	/* the first attempt starts the budget */
-		s->connect_start = w->loop.now;
-		s->connect_end = tick_add(w->loop.now, s->conf->connect_timeout_ms);
-	}
-	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
-			fds_shed(&w->fd_log, s->lname);
-			session_close(s, CR_RESOURCE);
-			return;
-		}
-		log_warn("conn %llu: socket for backend %s",
-		    (unsigned long long)s->id, be->name);
-		session_close(s, errno == ENOMEM || errno == ENOBUFS ?
-		    CR_RESOURCE : CR_CONNECT_ERROR);
-		return;
-	}
-	s->s.fd = fd;
-	set_backend_opts(fd);
-	side_inline(&s->s);	/* now, not lazily: see pipe.h */
-	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
-		session_close(s, CR_RESOURCE);
-		return;
-	}
-	s->phase = PH_CONNECT;
-	s->phase_expire = attempt_deadline(s);
-	if (s->pool != NULL) {
-		pool_hold(be);
-		s->held = 1;
-	}
-	if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) == -1 &&
-	    errno != EINPROGRESS) {
-		connect_failed(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
-		return;
-	}
-	/* Even an immediate success is taken up through the first EPOLLOUT. */
-	update_timer(s);
-}
-
-/* Connect to pool server i. */
-static void connect_pool(struct session *s, int i)
-{
-	s->tried |= 1u << i;
-	connect_backend(s, s->pool->srv[i]);
-}
-
-/*
- * A connect failed (r says how). In a pool, the server's failure is counted
- * and, while the budget lasts, the next server is tried on a new socket: the
- * sniffed bytes are still in hbuf, so it gets the same hello. Otherwise the
- * session ends with r, the failed socket still open for the log's TCP state.
- */
-static void connect_failed(struct session *s, enum close_reason r)
-{
-	struct worker *w = s->w;
-	int i;
-
-	if (s->pool == NULL) {
-		session_close(s, r);
-		return;
-	}
-	pool_failed(s->be, w->loop.now, s->conf->backend_fails, s->conf->backend_cooldown_ms);
-	pool_drop(s->be);
-	s->held = 0;
-	if (tick_is_expired(s->connect_end, w->loop.now) ||
-	    (i = pool_pick(s->pool, s->pool_start, s->tried, w->loop.now)) == -1) {
-		session_close(s, r);
-		return;
-	}
-	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
-	s->s.fd = -1;
-	s->s.can_read = s->s.can_write = s->s.hup = s->s.err = s->s.urg = 0;
-	s->s.oobinline = 0;
-	connect_pool(s, i);
-}
-
-static void hello_verdict(struct session *s, enum hello_verdict v)
-{
-	const struct listener_conf *lc = s->lc;
-	struct hello_info info;
-	const struct action *act;
-	enum close_reason why;
-	uint8_t *scratch = NULL;
-
-	memset(&info, 0, sizeof(info));
-	s->hello_bytes = s->hlen;
-	if (v == HELLO_COMPLETE) {
-		const uint8_t *msg = hello_rd_msg(&s->rd, s->hbuf);
-
-		if (msg == NULL) {
-			if ((scratch = malloc(s->rd.need)) == NULL) {
-				session_close(s, CR_RESOURCE);
-				return;
-			}
-			hello_rd_gather(&s->rd, s->hbuf, scratch);
-			msg = scratch;
-		}
-		v = tls_hello_parse(msg, s->rd.need, &info);
-		s->hello_bytes = s->rd.end;
-	}
-	stats_observe(&s->w->stats, H_HELLO, s->hello_bytes);
-	switch (v) {
-	case HELLO_FOUND: {
-		const struct route *rt;
-
-		memcpy(s->sni, info.sni, info.sni_len);	/* <= 255, printable */
-		s->sni[info.sni_len] = '\0';
-		fmt_alpn(s, &info);
-		rt = route_lookup(lc->table, info.sni, info.sni_len, info.alpn,
-		    info.alpn_len);
-		act = NULL;
-		if (rt != NULL) {
-			free(scratch);
-			s->proxy_send = rt->proxy;
-			s->rt = rt;
-			s->pool = rt->pool;
-			s->pool_start = pool_first(rt->pool);
-			connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->loop.now));
-			return;
-		}
-		act = &lc->on_no_route;
-		why = CR_NO_ROUTE;
-		break;
-	}
-	case HELLO_NO_SNI:
-		fmt_alpn(s, &info);
-		act = &lc->on_no_sni;
-		why = CR_NO_SNI;
-		break;
-	case HELLO_NOT_TLS:
-		act = &lc->on_not_tls;
-		why = CR_NOT_TLS;
-		break;
-	default:
-		log_warnx("conn %llu: malformed ClientHello: %s",
-		    (unsigned long long)s->id,
-		    info.reason ? info.reason : s->rd.reason ? s->rd.reason : "?");
-		act = &lc->on_malformed;
-		why = CR_MALFORMED;
-		break;
-	}
-	free(scratch);
-	if (act->be != NULL)
-		connect_backend(s, act->be);
-	else
-		reject(s, why);
-}
-
-/*
- * accept-proxy: the PROXY header comes first, inside the hello deadline.
- * Once whole it is cut from hbuf (the ClientHello reader sees only the
- * client's bytes) and its source becomes the client. Returns 1 if the hello
- * reader may look at hbuf now, 0 to wait for more, -1 if s was closed.
- */
-static int proxy_header(struct session *s)
-{
-	struct pp_info pi;
-	int n;
-
-	if (s->lc->naccept_proxy == 0 || s->proxy_bytes != 0)
-		return 1;
-	n = pp_parse(s->hbuf, s->hlen, &pi);
-	if (n == PP_NEED_MORE)
-		return 0;
-	if (n == PP_ERR) {
-		log_warnx("conn %llu: bad PROXY protocol header: %s",
-		    (unsigned long long)s->id, pi.reason);
-		session_close(s, CR_BAD_PROXY);
-		return -1;
-	}
-	if (pi.has_addr) {	/* LOCAL, UNKNOWN: the connection's own */
-		s->peer = pi.src;
-		s->peerlen = pi.src.ss_family == AF_INET ?
-		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-		s->dst = pi.dst;
-		s->has_dst = 1;
-	}
-	s->proxy_bytes = (size_t)n;
-	s->hlen -= (size_t)n;
-	memmove(s->hbuf, s->hbuf + n, s->hlen);
-	return s->hlen > 0;
-}
-
-/*
- * proxy=: put a PROXY header in front of the sniffed bytes, so that it is
- * the first thing the backend reads. Source: the client (or what a trusted
- * balancer's header said); destination: the address the client reached.
- */
-static int proxy_prepend(struct session *s)
-{
-	uint8_t hdr[PP_WRITE_MAX];
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
-	const struct sockaddr_storage *dst = &s->dst;
-	uint8_t *nb;
-	size_t n;
-
-	if (!s->has_dst) {
-		if (getsockname(s->c.fd, (struct sockaddr *)&local, &llen) == -1)
-			return -1;
-		dst = &local;
-	}
-	n = pp_write(s->proxy_send, &s->peer, dst, s->sni, strlen(s->sni), hdr, sizeof(hdr));
-	if (n == 0)
-		return -1;
-	if (s->hcap - s->hlen < n) {
-		if ((nb = realloc(s->hbuf, s->hlen + n)) == NULL)
-			return -1;
-		s->hbuf = nb;
-		s->hcap = s->hlen + n;
-	}
-	memmove(s->hbuf + n, s->hbuf, s->hlen);
-	memcpy(s->hbuf, hdr, n);
-	s->hlen += n;
-	return 0;
-}
-
-static void hello_read(struct session *s)
-{
-	size_t limit = 6 * (4 + (size_t)s->conf->hello_max) + 5 +
-	    (s->lc->naccept_proxy ? PP_V2_MAX : 0);
-
-	while (s->c.can_read) {
-		enum hello_verdict v;
-		ssize_t n;
-		int pr;
-
-		if (s->hlen == s->hcap) {
-			size_t cap = s->hcap ? s->hcap * 2 : HBUF_FIRST;
-			uint8_t *nb;
-
-			if (cap > limit)
-				cap = limit;
-			if (cap <= s->hlen) {	/* cannot happen: see tls_hello.h */
-				hello_verdict(s, HELLO_MALFORMED);
-				return;
-			}
-			if ((nb = realloc(s->hbuf, cap)) == NULL) {
-				session_close(s, CR_RESOURCE);
-				return;
-			}
-			s->hbuf = nb;
-			s->hcap = cap;
-		}
-		n = recv(s->c.fd, s->hbuf + s->hlen, s->hcap - s->hlen, MSG_DONTWAIT);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				side_drained(&s->c);
-			} else if (errno != EINTR) {	/* a reset: s is gone */
-				session_close(s, CR_HELLO_ABORT);
-				return;
-			}
-			continue;
-		}
-		if (n == 0) {
-			s->first_close = 'c';
-			s->first_close_at = s->w->loop.now;
-			session_close(s, CR_HELLO_ABORT);
-			return;
-		}
-		side_read_short(&s->c, (size_t)n, s->hcap - s->hlen);
-		s->hlen += (size_t)n;
-		s->hello_reads++;
-		if ((pr = proxy_header(s)) != 1) {
-			if (pr == -1)
-				return;
-			continue;
-		}
-		v = hello_rd_feed(&s->rd, s->hbuf, s->hlen);
-		if (v != HELLO_NEED_MORE) {
-			hello_verdict(s, v);
-			return;
-		}
-	}
-}
-
-/* ---- connect and relay ------------------------------------------------- */
-
-static void connect_check(struct session *s)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (side_reset(&s->c)) {	/* the client left: no use connecting */
-		session_close(s, CR_CLIENT_RST);
-		return;
-	}
-	if (!s->s.can_write && !s->s.can_read)
-		return;
-	/* A clean EPOLLOUT means connected; only an error report needs SO_ERROR. */
-	if (s->s.hup && getsockopt(s->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0) {
-		errno = err;
-		connect_failed(s, err == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
-		return;
-	}
-	if (!s->s.can_write)
-		return;
-	if (s->pool != NULL)
-		pool_connected(s->be);
-	s->connect_done = s->w->loop.now;
-	stats_observe(&s->w->stats, H_CONNECT, s->connect_done - s->connect_start);
-	s->phase = PH_RELAY;
-	s->phase_expire = TICK_NONE;
-	s->last_active = s->w->loop.now;
-	if (s->proxy_send && proxy_prepend(s) == -1) {
-		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
-		session_close(s, CR_RESOURCE);
-		return;
-	}
-	/* the sniffed bytes (hello and whatever followed) seed c2s */
-	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
-	s->hbuf = NULL;
-	if (s->c2s.buf == NULL) {
-		session_close(s, CR_RESOURCE);
-		return;
-	}
-	step(s);
-}
+/* ---- relay ------------------------------------------------------------- */
 
 static void note_eof(struct session *s, const struct pipe *p, char who)
 {
@@ -827,7 +406,7 @@ static void relay(struct session *s)
 		linger_check(s);
 		return;
 	}
-	update_timer(s);
+	session_update_timer(s);
 }
 
 /* LINGER came after a rejection (only the client socket), not a relay. */
@@ -860,7 +439,6 @@ static void linger_check(struct session *s)
 	int fds[2] = { s->c.fd, s->s.fd };
 	int i, st[2], waiting = 0;
 	enum close_reason why;
-	uint32_t pause;
 
 	if ((why = peer_reset(s)) != CR_NONE) {
 		linger_abort(s, why);
@@ -888,11 +466,8 @@ static void linger_check(struct session *s)
 		end(s, s->pending, 0);
 		return;
 	}
-	pause = 20u << (s->linger_step < 4 ? s->linger_step++ : 4);
-	if (pause > LINGER_POLL_MAX_MS)
-		pause = LINGER_POLL_MAX_MS;
-	s->poll_at = tick_add(w->loop.now, pause);
-	update_timer(s);
+	s->poll_at = dl_linger_poll(w->loop.now, &s->linger_step);
+	session_update_timer(s);
 }
 
 /* REJECT: read and drop what the client still sends, until its FIN; then
@@ -928,7 +503,7 @@ static void reject_read(struct session *s)
 	}
 }
 
-static void step(struct session *s)
+void session_step(struct session *s)
 {
 	switch (s->phase) {
 	case PH_HELLO:
@@ -970,7 +545,7 @@ static void on_event(struct session *s, struct side *side, uint32_t e)
 	}
 	if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		side->can_write = 1;
-	step(s);
+	session_step(s);
 }
 
 static void on_client(struct ev *ev, uint32_t e)
@@ -996,7 +571,7 @@ static void on_deadline(struct loop_timer *lt)
 	tick_t d = deadline(s);
 
 	if (!tick_is_expired(d, w->loop.now)) {	/* moved since armed (lazy) */
-		update_timer(s);
+		session_update_timer(s);
 		return;
 	}
 	switch (s->phase) {
@@ -1010,12 +585,12 @@ static void on_deadline(struct loop_timer *lt)
 		if (!tick_is_expired(tick_add(s->last_active, relay_timeout(s)), w->loop.now)) {
 			acked_progress(s);	/* the checkpoint: a baseline */
 			s->acked_at = w->loop.now;
-			update_timer(s);
+			session_update_timer(s);
 			break;
 		}
 		if (s->acked_at != TICK_NONE && acked_progress(s)) {
 			s->last_active = w->loop.now;
-			update_timer(s);
+			session_update_timer(s);
 			break;
 		}
 		session_close(s, (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF) ?
@@ -1057,7 +632,7 @@ static void on_ready(struct loop_task *t)
 	struct session *s = container_of(t, struct session, ready);
 
 	if (s->phase != PH_CLOSED)
-		step(s);
+		session_step(s);
 }
 
 void session_drain_deadline(struct worker *w)
@@ -1119,6 +694,6 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 		return -1;
 	}
 	s->phase_expire = tick_add(w->loop.now, s->conf->hello_timeout_ms);
-	update_timer(s);
+	session_update_timer(s);
 	return 0;
 }

@@ -29,6 +29,7 @@
 #include "admintab.h"
 #include "buf.h"
 #include "conf.h"
+#include "deadline.h"
 #include "limits.h"
 #include "loop.h"
 #include "pipe.h"
@@ -37,8 +38,6 @@
 #include "timer.h"
 #include "tls_hello.h"
 #include "worker.h"
-
-enum phase { PH_HELLO, PH_CONNECT, PH_RELAY, PH_LINGER, PH_REJECT, PH_CLOSED };
 
 struct session {
 	struct session		*next, *prev;	/* worker's live list */

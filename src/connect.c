@@ -1,0 +1,165 @@
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "connect.h"
+#include "fds.h"
+#include "hello.h"
+#include "log.h"
+#include "pool.h"
+#include "session_int.h"
+
+/* A backend socket: no Nagle delay, the hello and small records go out at
+ * once (client sockets inherit it from the listener). */
+static void set_backend_opts(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* This attempt's deadline: its share of the connect budget left, among the
+ * servers left to try, this one included (dl_attempt()); one that refuses
+ * leaves its share to the rest. */
+static tick_t attempt_deadline(const struct session *s)
+{
+	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->loop.now) + 1 : 1;
+
+	return dl_attempt(s->connect_end, s->w->loop.now, n);
+}
+
+void connect_backend(struct session *s, struct backend *be)
+{
+	struct worker *w = s->w;
+	int fd;
+
+	s->be = be;
+	s->attempts++;
+	if (s->connect_start == TICK_NONE) {	/* the first attempt starts the budget */
+		s->connect_start = w->loop.now;
+		s->connect_end = tick_add(w->loop.now, s->conf->connect_timeout_ms);
+	}
+	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
+			fds_shed(&w->fd_log, s->lname);
+			session_close(s, CR_RESOURCE);
+			return;
+		}
+		log_warn("conn %llu: socket for backend %s",
+		    (unsigned long long)s->id, be->name);
+		session_close(s, errno == ENOMEM || errno == ENOBUFS ?
+		    CR_RESOURCE : CR_CONNECT_ERROR);
+		return;
+	}
+	s->s.fd = fd;
+	set_backend_opts(fd);
+	side_inline(&s->s);	/* now, not lazily: see pipe.h */
+	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
+		session_close(s, CR_RESOURCE);
+		return;
+	}
+	s->phase = PH_CONNECT;
+	s->phase_expire = attempt_deadline(s);
+	if (s->pool != NULL) {
+		pool_hold(be);
+		s->held = 1;
+	}
+	if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) == -1 &&
+	    errno != EINPROGRESS) {
+		connect_failed(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
+		return;
+	}
+	/* Even an immediate success is taken up through the first EPOLLOUT. */
+	session_update_timer(s);
+}
+
+/* Connect to pool server i. */
+static void connect_pool(struct session *s, int i)
+{
+	s->tried |= 1u << i;
+	connect_backend(s, s->pool->srv[i]);
+}
+
+void connect_route(struct session *s, const struct route *rt)
+{
+	s->proxy_send = rt->proxy;
+	s->rt = rt;
+	s->pool = rt->pool;
+	s->pool_start = pool_first(rt->pool);
+	connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->loop.now));
+}
+
+/*
+ * A connect failed (r says how). In a pool, the server's failure is counted
+ * and, while the budget lasts, the next server is tried on a new socket: the
+ * sniffed bytes are still in hbuf, so it gets the same hello. Otherwise the
+ * session ends with r, the failed socket still open for the log's TCP state.
+ */
+void connect_failed(struct session *s, enum close_reason r)
+{
+	struct worker *w = s->w;
+	int i;
+
+	if (s->pool == NULL) {
+		session_close(s, r);
+		return;
+	}
+	pool_failed(s->be, w->loop.now, s->conf->backend_fails, s->conf->backend_cooldown_ms);
+	pool_drop(s->be);
+	s->held = 0;
+	if (tick_is_expired(s->connect_end, w->loop.now) ||
+	    (i = pool_pick(s->pool, s->pool_start, s->tried, w->loop.now)) == -1) {
+		session_close(s, r);
+		return;
+	}
+	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
+	s->s.fd = -1;
+	s->s.can_read = s->s.can_write = s->s.hup = s->s.err = s->s.urg = 0;
+	s->s.oobinline = 0;
+	connect_pool(s, i);
+}
+
+void connect_check(struct session *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (side_reset(&s->c)) {	/* the client left: no use connecting */
+		session_close(s, CR_CLIENT_RST);
+		return;
+	}
+	if (!s->s.can_write && !s->s.can_read)
+		return;
+	/* A clean EPOLLOUT means connected; only an error report needs SO_ERROR. */
+	if (s->s.hup && getsockopt(s->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		errno = err;
+		connect_failed(s, err == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
+		return;
+	}
+	if (!s->s.can_write)
+		return;
+	if (s->pool != NULL)
+		pool_connected(s->be);
+	s->connect_done = s->w->loop.now;
+	stats_observe(&s->w->stats, H_CONNECT, s->connect_done - s->connect_start);
+	s->phase = PH_RELAY;
+	s->phase_expire = TICK_NONE;
+	s->last_active = s->w->loop.now;
+	if (s->proxy_send && hello_proxy_prepend(s) == -1) {
+		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
+		session_close(s, CR_RESOURCE);
+		return;
+	}
+	/* the sniffed bytes (hello and whatever followed) seed c2s */
+	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
+	s->hbuf = NULL;
+	if (s->c2s.buf == NULL) {
+		session_close(s, CR_RESOURCE);
+		return;
+	}
+	session_step(s);
+}
