@@ -155,7 +155,7 @@ void connect_check(struct session *s)
 		return;
 	}
 	/* the sniffed bytes (hello and whatever followed) seed c2s */
-	s->c2s.buf = buf_adopt(&s->w->pool, s->hbuf, s->hcap, s->hlen);
+	s->c2s.buf = buf_adopt(&s->w->bufs, s->hbuf, s->hcap, s->hlen);
 	s->hbuf = NULL;
 	if (s->c2s.buf == NULL) {
 		session_close(s, CR_RESOURCE);

@@ -252,7 +252,7 @@ static void on_accept(struct ev *ev, uint32_t events)
 		/* client and backend socket; the reserve holds this fd */
 		if (!fds_take(2)) {
 			fds_refresh();			/* raised from outside? */
-			pipepool_drain(&w->pipes);	/* cached pipes first */
+			kpipe_drain(&w->kpipes);	/* cached pipes first */
 			if (!fds_take(2)) {
 				limits_give(&hold);
 				drop(fd);

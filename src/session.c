@@ -121,8 +121,8 @@ static enum mphase mphase_of(const struct session *s)
 	case PH_CONNECT:
 		return MP_CONNECT;
 	case PH_RELAY:
-		c = (s->c2s.flags & P_EOF) != 0;
-		v = (s->s2c.flags & P_EOF) != 0;
+		c = (s->c2s.flags & HF_EOF) != 0;
+		v = (s->s2c.flags & HF_EOF) != 0;
 		return c && v ? MP_CLOSING : c ? MP_HALF_C2S : v ? MP_HALF_S2C : MP_OPEN;
 	case PH_LINGER:
 	case PH_REJECT:
@@ -154,7 +154,7 @@ void session_census(struct worker *w)
 	for (s = w->live; s != NULL; s = s->next) {
 		/* FIN_WAIT_2 and CLOSE_WAIT need a FIN one way: skip the rest */
 		if (s->phase != PH_LINGER && s->phase != PH_REJECT &&
-		    (s->phase != PH_RELAY || !((s->c2s.flags | s->s2c.flags) & P_EOF)))
+		    (s->phase != PH_RELAY || !((s->c2s.flags | s->s2c.flags) & HF_EOF)))
 			continue;
 		for (i = 0; i < 2; i++) {
 			st = tcp_state(i ? s->s.fd : s->c.fd, &ti);
@@ -232,13 +232,13 @@ static void end(struct session *s, enum close_reason r, int abort)
 	s->phase = PH_CLOSED;
 	loop_timer_stop(&w->loop, &s->timer);
 	loop_task_cancel(&s->ready);
-	pipe_release(&s->c2s, &w->pool, &w->pipes);
-	pipe_release(&s->s2c, &w->pool, &w->pipes);
+	half_release(&s->c2s, &w->bufs, &w->kpipes);
+	half_release(&s->s2c, &w->bufs, &w->kpipes);
 	free(s->hbuf);
 	s->hbuf = NULL;
 
 	if (s->first_close && !s->second_close_at &&
-	    (s->c2s.flags & P_EOF) && (s->s2c.flags & P_EOF))
+	    (s->c2s.flags & HF_EOF) && (s->s2c.flags & HF_EOF))
 		s->second_close_at = w->loop.now;
 	if (w->access != NULL) {
 		accesslog_write(w->access, s, w->loop.now);
@@ -289,7 +289,7 @@ static uint32_t relay_timeout(const struct session *s)
 {
 	const struct conf *c = s->conf;
 
-	return dl_relay_timeout((s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF),
+	return dl_relay_timeout((s->c2s.flags & HF_EOF) || (s->s2c.flags & HF_EOF),
 	    c->idle_timeout_ms, c->half_closed_timeout_ms);
 }
 
@@ -348,9 +348,9 @@ static int acked_progress(struct session *s)
 
 /* ---- relay ------------------------------------------------------------- */
 
-static void note_eof(struct session *s, const struct pipe *p, char who)
+static void note_eof(struct session *s, const struct half *p, char who)
 {
-	if (!(p->flags & P_EOF))
+	if (!(p->flags & HF_EOF))
 		return;
 	if (!s->first_close) {
 		s->first_close = who;
@@ -369,7 +369,7 @@ static void relay(struct session *s)
 	enum close_reason why;
 	int moved = 0, err = 0, yield = 0;
 
-	r = pipe_pump(&s->c2s, &w->pool, &w->pipes, w->loop.now, &moved, &err);
+	r = half_pump(&s->c2s, &w->bufs, &w->kpipes, w->loop.now, &moved, &err);
 	if (r == PUMP_YIELD) {
 		yield = 1;
 	} else if (r != PUMP_OK) {
@@ -377,7 +377,7 @@ static void relay(struct session *s)
 		    r == PUMP_TO_ERR ? CR_SERVER_RST : CR_RESOURCE);
 		return;
 	}
-	r = pipe_pump(&s->s2c, &w->pool, &w->pipes, w->loop.now, &moved, &err);
+	r = half_pump(&s->s2c, &w->bufs, &w->kpipes, w->loop.now, &moved, &err);
 	if (r == PUMP_YIELD) {
 		yield = 1;
 	} else if (r != PUMP_OK) {
@@ -398,7 +398,7 @@ static void relay(struct session *s)
 	s->last_active = w->loop.now;
 	note_eof(s, &s->c2s, 'c');
 	note_eof(s, &s->s2c, 's');
-	if (pipe_done(&s->c2s) && pipe_done(&s->s2c)) {
+	if (half_done(&s->c2s) && half_done(&s->s2c)) {
 		s->phase = PH_LINGER;
 		s->pending = s->first_close == 's' ? CR_SERVER_FIN : CR_CLIENT_FIN;
 		s->phase_expire = tick_add(w->loop.now, s->conf->half_closed_timeout_ms);
@@ -593,7 +593,7 @@ static void on_deadline(struct loop_timer *lt)
 			session_update_timer(s);
 			break;
 		}
-		session_close(s, (s->c2s.flags & P_EOF) || (s->s2c.flags & P_EOF) ?
+		session_close(s, (s->c2s.flags & HF_EOF) || (s->s2c.flags & HF_EOF) ?
 		    CR_HALF_CLOSED_TIMEOUT : CR_IDLE_TIMEOUT);
 		break;
 	case PH_LINGER:
@@ -667,8 +667,8 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	s->s.fd = -1;
 	s->c_ev.fn = on_client;
 	s->s_ev.fn = on_server;
-	pipe_init(&s->c2s, &s->c, &s->s);
-	pipe_init(&s->s2c, &s->s, &s->c);
+	half_init(&s->c2s, &s->c, &s->s);
+	half_init(&s->s2c, &s->s, &s->c);
 	memcpy(&s->peer, peer, peerlen);
 	s->peerlen = peerlen;
 	clock_gettime(CLOCK_REALTIME, &s->start_rt);

@@ -32,7 +32,7 @@
 #include "deadline.h"
 #include "limits.h"
 #include "loop.h"
-#include "pipe.h"
+#include "half.h"
 #include "reason.h"
 #include "tick.h"
 #include "timer.h"
@@ -55,7 +55,7 @@ struct session {
 
 	struct side		 c, s;		/* client and server sockets */
 	struct ev		 c_ev, s_ev;
-	struct pipe		 c2s, s2c;
+	struct half		 c2s, s2c;
 
 	/* hello */
 	struct hello_rd		 rd;

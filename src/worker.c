@@ -134,8 +134,8 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	w->wake_fd = -1;
 	w->done_fd = done_fd;
 	w->ack_fd = ack_fd;
-	w->pool.max_free = BUFPOOL_FREE_MAX;
-	w->pipes.max = c->splice_pipes;
+	w->bufs.max_free = BUFPOOL_FREE_MAX;
+	w->kpipes.max = c->splice_pipes;
 	w->ls.spare_fd = -1;
 	if (index >= WORKERS_MAX) {
 		log_warnx("at most %d workers", WORKERS_MAX);
@@ -245,8 +245,8 @@ void worker_join(struct worker *w)
 	free(w->stats.route_bytes);
 	free(w->stats.backend_bytes);
 	w->stats.route_bytes = w->stats.backend_bytes = NULL;
-	bufpool_drain(&w->pool);
-	pipepool_drain(&w->pipes);
+	bufpool_drain(&w->bufs);
+	kpipe_drain(&w->kpipes);
 	conf_unref(w->pending);
 	w->pending = NULL;
 	conf_unref(w->take);

@@ -29,7 +29,7 @@
 #include "lognote.h"
 #include "loop.h"
 #include "reason.h"
-#include "splice.h"
+#include "kpipe.h"
 #include "stats.h"
 
 #define WORKERS_MAX 64
@@ -42,8 +42,8 @@ struct worker {
 	int			 index;
 	pthread_t		 thread;
 	struct loop		 loop;
-	struct bufpool		 pool;
-	struct pipepool		 pipes;
+	struct bufpool		 bufs;		
+	struct kpipe_pool	 kpipes;
 	struct conf		*conf;		/* a reference; a reload swaps it */
 	pthread_mutex_t		 mu;		/* guards the four below */
 	struct conf		*pending;	/* a reload's conf, not yet taken */

@@ -1,5 +1,6 @@
 /*
- * Zero-copy path: a direction that moves bulk data splices socket -> kernel
+ * The pool of kernel pipes for the zero-copy path (the splice() calls
+ * themselves are half.c's): a direction that moves bulk data splices socket -> kernel
  * pipe -> socket, without copying through user space. Kernel pipes come from
  * a per-worker pool only while a direction has bytes in flight and go back
  * when it has none, so an idle connection holds no pipe. Each pipe is two
@@ -7,8 +8,8 @@
  * budget are both finite); when no pipe is to be had the direction keeps the
  * plain buffer, and the fallback is counted.
  */
-#ifndef HP_SPLICE_H
-#define HP_SPLICE_H
+#ifndef HP_KPIPE_H
+#define HP_KPIPE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@ struct kpipe {
 	int	rd, wr;
 };
 
-struct pipepool {
+struct kpipe_pool {
 	struct kpipe	*free;
 	size_t		 nfree, cap_free;
 	size_t		 in_use;	/* pipes held by directions now */
@@ -29,11 +30,11 @@ struct pipepool {
 
 /** A pipe from the pool (or new). 0, or -1 when none is to be had (the
  *  fallback is counted). */
-int pipepool_get(struct pipepool *pp, struct kpipe *out);
+int kpipe_get(struct kpipe_pool *pp, struct kpipe *out);
 /** Give back an empty pipe. */
-void pipepool_put(struct pipepool *pp, struct kpipe *kp);
+void kpipe_put(struct kpipe_pool *pp, struct kpipe *kp);
 /** Close a pipe that may still hold bytes (the session is ending). */
-void pipepool_discard(struct pipepool *pp, struct kpipe *kp);
-void pipepool_drain(struct pipepool *pp);
+void kpipe_discard(struct kpipe_pool *pp, struct kpipe *kp);
+void kpipe_drain(struct kpipe_pool *pp);
 
 #endif

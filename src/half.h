@@ -1,18 +1,19 @@
 /*
- * One direction of a session: bytes read from one socket, buffered, written
+ * One half of the relay (struct half, the c2s or the s2c of a session):
+ * one direction, bytes read from one socket, buffered, written
  * to the other. EOF on the reading socket is forwarded as shutdown(SHUT_WR)
  * on the writing socket only once the buffer has drained (libuv uv__drain,
  * nginx !dst->buffered). Readiness is edge-triggered: a side's can_read /
  * can_write stay set until a call returns EAGAIN.
  */
-#ifndef HP_PIPE_H
-#define HP_PIPE_H
+#ifndef HP_HALF_H
+#define HP_HALF_H
 
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "buf.h"
-#include "splice.h"
+#include "kpipe.h"
 #include "tick.h"
 
 struct side {
@@ -64,11 +65,11 @@ static inline void side_drained(struct side *sd)
 	sd->urg = 0;
 }
 
-#define P_EOF		0x01	/* read returned 0: a FIN came in */
-#define P_SHUT_DONE	0x02	/* FIN forwarded: shutdown(to, SHUT_WR) done */
-#define P_SPLICE	0x04	/* bulk seen: move bytes with splice() */
+#define HF_EOF		0x01	/* read returned 0: a FIN came in */
+#define HF_SHUT_DONE	0x02	/* FIN forwarded: shutdown(to, SHUT_WR) done */
+#define HF_SPLICE	0x04	/* bulk seen: move bytes with splice() */
 
-struct pipe {
+struct half {
 	struct side	*from, *to;
 	struct buf	*buf;		/* NULL while nothing is in flight */
 	struct kpipe	 kp;		/* kernel pipe, rd == -1 while none is held */
@@ -97,28 +98,28 @@ enum pump_result {
  * (PUMP_YIELD). Sets *moved when any byte moved or the FIN was seen or
  * forwarded. Returns PUMP_OK, PUMP_YIELD or the failure.
  */
-enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
-    struct pipepool *pp, tick_t now, int *moved, int *err);
+enum pump_result half_pump(struct half *p, struct bufpool *pool,
+    struct kpipe_pool *pp, tick_t now, int *moved, int *err);
 
 /** Set up an idle direction from one side to the other. */
-void pipe_init(struct pipe *p, struct side *from, struct side *to);
+void half_init(struct half *p, struct side *from, struct side *to);
 
 /** Give back the buffer and the kernel pipe (the session is ending). */
-void pipe_release(struct pipe *p, struct bufpool *pool, struct pipepool *pp);
+void half_release(struct half *p, struct bufpool *pool, struct kpipe_pool *pp);
 
 /** Bytes read and not yet written. */
-static inline size_t pipe_pending(const struct pipe *p)
+static inline size_t half_pending(const struct half *p)
 {
 	return buf_len(p->buf) + p->piped;
 }
 
 /** FIN seen and forwarded: nothing more will flow this way. */
-static inline int pipe_done(const struct pipe *p)
+static inline int half_done(const struct half *p)
 {
-	return (p->flags & P_SHUT_DONE) != 0;
+	return (p->flags & HF_SHUT_DONE) != 0;
 }
 
 /** Print flags as "EOF|SHUT_DONE" into out (debug dumps). */
-const char *pipe_flags_str(unsigned flags, char *out, unsigned outlen);
+const char *half_flags_str(unsigned flags, char *out, unsigned outlen);
 
 #endif

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pipe.h"
+#include "half.h"
 #include "test.h"
 
 /* A connected loopback TCP pair: *a is the "peer", *b halfpipe's end. */
@@ -54,7 +54,7 @@ static int wait_readable(int fd)
 }
 
 /* Pump until nothing moves, re-arming readiness as an edge would. */
-static enum pump_result pump_all(struct pipe *p, struct bufpool *bp, struct pipepool *pp,
+static enum pump_result pump_all(struct half *p, struct bufpool *bp, struct kpipe_pool *pp,
     int *err)
 {
 	enum pump_result r = PUMP_OK;
@@ -63,7 +63,7 @@ static enum pump_result pump_all(struct pipe *p, struct bufpool *bp, struct pipe
 	for (i = 0; i < 10000 && moved; i++) {
 		moved = 0;
 		p->from->can_read = p->to->can_write = 1;
-		r = pipe_pump(p, bp, pp, 1, &moved, err);
+		r = half_pump(p, bp, pp, 1, &moved, err);
 		if (r == PUMP_YIELD) {	/* the loop would step it again */
 			moved = 1;
 			r = PUMP_OK;
@@ -119,9 +119,9 @@ static void write_pattern(int fd, size_t n)
 static void relay_case(const char *name, size_t n, size_t max_pipes)
 {
 	struct bufpool bp = { .max_free = 4 };
-	struct pipepool pp = { .max = max_pipes };
+	struct kpipe_pool pp = { .max = max_pipes };
 	struct side from, to;
-	struct pipe p;
+	struct half p;
 	int client, hf, hs, server, err = 0;
 	size_t got = 0, written = 0;
 	int ok = 1, spliced = 0;
@@ -133,7 +133,7 @@ static void relay_case(const char *name, size_t n, size_t max_pipes)
 	}
 	from.fd = hf;
 	to.fd = hs;
-	pipe_init(&p, &from, &to);
+	half_init(&p, &from, &to);
 	/* The sender writes in pieces; the relay runs between them. */
 	while (written < n) {
 		size_t k = n - written < 32768 ? n - written : 32768;
@@ -144,7 +144,7 @@ static void relay_case(const char *name, size_t n, size_t max_pipes)
 		wait_readable(hf);
 		if (pump_all(&p, &bp, &pp, &err) != PUMP_OK)
 			ok = 0;
-		if (p.flags & P_SPLICE)
+		if (p.flags & HF_SPLICE)
 			spliced = 1;
 		ok &= read_pattern(server, k, &part);
 		got += part;
@@ -156,7 +156,7 @@ static void relay_case(const char *name, size_t n, size_t max_pipes)
 	if (pump_all(&p, &bp, &pp, &err) != PUMP_OK)
 		ok = 0;
 	CHECK(ok && got == n, "%s: %zu bytes arrive in order (got %zu)", name, n, got);
-	CHECK(pipe_done(&p), "%s: FIN seen and forwarded", name);
+	CHECK(half_done(&p), "%s: FIN seen and forwarded", name);
 	CHECK(wait_readable(server) && read(server, buf, 1) == 0,
 	    "%s: the server reads a clean EOF", name);
 	CHECK_INT(p.bytes, n, "%s: byte count", name);
@@ -166,9 +166,9 @@ static void relay_case(const char *name, size_t n, size_t max_pipes)
 	else
 		CHECK(!spliced, "%s: no splice when the pool is empty", name);
 	CHECK_INT(bp.in_use + pp.in_use, 0, "%s: every buffer and pipe returned", name);
-	pipe_release(&p, &bp, &pp);
+	half_release(&p, &bp, &pp);
 	bufpool_drain(&bp);
-	pipepool_drain(&pp);
+	kpipe_drain(&pp);
 	close(client);
 	close(hf);
 	close(hs);
@@ -179,9 +179,9 @@ static void relay_case(const char *name, size_t n, size_t max_pipes)
 static void backpressure_case(void)
 {
 	struct bufpool bp = { .max_free = 4 };
-	struct pipepool pp = { .max = 0 };
+	struct kpipe_pool pp = { .max = 0 };
 	struct side from, to;
-	struct pipe p;
+	struct half p;
 	int client, hf, hs, server, err = 0, small = 4096, fl;
 	size_t before;
 
@@ -195,7 +195,7 @@ static void backpressure_case(void)
 	fcntl(client, F_SETFL, fl | O_NONBLOCK);
 	from.fd = hf;
 	to.fd = hs;
-	pipe_init(&p, &from, &to);
+	half_init(&p, &from, &to);
 	write_pattern(client, 4 << 20);		/* as much as the kernel takes */
 	pump_all(&p, &bp, &pp, &err);
 	before = p.bytes;
@@ -205,7 +205,7 @@ static void backpressure_case(void)
 	    buf_len(p.buf));
 	pump_all(&p, &bp, &pp, &err);
 	CHECK_INT(p.bytes, before, "backpressure: nothing more moves while the server is full");
-	pipe_release(&p, &bp, &pp);
+	half_release(&p, &bp, &pp);
 	bufpool_drain(&bp);
 	close(client);
 	close(hf);
@@ -219,9 +219,9 @@ static void reset_case(int reader_resets)
 {
 	struct linger lg = { 1, 0 };
 	struct bufpool bp = { .max_free = 4 };
-	struct pipepool pp = { .max = 4 };
+	struct kpipe_pool pp = { .max = 4 };
 	struct side from, to;
-	struct pipe p;
+	struct half p;
 	int client, hf, hs, server, err = 0;
 	enum pump_result r;
 
@@ -231,7 +231,7 @@ static void reset_case(int reader_resets)
 	}
 	from.fd = hf;
 	to.fd = hs;
-	pipe_init(&p, &from, &to);
+	half_init(&p, &from, &to);
 	if (reader_resets) {
 		setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		close(client);
@@ -249,10 +249,10 @@ static void reset_case(int reader_resets)
 		CHECK_INT(r, PUMP_TO_ERR, "reset by the writing side is PUMP_TO_ERR");
 		close(client);
 	}
-	pipe_release(&p, &bp, &pp);
+	half_release(&p, &bp, &pp);
 	CHECK_INT(bp.in_use + pp.in_use, 0, "reset: buffers and pipes released");
 	bufpool_drain(&bp);
-	pipepool_drain(&pp);
+	kpipe_drain(&pp);
 	close(hf);
 	close(hs);
 	if (reader_resets)
@@ -286,9 +286,9 @@ static void urgent_case(const char *name, int splicing, int announced, int fin, 
 {
 	static const uint8_t want[] = "aaaaUbbbb";
 	struct bufpool bp = { .max_free = 4 };
-	struct pipepool pp = { .max = splicing ? 4 : 0 };
+	struct kpipe_pool pp = { .max = splicing ? 4 : 0 };
 	struct side from, to;
-	struct pipe p;
+	struct half p;
 	int client, hf, hs, server, err = 0, one = 1, eof;
 	uint8_t got[64];
 	size_t n;
@@ -304,11 +304,11 @@ static void urgent_case(const char *name, int splicing, int announced, int fin, 
 	from.fd = hf;
 	from.oobinline = preset;
 	to.fd = hs;
-	pipe_init(&p, &from, &to);
+	half_init(&p, &from, &to);
 	if (!preset && announced)
 		side_inline(&from);	/* as on_event() does on EPOLLPRI */
 	if (splicing)
-		p.flags |= P_SPLICE;	/* as after a full buffer */
+		p.flags |= HF_SPLICE;	/* as after a full buffer */
 	(void)!write(client, "aaaa", 4);
 	(void)!send(client, "U", 1, MSG_OOB);
 	(void)!write(client, "bbbb", 4);
@@ -325,12 +325,12 @@ static void urgent_case(const char *name, int splicing, int announced, int fin, 
 	    "inline (got %zu)", name, n);
 	CHECK(eof, "urgent %s: then EOF", name);
 	if (fin)
-		CHECK(pipe_done(&p), "urgent %s: the FIN forwarded after the bytes", name);
+		CHECK(half_done(&p), "urgent %s: the FIN forwarded after the bytes", name);
 	else
-		CHECK(!(p.flags & P_EOF), "urgent %s: no FIN made up", name);
-	pipe_release(&p, &bp, &pp);
+		CHECK(!(p.flags & HF_EOF), "urgent %s: no FIN made up", name);
+	half_release(&p, &bp, &pp);
 	bufpool_drain(&bp);
-	pipepool_drain(&pp);
+	kpipe_drain(&pp);
 	close(client);
 	close(hf);
 	close(hs);
@@ -345,9 +345,9 @@ static void urgent_case(const char *name, int splicing, int announced, int fin, 
 static void budget_case(void)
 {
 	struct bufpool bp = { .max_free = 4 };
-	struct pipepool pp = { .max = 0 };
+	struct kpipe_pool pp = { .max = 0 };
 	struct side from, to;
-	struct pipe p;
+	struct half p;
 	int client, hf, hs, server, err = 0, moved = 0, big = 8 << 20, fl;
 	enum pump_result r;
 
@@ -365,21 +365,21 @@ static void budget_case(void)
 	memset(&to, 0, sizeof(to));
 	from.fd = hf;
 	to.fd = hs;
-	pipe_init(&p, &from, &to);
+	half_init(&p, &from, &to);
 	write_pattern(client, 2 * PUMP_BUDGET + 1000);
 	wait_readable(hf);
 	from.can_read = to.can_write = 1;
-	r = pipe_pump(&p, &bp, &pp, 1, &moved, &err);
+	r = half_pump(&p, &bp, &pp, 1, &moved, &err);
 	CHECK_INT(r, PUMP_YIELD, "budget: the first call gives way");
 	CHECK_INT(p.bytes, PUMP_BUDGET, "budget: after PUMP_BUDGET bytes");
 	CHECK(from.can_read, "budget: still marked readable (no edge will come)");
-	r = pipe_pump(&p, &bp, &pp, 1, &moved, &err);
+	r = half_pump(&p, &bp, &pp, 1, &moved, &err);
 	CHECK_INT(r, PUMP_YIELD, "budget: the second call too");
 	CHECK_INT(p.bytes, 2 * PUMP_BUDGET, "budget: where the first stopped");
-	r = pipe_pump(&p, &bp, &pp, 1, &moved, &err);
+	r = half_pump(&p, &bp, &pp, 1, &moved, &err);
 	CHECK_INT(r, PUMP_OK, "budget: the rest in the third");
 	CHECK_INT(p.bytes, 2 * PUMP_BUDGET + 1000, "budget: every byte");
-	pipe_release(&p, &bp, &pp);
+	half_release(&p, &bp, &pp);
 	bufpool_drain(&bp);
 	close(client);
 	close(hf);
@@ -407,8 +407,8 @@ int main(void)
 	urgent_case("backend, splice, announced", 1, 1, 0, 0);
 	urgent_case("backend, splice, not announced, FIN behind", 1, 0, 1, 0);
 	budget_case();
-	CHECK_STR(pipe_flags_str(P_EOF | P_SHUT_DONE, flags, sizeof(flags)), "EOF|SHUT_DONE",
+	CHECK_STR(half_flags_str(HF_EOF | HF_SHUT_DONE, flags, sizeof(flags)), "EOF|SHUT_DONE",
 	    "flag printer");
-	CHECK_STR(pipe_flags_str(P_SPLICE, flags, sizeof(flags)), "SPLICE", "flag printer, one flag");
+	CHECK_STR(half_flags_str(HF_SPLICE, flags, sizeof(flags)), "SPLICE", "flag printer, one flag");
 	return test_done();
 }

@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include "fds.h"
-#include "splice.h"
+#include "kpipe.h"
 
-int pipepool_get(struct pipepool *pp, struct kpipe *out)
+int kpipe_get(struct kpipe_pool *pp, struct kpipe *out)
 {
 	int fds[2];
 
@@ -33,7 +33,7 @@ int pipepool_get(struct pipepool *pp, struct kpipe *out)
 	return 0;
 }
 
-void pipepool_put(struct pipepool *pp, struct kpipe *kp)
+void kpipe_put(struct kpipe_pool *pp, struct kpipe *kp)
 {
 	if (kp->rd == -1)
 		return;
@@ -56,7 +56,7 @@ void pipepool_put(struct pipepool *pp, struct kpipe *kp)
 	kp->rd = kp->wr = -1;
 }
 
-void pipepool_discard(struct pipepool *pp, struct kpipe *kp)
+void kpipe_discard(struct kpipe_pool *pp, struct kpipe *kp)
 {
 	if (kp->rd == -1)
 		return;
@@ -67,7 +67,7 @@ void pipepool_discard(struct pipepool *pp, struct kpipe *kp)
 	kp->rd = kp->wr = -1;
 }
 
-void pipepool_drain(struct pipepool *pp)
+void kpipe_drain(struct kpipe_pool *pp)
 {
 	while (pp->nfree > 0) {
 		struct kpipe *kp = &pp->free[--pp->nfree];

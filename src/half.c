@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "pipe.h"
+#include "half.h"
 
 #define WOULD_BLOCK(e) ((e) == EAGAIN || (e) == EWOULDBLOCK)
 
-void pipe_init(struct pipe *p, struct side *from, struct side *to)
+void half_init(struct half *p, struct side *from, struct side *to)
 {
 	p->from = from;
 	p->to = to;
@@ -19,16 +19,16 @@ void pipe_init(struct pipe *p, struct side *from, struct side *to)
 	p->eof_at = TICK_NONE;
 }
 
-void pipe_release(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
+void half_release(struct half *p, struct bufpool *pool, struct kpipe_pool *pp)
 {
 	buf_put(pool, p->buf);
 	p->buf = NULL;
-	pipepool_discard(pp, &p->kp);
+	kpipe_discard(pp, &p->kp);
 	p->piped = 0;
 }
 
 /* Write out what the buffer holds. */
-static enum pump_result flush_buf(struct pipe *p, int *moved, int *err)
+static enum pump_result flush_buf(struct half *p, int *moved, int *err)
 {
 	struct buf *b = p->buf;
 
@@ -55,7 +55,7 @@ static enum pump_result flush_buf(struct pipe *p, int *moved, int *err)
 }
 
 /* Write out what the kernel pipe holds. */
-static enum pump_result flush_pipe(struct pipe *p, int *moved, int *err)
+static enum pump_result flush_pipe(struct half *p, int *moved, int *err)
 {
 	while (p->piped > 0 && p->to->can_write) {
 		ssize_t n = splice(p->kp.rd, NULL, p->to->fd, NULL, p->piped,
@@ -78,7 +78,7 @@ static enum pump_result flush_pipe(struct pipe *p, int *moved, int *err)
 }
 
 /* One read into the buffer. */
-static ssize_t fill_copy(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
+static ssize_t fill_copy(struct half *p, struct bufpool *pool, struct kpipe_pool *pp)
 {
 	ssize_t n;
 
@@ -93,7 +93,7 @@ static ssize_t fill_copy(struct pipe *p, struct bufpool *pool, struct pipepool *
 		side_read_short(p->from, (size_t)n, p->buf->cap);
 		/* A full buffer means bulk: splice from now on, if allowed. */
 		if ((size_t)n == p->buf->cap && pp->max > 0)
-			p->flags |= P_SPLICE;
+			p->flags |= HF_SPLICE;
 	}
 	return n;
 }
@@ -106,13 +106,13 @@ static ssize_t fill_copy(struct pipe *p, struct bufpool *pool, struct pipepool *
  * is announced (EPOLLPRI), and a splice that says 0 is asked again with
  * recv(): the bytes after a mark, or the real EOF.
  */
-static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
+static ssize_t fill(struct half *p, struct bufpool *pool, struct kpipe_pool *pp)
 {
 	ssize_t n;
 
-	if ((p->flags & P_SPLICE) && p->kp.rd == -1 && pipepool_get(pp, &p->kp) == -1)
-		p->flags &= ~P_SPLICE;		/* none to be had: copy */
-	if ((p->flags & P_SPLICE) && !p->from->urg) {
+	if ((p->flags & HF_SPLICE) && p->kp.rd == -1 && kpipe_get(pp, &p->kp) == -1)
+		p->flags &= ~HF_SPLICE;		/* none to be had: copy */
+	if ((p->flags & HF_SPLICE) && !p->from->urg) {
 		n = splice(p->from->fd, NULL, p->kp.wr, NULL, SPLICE_CHUNK,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0)
@@ -124,8 +124,8 @@ static ssize_t fill(struct pipe *p, struct bufpool *pool, struct pipepool *pp)
 	return fill_copy(p, pool, pp);
 }
 
-enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
-    struct pipepool *pp, tick_t now, int *moved, int *err)
+enum pump_result half_pump(struct half *p, struct bufpool *pool,
+    struct kpipe_pool *pp, tick_t now, int *moved, int *err)
 {
 	enum pump_result r = PUMP_OK;
 	size_t got = 0;
@@ -137,17 +137,17 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
 			break;
 		if (p->piped > 0 && (r = flush_pipe(p, moved, err)) != PUMP_OK)
 			break;
-		if (pipe_pending(p) > 0)
+		if (half_pending(p) > 0)
 			break;			/* writer blocks: stop reading */
-		if (p->flags & P_EOF) {
-			if (!(p->flags & P_SHUT_DONE)) {
+		if (p->flags & HF_EOF) {
+			if (!(p->flags & HF_SHUT_DONE)) {
 				/* ENOTCONN: `to` is closed, by a reset */
 				if (shutdown(p->to->fd, SHUT_WR) == -1) {
 					*err = errno;
 					r = PUMP_TO_ERR;
 					break;
 				}
-				p->flags |= P_SHUT_DONE;
+				p->flags |= HF_SHUT_DONE;
 				*moved = 1;
 			}
 			break;
@@ -173,7 +173,7 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
 			continue;
 		}
 		if (n == 0) {
-			p->flags |= P_EOF;
+			p->flags |= HF_EOF;
 			p->eof_at = now;
 		}
 		got += (size_t)n;
@@ -185,16 +185,16 @@ enum pump_result pipe_pump(struct pipe *p, struct bufpool *pool,
 		p->buf = NULL;
 	}
 	if (p->kp.rd != -1 && p->piped == 0)
-		pipepool_put(pp, &p->kp);
+		kpipe_put(pp, &p->kp);
 	return r;
 }
 
-const char *pipe_flags_str(unsigned flags, char *out, unsigned outlen)
+const char *half_flags_str(unsigned flags, char *out, unsigned outlen)
 {
-	snprintf(out, outlen, "%s%s%s%s%s", flags & P_EOF ? "EOF" : "",
-	    (flags & P_EOF) && (flags & (P_SHUT_DONE | P_SPLICE)) ? "|" : "",
-	    flags & P_SHUT_DONE ? "SHUT_DONE" : "",
-	    (flags & P_SHUT_DONE) && (flags & P_SPLICE) ? "|" : "",
-	    flags & P_SPLICE ? "SPLICE" : "");
+	snprintf(out, outlen, "%s%s%s%s%s", flags & HF_EOF ? "EOF" : "",
+	    (flags & HF_EOF) && (flags & (HF_SHUT_DONE | HF_SPLICE)) ? "|" : "",
+	    flags & HF_SHUT_DONE ? "SHUT_DONE" : "",
+	    (flags & HF_SHUT_DONE) && (flags & HF_SPLICE) ? "|" : "",
+	    flags & HF_SPLICE ? "SPLICE" : "");
 	return out;
 }
