@@ -8,6 +8,7 @@ import os
 import netns
 from netns import CLIENT_ADDR, PROXY_CADDR, SERVER_ADDR, T  # noqa: F401
 import peer as peerlib
+from procs import poll_until  # noqa: F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VECTORS = os.path.join(REPO, "tests", "vectors", "clienthello")   # ../shared's, copied
@@ -121,3 +122,54 @@ def assert_term(records, *terms):
 def no_events(p, *evs):
     hits = [e for e in p.events if e.get("ev") in evs]
     assert not hits, "%s: unexpected %s" % (p.name, hits[:3])
+
+
+# -- how a connection ends, as a peer (peer.py) reports it --------------------
+
+RX_ENDS = ("eof", "rst", "rx_error")        # rx_ended()
+ENDS = RX_ENDS + ("connect_error",)         # ended()
+
+
+def rx_ended(e):
+    """Peer event e ends what its connection receives: a clean EOF ("eof"),
+    a reset ("rst": ECONNRESET from recv(), or a polled SO_ERROR after
+    watch_rst) or another recv() error ("rx_error").  The first of these for
+    a connection is where its stream ended (a polled "rst" may still follow
+    an "eof"; a "short", wait_rx cut off, always comes after its "eof")."""
+    return e.get("ev") in RX_ENDS
+
+
+def _ends(send_error):
+    return ENDS + (("send_error",) if send_error else ())
+
+
+def ended(e, send_error=False):
+    """Peer event e says its connection is over for that peer: rx_ended(e),
+    or the connection never came up ("connect_error"); with send_error also
+    a failed send ("send_error": the peer gives the connection up without
+    reading on)."""
+    return e.get("ev") in _ends(send_error)
+
+
+def ended_conns(p, send_error=False):
+    """The ids of peer p's connections that ended (ended(), send_error alike)."""
+    return p.conns(*_ends(send_error))
+
+
+def rx_end(p, conn=None, timeout=10):
+    """The first rx_ended event of peer p (of its connection conn), waiting
+    for it up to timeout (scaled) seconds."""
+    kw = {"conn": conn} if conn is not None else {}
+    return p.wait(pred=rx_ended, timeout=timeout, **kw)[0]
+
+
+def wait_served_or_shed(server, clients, total, timeout, send_error=False):
+    """Wait (poll_until, timeout scaled) until each of the `total`
+    connections the client peers opened so far was either served (its hello
+    reached the server: a "hello" event there) or shed (ended at its client,
+    ended(send_error)).  Returns (served, shed) as last counted; the caller
+    judges them (they fall short of total if the time ran out)."""
+    return poll_until(lambda: (server.count("hello"),
+                               sum(len(ended_conns(c, send_error)) for c in clients)),
+                      timeout, "%d connections served or shed" % total,
+                      done=lambda n: n[0] + n[1] >= total, fail=False)

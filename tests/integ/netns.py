@@ -98,12 +98,9 @@ def lingering(ns, endpoints, states=LINGER_STATES):
 def wait_no_lingering(ns, endpoints, deadline, states=LINGER_STATES):
     """Poll ss until no socket of endpoints is in states, or until deadline
     (time.monotonic()).  Returns the sockets still there ([] on success)."""
-    for _ in range(100000):
-        left = lingering(ns, endpoints, states)
-        if not left or time.monotonic() >= deadline:
-            return left
-        time.sleep(0.05)
-    return left
+    return procs.poll_until(lambda: lingering(ns, endpoints, states), None,
+                            "no socket lingering", done=lambda left: not left,
+                            deadline=deadline, fail=False)
 
 
 def assert_no_lingering(ns, endpoints, within=None, deadline=None, what=""):
@@ -117,16 +114,17 @@ def assert_no_lingering(ns, endpoints, within=None, deadline=None, what=""):
 
 
 def wait_for_state(ns, state, endpoints, timeout, n=1):
-    """Poll ss until at least n sockets of endpoints are in state."""
-    deadline = time.monotonic() + timeout
-    for _ in range(100000):
-        hits = [s for s in ss_states(ns) if s[0] == state and _matches(s, endpoints)]
-        if len(hits) >= n:
-            return hits
-        if time.monotonic() >= deadline:
-            raise AssertionError("no %d socket(s) in %s for %s within %.1fs; saw %s" % (
-                n, state, endpoints, timeout, ss_states(ns)[:20]))
-        time.sleep(0.02)
+    """Poll ss until at least n sockets of endpoints are in state (timeout:
+    seconds, not scaled here)."""
+    hits = procs.poll_until(lambda: [s for s in ss_states(ns)
+                                     if s[0] == state and _matches(s, endpoints)],
+                            None, "%d socket(s) in %s" % (n, state),
+                            done=lambda h: len(h) >= n, step=0.02,
+                            deadline=time.monotonic() + timeout, fail=False)
+    if len(hits) < n:
+        raise AssertionError("no %d socket(s) in %s for %s within %.1fs; saw %s" % (
+            n, state, endpoints, timeout, ss_states(ns)[:20]))
+    return hits
 
 
 class NftTable:

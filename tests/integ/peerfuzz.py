@@ -1104,20 +1104,11 @@ def listen_drops(ns):
         return "(nstat: %s)" % e
 
 
-def wait_until(pred, deadline, step=0.05):
-    """Poll pred() until true or deadline (monotonic); returns pred()'s last value."""
-    for _ in range(1000000):
-        v = pred()
-        if v or now() >= deadline:
-            return v
-        time.sleep(step)
-    return pred()
-
-
 def run(topo, binary, seed, conns=150, seconds=8.0, only=None, plans=None, probes=True,
         out=print):
     """One fuzz run on topo with halfpipe binary; returns a Result."""
     import netns
+    from procs import poll_until
     t_begin = now()
     variant = variant_of(binary)
     res = Result(seed, variant, conns, seconds, only)
@@ -1201,7 +1192,8 @@ def run(topo, binary, seed, conns=150, seconds=8.0, only=None, plans=None, probe
 
     def log_ports():
         return {netns.split_hostport(r["client"])[1] for r in hp.log()} >= want_ports
-    wait_until(lambda: forget_vanished() or log_ports(), now() + T(LARGEST + SLACK + 3))
+    poll_until(lambda: forget_vanished() or log_ports(), LARGEST + SLACK + 3,
+               "an access-log line for every connected client", fail=False)
     forget_vanished()
     recs_by_port = {}
     for r in hp.log():
@@ -1229,8 +1221,9 @@ def run(topo, binary, seed, conns=150, seconds=8.0, only=None, plans=None, probe
         nc, ns_ = client.count("end"), server.count("end")
         client.send(cmd="start", addr=PROXY_CADDR, port=hp.port, t0=now(),
                     conns=[[PROBE_BASE + k, 0, 0.02 * k] for k in range(PROBES)])
-        wait_until(lambda: client.count("end") >= nc + PROBES and
-                   server.count("end") >= ns_ + PROBES, now() + T(6))
+        poll_until(lambda: client.count("end") >= nc + PROBES and
+                   server.count("end") >= ns_ + PROBES, 6, "the probes ended at both peers",
+                   fail=False)
         got = {e["i"]: Rep(e) for e in client.find(ev="end") if e["i"] >= PROBE_BASE}
         for k in range(PROBES):
             p = got.get(PROBE_BASE + k)

@@ -30,6 +30,38 @@ def T(seconds):
     return seconds * float(os.environ.get("HP_TEST_TIMEOUT_MULTIPLIER", "1") or "1")
 
 
+def poll_until(probe, timeout, what, done=bool, step=0.05, since=None, deadline=None,
+               fail=True):
+    """Poll: call probe() until done(its value) holds, sleeping `step` seconds
+    between calls, for at most T(timeout) seconds from `since` (a
+    time.monotonic(); default: now), or, with timeout None, until `deadline`
+    (a time.monotonic() already scaled).  Bounded both ways: probe() runs at
+    least once and once more at or after the deadline, and at most
+    int(span / step) + 2 times in all.  Returns the value done() accepted.
+    If the deadline comes first: with fail (the default) raises
+    AssertionError "<what>: not within N s; last: <last value>"; without,
+    returns the last value, for the caller to judge.  For what no event
+    announces (files, /proc, ss, another process); peer events and stderr
+    lines are waited for with Peer.wait and Halfpipe.wait_stderr."""
+    t0 = time.monotonic()
+    start = t0 if since is None else since
+    if deadline is None:
+        deadline = start + T(timeout)
+    value, ok = None, False
+    for _ in range(int(max(0.0, deadline - t0) / step) + 2):
+        value = probe()
+        ok = done(value)
+        left = deadline - time.monotonic()
+        if ok or left <= 0:
+            break
+        time.sleep(min(step, left))
+    if ok or not fail:
+        return value
+    last = value if isinstance(value, str) else repr(value)
+    raise AssertionError("%s: not within %.1fs; last: %s" % (what, deadline - start,
+                                                             last[:3000]))
+
+
 def peer_argv(*args):
     return [sys.executable, PEER] + list(args)
 
@@ -356,12 +388,8 @@ class Halfpipe(Proc):
         """Wait until halfpipe holds n listening sockets (one per worker and
         address: the `listening on` lines come from the first worker only,
         the others may still be binding); return its fds then."""
-        deadline = time.monotonic() + T(timeout)
-        for _ in range(10000):
-            fds = self.fds()
-            if fds["socket"] >= n or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
+        fds = poll_until(self.fds, timeout, "%d listening sockets" % n,
+                         done=lambda f: f["socket"] >= n, step=0.01, fail=False)
         assert fds["socket"] == n, "halfpipe holds %d sockets, want %d listeners" % (
             fds["socket"], n)
         return fds
@@ -408,15 +436,13 @@ class Halfpipe(Proc):
 
     def wait_log(self, pred=None, n=1, timeout=10, **match):
         """Wait until n access-log records match; return them."""
-        deadline = time.monotonic() + T(timeout)
-        for _ in range(1000000):
-            hits = [r for r in self.log()
-                    if all(r.get(k) == v for k, v in match.items()) and (pred is None or pred(r))]
-            if len(hits) >= n:
-                return hits
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
+        hits = poll_until(lambda: [r for r in self.log()
+                                   if all(r.get(k) == v for k, v in match.items())
+                                   and (pred is None or pred(r))],
+                          timeout, "access-log records", done=lambda h: len(h) >= n, step=0.02,
+                          fail=False)
+        if len(hits) >= n:
+            return hits
         raise AssertionError("wanted %d access-log record(s) matching %s within %.1fs, got %d.\n"
                              "log (last 10): %s\nstderr: %s" % (
                                  n, match, T(timeout), len(hits),

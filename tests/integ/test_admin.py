@@ -4,12 +4,11 @@ resets one (term=killed); the socket is mode 0600 and off by default."""
 
 import os
 import stat
-import time
 
 import netns
 import peer as peerlib
-from harness import (SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, hello, one,
-                     send_pattern, wait_tag, T)
+from harness import (SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, hello, one, poll_until,
+                     send_pattern, wait_tag)
 
 OPEN, HALF = 5, 3
 UP, DOWN = 500, 1000
@@ -30,14 +29,7 @@ def table(topo, hp_bin, path):
 
 
 def wait_table(topo, hp_bin, path, pred, timeout, what):
-    deadline = time.monotonic() + T(timeout)
-    while True:
-        rows = table(topo, hp_bin, path)
-        if pred(rows):
-            return rows
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %.1fs: %s" % (what, T(timeout), rows))
-        time.sleep(0.1)
+    return poll_until(lambda: table(topo, hp_bin, path), timeout, what, done=pred, step=0.1)
 
 
 def test_conns_and_kill(topo, hp_bin, tmp_path):

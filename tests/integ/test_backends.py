@@ -8,17 +8,12 @@ import statistics
 import pytest
 
 from harness import (CLOSE, PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay,
-                     assert_bytes, assert_term, hello, no_events, one, pattern, send_pattern, T)
+                     assert_bytes, assert_term, hello, no_events, one, pattern, rx_end,
+                     send_pattern, T)
 
 BAD_ADDR = "198.18.2.9"         # on the server link, nobody there; nft drops it anyway
 BAD_SNI = "bad.example.test"
 TMO = 3.0
-
-
-def _end(p, conn=None, timeout=10):
-    kw = {"conn": conn} if conn is not None else {}
-    return p.wait(pred=lambda e: e["ev"] in ("rst", "eof", "rx_error", "short"),
-                  timeout=timeout, **kw)[0]
 
 
 def test_refusing_backend(topo, hp_bin):
@@ -27,7 +22,7 @@ def test_refusing_backend(topo, hp_bin):
     r = Relay(topo, hp_bin, [[STRIP]], routes={SNI: "%s:9" % SERVER_ADDR})
     r.connect([hello(), WAIT_EOF])
     t0 = one(r.client.wait(ev="sent"))["t"]
-    ev = _end(r.client)
+    ev = rx_end(r.client)
     assert ev["ev"] == "rst", "client saw %s, want a reset" % ev
     assert ev["t"] - t0 < T(0.5), "reset %.2fs after the hello" % (ev["t"] - t0)
     rec = one(r.hp.wait_log(n=1))
@@ -43,7 +38,7 @@ def test_blackholed_backend(topo, hp_bin):
     topo.nft_drop(topo.proxy, SERVER_ADDR)
     r.connect([hello(), WAIT_EOF])
     t0 = one(r.client.wait(ev="sent"))["t"]
-    ev = _end(r.client, timeout=TMO + 5)
+    ev = rx_end(r.client, timeout=TMO + 5)
     assert ev["ev"] == "rst", "client saw %s, want a reset" % ev
     assert TMO - 1 <= ev["t"] - t0 <= TMO + T(1), "reset after %.2fs" % (ev["t"] - t0)
     rec = one(r.hp.wait_log(n=1))

@@ -16,7 +16,7 @@ import time
 import netns
 import peer as peerlib
 from harness import (PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, hello,
-                     pattern, send_pattern, wait_tag, T)
+                     pattern, poll_until, send_pattern, wait_tag, T)
 
 LINGER0 = struct.pack("ii", 1, 0)
 
@@ -361,11 +361,8 @@ def test_issue12_defect7_fast_flows_share_the_worker(loopback, hp_bin):
             th = threading.Thread(target=read_fast, args=(i, c), daemon=True)
             th.start()
             readers.append((th, c))
-        for _ in range(1000):           # both flowing (bounded wait)
-            if min(moved) > 64 << 20:
-                break
-            time.sleep(0.01)
-        assert min(moved) > 64 << 20, "the downloads did not get going: %s" % moved
+        poll_until(lambda: list(moved), 10, "both downloads going (64 MiB each)",
+                   done=lambda m: min(m) > 64 << 20, step=0.01)
         be.stdin.write(b"hold\n")       # the next connection: one byte, then idle
         be.stdin.flush()
         be.stdout.readline()

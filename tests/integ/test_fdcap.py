@@ -26,8 +26,9 @@ import pytest
 import netns
 import peer as peerlib
 import procs
-from harness import (CLOSE, PROXY_CADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, pattern,
-                     send_pattern, sha, wait_tag, workers_of, T)
+from harness import (CLOSE, PROXY_CADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, ended, ended_conns,
+                     pattern, poll_until, send_pattern, sha, wait_served_or_shed, wait_tag,
+                     workers_of, T)
 
 pytestmark = pytest.mark.skipif(os.environ.get("HP_SOAK", "") != "long",
                                 reason="fd cap at the real 20,000 limit: `make soak` "
@@ -49,30 +50,14 @@ MAX_CAP = 40000         # sized for a cap near 20,000 (ports, peer fds, time)
 LINE_GAP = 0.5          # s: at most one fd-exhaustion line per worker in this
 FD_LINE = r"out of file descriptors|Too many open files"
 
-ENDED = ("rst", "eof", "rx_error", "send_error", "connect_error")
-
-
-def _settle(server, clients, total, timeout):
-    """Wait until each of the `total` connections opened so far was either
-    served (its hello reached the server) or shed (ended at the client).
-    Returns (served, shed)."""
-    deadline = time.monotonic() + T(timeout)
-    for _ in range(100000):
-        served = server.count("hello")
-        shed = sum(len(c.conns(*ENDED)) for c in clients)
-        if served + shed >= total or time.monotonic() > deadline:
-            return served, shed
-        time.sleep(0.05)
-    return served, shed
-
-
 def _resets(client, asked, first_conn, last_conn=None):
     """For the client's conns first_conn..last_conn that ended: seconds from
     the test asking for the connect (asked: conn -> time) to the reset (an
     upper bound of connect -> reset), and the events that ended them."""
     last = last_conn or float("inf")
     first = {}
-    for e in client.find(pred=lambda e: e["ev"] in ENDED and first_conn <= e["conn"] <= last):
+    for e in client.find(pred=lambda e: ended(e, send_error=True) and
+                         first_conn <= e["conn"] <= last):
         first.setdefault(e["conn"], e)      # a send error and a recv reset: once
     ends = list(first.values())
     return [e["t"] - asked[e["conn"]] for e in ends], ends
@@ -147,7 +132,7 @@ def test_fd_cap_at_machine_limit(topo, hp_bin, request):
     for b in range(expect // BATCH + 4):
         t_batch = time.monotonic()          # nothing was shed before this batch
         open_conns(b % 2, BATCH, [hello] + release)
-        served, shed = _settle(server, clients, sum(opened), 30)
+        served, shed = wait_served_or_shed(server, clients, sum(opened), 30, send_error=True)
         assert served + shed == sum(opened), (
             "batch %d: of %d connections %d neither served nor shed in %.0fs; halfpipe fds %s"
             "\n%s" % (b, sum(opened), sum(opened) - served - shed, T(30), hp.fds(),
@@ -184,7 +169,7 @@ def test_fd_cap_at_machine_limit(topo, hp_bin, request):
         time.sleep(left)
     cpu = hp.cpu_s() - cpu0
     window = time.monotonic() - t0
-    s1, n1 = _settle(server, clients, sum(opened), 10)
+    s1, n1 = wait_served_or_shed(server, clients, sum(opened), 10, send_error=True)
     assert s1 + n1 == sum(opened), "%d of the arrivals at the cap neither served nor shed" % (
         sum(opened) - s1 - n1)
     assert s1 == served, "%d connections served past the cap" % (s1 - served)
@@ -203,7 +188,7 @@ def test_fd_cap_at_machine_limit(topo, hp_bin, request):
     cpu_b0 = hp.cpu_s()
     open_conns(0, BURST // 2, [hello, WAIT_EOF])
     open_conns(1, BURST - BURST // 2, [hello, WAIT_EOF])
-    s2, n2 = _settle(server, clients, sum(opened), 20)
+    s2, n2 = wait_served_or_shed(server, clients, sum(opened), 20, send_error=True)
     burst_s, cpu_b = time.monotonic() - t_b, hp.cpu_s() - cpu_b0
     assert s2 + n2 == sum(opened), "%d of the burst neither served nor shed" % (
         sum(opened) - s2 - n2)
@@ -279,7 +264,7 @@ def test_fd_cap_at_machine_limit(topo, hp_bin, request):
 
     # -- release: every held connection ends cleanly (client FIN first)
     t_r = time.monotonic()
-    shed_ids = [c.conns(*ENDED) for c in clients]
+    shed_ids = [ended_conns(c, send_error=True) for c in clients]
     for c in clients:
         c.signal("release")
     server.wait(ev="eof", n=served, timeout=90)
@@ -313,11 +298,9 @@ def test_fd_cap_at_machine_limit(topo, hp_bin, request):
         assert all((e["rx"], e["sha256"]) == (REPLY, reply) for e in evs), evs[:3]
     hp.wait_log(pred=lambda r: r["term"] == "client-fin", n=served + RECOVER, timeout=30)
     relay.assert_no_lingering(time.monotonic() + T(10), what="after recovery")
-    end_fds = hp.fds()
-    deadline = time.monotonic() + T(5)
-    while end_fds["socket"] != start_fds["socket"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-        end_fds = hp.fds()
+    end_fds = poll_until(hp.fds, 5, "halfpipe's sockets back to its listeners",
+                         done=lambda f: f["socket"] == start_fds["socket"], step=0.1,
+                         fail=False)
     total_s = time.monotonic() - t_start
     print("fdcap: released in %.1fs (fds then %s); after %d new connections fds %s (start %s);"
           " %s; whole test %.0fs" % (release_s, fd_rel, RECOVER, end_fds, start_fds, terms,

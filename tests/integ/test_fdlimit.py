@@ -10,7 +10,8 @@ import pytest
 
 import netns
 from harness import (CLOSE, PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, assert_bytes,
-                     assert_term, hello, pattern, sha, send_pattern, wait_tag, workers_of, T)
+                     assert_term, ended, ended_conns, hello, pattern, sha, send_pattern,
+                     wait_served_or_shed, wait_tag, workers_of, T)
 
 NOFILE = 64
 HELD = 40           # more than 64 fds can carry (2 per connection)
@@ -23,27 +24,6 @@ UP, DOWN = 64 * 1024, 256 * 1024
 # stderr lines that report running out of fds: the listener's (rate-limited)
 # and any other place that would log per connection.
 FD_LINE = r"out of file descriptors|Too many open files"
-
-
-def _ended(e):
-    return e["ev"] in ("rst", "eof", "rx_error", "connect_error")
-
-
-def _ended_conns(client):
-    return {e["conn"] for e in client.find(pred=_ended)}
-
-
-def _wait_settled(client, server, total, timeout):
-    """Wait until each of the client's first `total` connections was either
-    shed (reset) or served (its hello reached the server: an fd freed up
-    meanwhile, e.g. a pooled pipe closed).  Returns (shed, served)."""
-    deadline = time.monotonic() + T(timeout)
-    for _ in range(10000):
-        shed, served = len(_ended_conns(client)), len(server.find(ev="hello"))
-        if shed + served >= total or time.monotonic() > deadline:
-            return shed, served
-        time.sleep(0.05)
-    return shed, served
 
 
 @pytest.mark.slow
@@ -71,11 +51,12 @@ def test_fd_exhaustion_sheds_and_recovers(topo, hp_bin):
         client.connect(PROXY_CADDR, hp.port, [hello(), wait_tag("release"),
                                               send_pattern(UP, 1000 + i), SHUT, WAIT_EOF, CLOSE])
     # every held client is either through to the server or was shed (reset)
-    shed, served = _wait_settled(client, server, HELD, 10)
+    # (served: an fd freed up meanwhile, e.g. a pooled pipe closed)
+    served, shed = wait_served_or_shed(server, [client], HELD, 10)
     assert served + shed == HELD, "held: %d served + %d shed of %d" % (served, shed, HELD)
     assert shed > 0, "never reached the fd cap: all %d served at nofile %d" % (HELD, NOFILE)
     assert served >= 10, "only %d connections served under %d fds" % (served, NOFILE)
-    held_ids = {e["conn"] for e in client.find(ev="connected")} - _ended_conns(client)
+    held_ids = {e["conn"] for e in client.find(ev="connected")} - ended_conns(client)
     assert len(held_ids) == served
 
     # -- at the cap: more clients arrive; measure halfpipe's CPU meanwhile
@@ -89,11 +70,11 @@ def test_fd_exhaustion_sheds_and_recovers(topo, hp_bin):
         time.sleep(spent)
     cpu = hp.cpu_s() - cpu0
     elapsed = time.monotonic() - t0
-    n1, s1 = _wait_settled(client, server, HELD + EXTRA, 5)
+    s1, n1 = wait_served_or_shed(server, [client], HELD + EXTRA, 5)
     assert n1 + s1 == HELD + EXTRA, (
         "of %d clients at the cap %d were neither shed nor served: halfpipe fds %s\n%s" % (
             EXTRA, HELD + EXTRA - n1 - s1, hp.fds(), hp.tail(10)))
-    ended = client.find(pred=_ended)
+    ends = client.find(pred=ended)
     assert s1 - served <= 2, "%d clients served at the cap of %d fds" % (s1 - served, NOFILE)
     fd_at_cap = hp.fds()
     print("\nfdlimit[%s]: nofile=%d start fds=%d, served %d, shed %d of %d held; "
@@ -102,14 +83,14 @@ def test_fd_exhaustion_sheds_and_recovers(topo, hp_bin):
               elapsed, fd_at_cap))
     assert cpu < CPU_MAX, "halfpipe used %.2fs of CPU in %.1fs at its fd cap (busy loop?)" % (
         cpu, elapsed)
-    bad = [e for e in ended if e["ev"] not in ("rst", "eof") and e.get("err") != "ECONNRESET"]
+    bad = [e for e in ends if e["ev"] not in ("rst", "eof") and e.get("err") != "ECONNRESET"]
     assert not bad, "shed clients saw %s" % bad[:5]
 
     # -- a burst at the cap: both workers shed at once (their spare fds race
     # for the same free slot); then a second CPU window with arrivals
     for i in range(BURST):
         client.connect(PROXY_CADDR, hp.port, [hello(), WAIT_EOF])
-    n2, s2 = _wait_settled(client, server, HELD + EXTRA + BURST, 10)
+    s2, n2 = wait_served_or_shed(server, [client], HELD + EXTRA + BURST, 10)
     assert n2 + s2 == HELD + EXTRA + BURST, "burst: %d of %d neither shed nor served" % (
         HELD + EXTRA + BURST - n2 - s2, BURST)
     cpu1, t1 = hp.cpu_s(), time.monotonic()
@@ -122,7 +103,7 @@ def test_fd_exhaustion_sheds_and_recovers(topo, hp_bin):
         hp_bin.extra, BURST, cpu_b, el_b, hp.fds()))
     assert cpu_b < CPU_MAX, "halfpipe used %.2fs of CPU in %.1fs at its fd cap after a burst" % (
         cpu_b, el_b)
-    n3, s3 = _wait_settled(client, server, HELD + 2 * EXTRA + BURST, 5)
+    s3, n3 = wait_served_or_shed(server, [client], HELD + 2 * EXTRA + BURST, 5)
     assert n3 + s3 == HELD + 2 * EXTRA + BURST, "%d of the last %d neither shed nor served" % (
         HELD + 2 * EXTRA + BURST - n3 - s3, EXTRA)
     assert s3 - served <= 4, "%d clients served at the cap of %d fds" % (s3 - served, NOFILE)
@@ -171,7 +152,7 @@ def test_fd_exhaustion_sheds_and_recovers(topo, hp_bin):
                                               WAIT_EOF, CLOSE])
     conns = client.wait(ev="connected", n=before + n_after, timeout=10)[before:]
     for e in conns:
-        ev = client.wait(pred=_ended, conn=e["conn"], timeout=20)[0]
+        ev = client.wait(pred=ended, conn=e["conn"], timeout=20)[0]
         assert_bytes(ev, down, "new conn %d after recovery" % e["conn"])
     recs = hp.wait_log(pred=lambda r: r["term"] == "client-fin", n=served + n_after,
                        timeout=10)

@@ -8,7 +8,8 @@ import re
 import time
 
 from harness import (CLOSE, PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, assert_bytes,
-                     hello, pattern, sha, send_pattern, wait_tag, workers_of, T)
+                     ended, hello, pattern, poll_until, sha, send_pattern, wait_tag, workers_of,
+                     T)
 
 UP, DOWN = 32 * 1024, 64 * 1024
 PROMPT = 1.0                # a refused client sees its reset within this, seconds
@@ -39,10 +40,6 @@ def _ask(client, port, script, count=1, src=None):
     return list(range(first, first + count))
 
 
-def _ended(e):
-    return e["ev"] in ("rst", "eof", "rx_error", "connect_error")
-
-
 def _hold(client, port, n, seed, src=None):
     """n clients that send a hello, wait for "release", then send, half-close
     and read to the end; their ids."""
@@ -58,19 +55,15 @@ def _refused(client, port, k, src=None):
     (a served one would sit in the hello phase for 10 s)."""
     t0 = time.monotonic()
     ids = set(_ask(client, port, [WAIT_EOF], count=k, src=src))
-    deadline = t0 + T(PROMPT)
-    while time.monotonic() < deadline:
-        ended = [e for e in client.find(pred=_ended) if e["conn"] in ids]
-        if len(ended) == k:
-            break
-        time.sleep(0.01)
+    ends = poll_until(lambda: [e for e in client.find(pred=ended) if e["conn"] in ids], PROMPT,
+                      "%d refused clients reset" % k, done=lambda es: len(es) == k, step=0.01,
+                      since=t0, fail=False)
     elapsed = time.monotonic() - t0
-    ended = [e for e in client.find(pred=_ended) if e["conn"] in ids]
-    assert len(ended) == k, "%d of %d clients over the limit were not reset within %.1fs: %s" % (
-        k - len(ended), k, T(PROMPT), client.events[-2 * k:])
-    bad = [e for e in ended if e["ev"] != "rst" and e.get("err") != "ECONNRESET"]
+    assert len(ends) == k, "%d of %d clients over the limit were not reset within %.1fs: %s" % (
+        k - len(ends), k, T(PROMPT), client.events[-2 * k:])
+    bad = [e for e in ends if e["ev"] != "rst" and e.get("err") != "ECONNRESET"]
     assert not bad, "clients over the limit saw %s, not a reset" % bad[:3]
-    assert all(e.get("rx", 0) == 0 for e in ended), "a refused client got bytes"
+    assert all(e.get("rx", 0) == 0 for e in ends), "a refused client got bytes"
     return elapsed
 
 
@@ -92,7 +85,7 @@ def _served(client, server, hp, port, n, seed, src=None, done=0):
         ids += _ask(client, port, [hello(), send_pattern(UP, seed + i), SHUT, WAIT_EOF, CLOSE],
                     src=src)
     for c in ids:
-        ev = client.wait(pred=_ended, conn=c, timeout=20)[0]
+        ev = client.wait(pred=ended, conn=c, timeout=20)[0]
         assert_bytes(ev, pattern(DOWN, 7), "conn %d after the limit" % c)
     hp.wait_log(pred=lambda r: r["term"] == "client-fin", n=done + n, timeout=10)
 
@@ -101,10 +94,8 @@ def _log_checks(hp, hp_bin, refused, seconds, directive):
     """Rate-limited lines that name the limit and carry the process-wide
     count, the last one the whole of it."""
     workers = workers_of(hp_bin)
-    deadline = time.monotonic() + T(3)
     want = "(%d so far" % refused
-    while time.monotonic() < deadline and want not in hp.stderr_text():
-        time.sleep(0.05)
+    hp.wait_stderr(re.escape(want), timeout=3)
     lines = [ln for ln in hp.stderr_text().splitlines() if re.search(LIMIT_LINE, ln)]
     print("limits[%s]: %d refused in %.2fs, %d lines, last: %s" % (
         hp_bin.extra, refused, seconds, len(lines), lines[-1:]))

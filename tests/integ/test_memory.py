@@ -18,8 +18,8 @@ import pytest
 import conftest
 import netns
 import peer as peerlib
-from harness import (PROXY_CADDR, SERVER_ADDR, SNI, STRIP, WAIT_EOF, hello, send_pattern,
-                     workers_of, T)
+from harness import (PROXY_CADDR, SERVER_ADDR, SNI, STRIP, WAIT_EOF, hello, poll_until,
+                     send_pattern, workers_of, T)
 
 N = 1000
 BIG = 1024 * 1024
@@ -32,17 +32,6 @@ MEM_BINS = [b for b in conftest.BINARIES if b[0] in ("plain", "copy")]
 @pytest.fixture(params=[b[1] for b in MEM_BINS], ids=[b[0] for b in MEM_BINS])
 def mem_bin(request):
     return request.param
-
-
-def _poll(fn, timeout, what):
-    deadline = time.monotonic() + T(timeout)
-    for _ in range(100000):
-        v = fn()
-        if v or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert v, "%s not reached within %.1fs" % (what, T(timeout))
-    return v
 
 
 @pytest.mark.slow
@@ -86,7 +75,7 @@ def test_stalled_clients_bounded(topo, mem_bin):
         socks = netns.ss_sockets(topo.proxy)
         est = [s for s in socks if s[3] == to_client and s[0] == "ESTAB"]
         return len(est) >= N and all(s[1] == 0 for s in est)
-    _poll(hellos_read, 5, "halfpipe reading the partial hellos")
+    poll_until(hellos_read, 5, "halfpipe reading the partial hellos", step=0.1)
     rss1, fds1 = rss_settled(), hp.fds()
 
     # -- 1,000 downloads that the clients never read
@@ -98,7 +87,8 @@ def test_stalled_clients_bounded(topo, mem_bin):
         socks = netns.ss_sockets(topo.proxy)
         full = [s for s in socks if s[3] == to_client and s[2] > 0]
         return len(full) >= N
-    _poll(stalled, 10, "%d downloads stalled (send queue to the client full)" % N)
+    poll_until(stalled, 10, "%d downloads stalled (send queue to the client full)" % N,
+               step=0.1)
     t_stalled = time.monotonic()
     rss2, fds2 = rss_settled(), hp.fds()
     t_measured = time.monotonic()

@@ -6,13 +6,12 @@ path other than /metrics gets 404; and with no `metrics` line nothing more
 listens."""
 
 import re
-import time
 
 import pytest
 
 import netns
 from harness import (CLOSE, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, assert_term,
-                     hello, one, pattern, send_pattern, workers_of, T)
+                     hello, one, pattern, poll_until, send_pattern, workers_of)
 
 N = 20
 HALF = 2.0
@@ -72,16 +71,11 @@ def get(samples, name, **labels):
 
 def wait_metrics(topo, port, pred, timeout, what):
     """Scrape until pred(samples) holds; return the samples."""
-    deadline = time.monotonic() + T(timeout)
-    while True:
-        status, body = scrape(topo, port)
-        assert status == 200, (status, body)
-        s = parse(body)
-        if pred(s):
-            return s
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %.1fs:\n%s" % (what, T(timeout), body))
-        time.sleep(0.1)
+    def body():
+        status, text = scrape(topo, port)
+        assert status == 200, (status, text)
+        return text
+    return parse(poll_until(body, timeout, what, done=lambda text: pred(parse(text)), step=0.1))
 
 
 def hist_count(s, name):

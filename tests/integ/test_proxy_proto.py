@@ -18,12 +18,11 @@ import signal
 import socket
 import struct
 import subprocess
-import time
 
 import pytest
 
 from harness import (CLIENT_ADDR, CLOSE, PROXY_CADDR, SERVER_ADDR, SNI, STRIP, WAIT_EOF,
-                     DEFAULT_OPTS, assert_term, hello, one)
+                     DEFAULT_OPTS, assert_term, ended, hello, one, poll_until, rx_ended)
 import netns
 
 NGINX = "/usr/sbin/nginx"
@@ -69,16 +68,15 @@ stream {
         self.p = subprocess.Popen(["ip", "netns", "exec", ns, NGINX, "-p", self.dir,
                                    "-e", os.path.join(self.dir, "error.log"), "-c", conf],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + netns.T(10)
-        while time.monotonic() < deadline:
+
+        def listening():
             if self.p.poll() is not None:
                 raise AssertionError("nginx exited: %s\n%s" % (
                     self.p.stderr.read().decode(errors="replace"), self.log()))
-            if any(s[0] == "LISTEN" and s[3][1] == port for s in netns.ss_sockets(ns)):
-                return
-            time.sleep(0.05)
-        self.close()
-        raise AssertionError("nginx did not listen within 10 s:\n" + self.log())
+            return any(s[0] == "LISTEN" and s[3][1] == port for s in netns.ss_sockets(ns))
+        if not poll_until(listening, 10, "nginx listening", fail=False):
+            self.close()
+            raise AssertionError("nginx did not listen within 10 s:\n" + self.log())
 
     def log(self):
         try:
@@ -129,7 +127,7 @@ def test_nginx_sees_the_client(topo, hp_bin, nginx, version):
     cli = topo.peer(topo.client, "client")
     cli.connect(PROXY_CADDR, hp.port, [hello(SNI), WAIT_EOF, CLOSE])
     lport = cli.wait(ev="connected")[0]["lport"]
-    end = one(cli.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error")))
+    end = one(cli.wait(pred=rx_ended))
     got = bytes.fromhex(end["head"]).decode(errors="replace")
     assert end["ev"] == "eof", (end, nginx.log())
     assert got == "%s:%d %s\n" % (CLIENT_ADDR, lport, SNI), (got, nginx.log())
@@ -160,7 +158,7 @@ def test_v2_authority_tlv(topo, hp_bin):
 def _was_reset(cli):
     """The client saw a reset: on a read, on a write (the error taken by a
     send, the read then ends at EOF), or even as it completed its connect."""
-    cli.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error", "connect_error"))
+    cli.wait(pred=ended)
     errs = cli.find(pred=lambda e: e["ev"] in ("rst", "rx_error", "send_error", "connect_error"))
     assert errs, "no reset seen: %s" % cli.events[-5:]
 
@@ -185,7 +183,7 @@ def test_accept_from_trusted(topo, hp_bin, version):
                               [[STRIP, {"op": "send", "hex": b"ok".hex()}, CLOSE]])
     hdr = (v1_header if version == "v1" else v2_header)("203.0.113.7", 40000, PROXY_CADDR, 443)
     cli.connect(PROXY_CADDR, hp.port, [hello(SNI, prefix_hex=hdr.hex()), WAIT_EOF, CLOSE])
-    end = one(cli.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error")))
+    end = one(cli.wait(pred=rx_ended))
     assert end["ev"] == "eof" and bytes.fromhex(end["head"]) == b"ok", end
     assert srv.wait(ev="hello")
     rec = one(hp.wait_log(n=1))
@@ -202,7 +200,7 @@ def test_accept_local_keeps_the_connection_address(topo, hp_bin):
     hdr = v2_header("203.0.113.7", 40000, PROXY_CADDR, 443, cmd=0x20)
     cli.connect(PROXY_CADDR, hp.port, [hello(SNI, prefix_hex=hdr.hex()), WAIT_EOF, CLOSE])
     lport = cli.wait(ev="connected")[0]["lport"]
-    end = one(cli.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error")))
+    end = one(cli.wait(pred=rx_ended))
     assert end["ev"] == "eof", end
     rec = one(hp.wait_log(n=1))
     assert rec["client"] == "%s:%d" % (CLIENT_ADDR, lport), rec

@@ -11,8 +11,9 @@ import signal
 import subprocess
 import time
 
-from harness import (CLOSE, PROXY_CADDR, SERVER_ADDR, SHUT, STRIP, WAIT_EOF,
-                     assert_bytes, hello, one, pattern, send_pattern, wait_tag, T)
+from harness import (CLOSE, ENDS, PROXY_CADDR, SERVER_ADDR, SHUT, STRIP, WAIT_EOF,
+                     assert_bytes, ended, hello, one, pattern, rx_ended, send_pattern, wait_tag,
+                     T)
 
 A = "a.example.test"
 B = "b.example.test"
@@ -147,20 +148,20 @@ def test_reload_without_loss(topo, hp_bin):
         write_conf(conf, {A: port_l, B: ports[k]},
                    extra="idle-timeout %ds\n" % (60 + i))
         reload(hp, i)
-        before = cli.count("eof", "rst", "rx_error", "connect_error")
+        before = cli.count(*ENDS)
         cli.connect(PROXY_CADDR, hp.port, [hello(B), SHUT, WAIT_EOF, CLOSE], count=nshort)
-        ends = cli.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error", "connect_error")
-                        and e["conn"] not in long_conns, n=nshort * i, timeout=20)
+        ends = cli.wait(pred=lambda e: ended(e) and e["conn"] not in long_conns,
+                        n=nshort * i, timeout=20)
         for e in ends[-nshort:]:
             assert e["ev"] == "eof", "reload %d: a new connection failed: %s" % (i, e)
             assert_bytes(e, pattern(500, 20 + k), "reload %d: new connection" % i)
-        assert before <= cli.count("eof", "rst", "rx_error", "connect_error")
+        assert before <= cli.count(*ENDS)
     assert time.monotonic() - t0 < T(nchunks * 0.25), (
         "the reloads took longer than the transfers: they did not overlap")
 
     want = pattern(chunk, 7) * nchunks
-    done = cli.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error")
-                    and e["conn"] in long_conns, n=nlong, timeout=40)
+    done = cli.wait(pred=lambda e: rx_ended(e) and e["conn"] in long_conns, n=nlong,
+                    timeout=40)
     for e in done:
         assert e["ev"] == "eof", "a long transfer ended badly: %s" % e
         assert_bytes(e, want, "long transfer %s" % e["conn"])

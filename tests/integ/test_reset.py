@@ -1,7 +1,7 @@
 """RST stays RST: a reset on one side is passed on as a reset to the other,
 never turned into a clean EOF."""
 
-from harness import (RST, STRIP, Relay, assert_term, hello, no_events, one, pattern,
+from harness import (RST, STRIP, Relay, assert_term, hello, no_events, one, pattern, rx_ended,
                      send_pattern, sha, wait_tag)
 
 N = 65536
@@ -17,7 +17,7 @@ def test_server_resets_midstream(topo, hp_bin):
     assert got["sha256"] == sha(pattern(N, 7))
     r.server.signal("rst")
     r.server.wait(ev="rst_sent")
-    one(r.client.wait(pred=lambda e: e["ev"] in ("rst", "eof", "rx_error"), timeout=5))
+    one(r.client.wait(pred=rx_ended, timeout=5))
     no_events(r.client, "eof", "rx_error")
     rec = one(r.hp.wait_log(n=1))
     assert_term([rec], "server-rst")
@@ -31,7 +31,7 @@ def test_client_resets_midstream(topo, hp_bin):
     one(r.server.wait(ev="rx"))
     r.client.signal("rst")
     r.client.wait(ev="rst_sent")
-    one(r.server.wait(pred=lambda e: e["ev"] in ("rst", "eof", "rx_error"), timeout=5))
+    one(r.server.wait(pred=rx_ended, timeout=5))
     no_events(r.server, "eof", "rx_error")
     rec = one(r.hp.wait_log(n=1))
     assert_term([rec], "client-rst")
@@ -44,7 +44,7 @@ def test_server_resets_after_client_fin(topo, hp_bin):
     r.connect([hello(), {"op": "shut_wr"}])
     r.server.wait(ev="eof")
     r.server.signal("rst")
-    one(r.client.wait(pred=lambda e: e["ev"] in ("rst", "eof", "rx_error"), timeout=5))
+    one(r.client.wait(pred=rx_ended, timeout=5))
     no_events(r.client, "eof", "rx_error")
     rec = one(r.hp.wait_log(n=1))
     assert_term([rec], "server-rst")

@@ -7,7 +7,7 @@ import pytest
 
 from harness import (ALERT_DECODE_ERROR, ALERT_UNRECOGNIZED_NAME, CLIENT_ADDR, CLOSE,
                      PROXY_CADDR, SERVER_ADDR, SNI, STRIP, VECTORS, WAIT_EOF, Relay,
-                     assert_bytes, assert_term, hello, no_events, one)
+                     assert_bytes, assert_term, hello, no_events, one, rx_end, rx_ended)
 import procs
 
 # Rejected by the listener: what the client sends, what it must get back
@@ -29,7 +29,7 @@ def test_rejection(topo, hp_bin, term):
     send, answer = REJECTIONS[term]
     r = Relay(topo, hp_bin, [[STRIP]])
     r.connect([send, WAIT_EOF, CLOSE])
-    end = one(r.client.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error")))
+    end = one(r.client.wait(pred=rx_ended))
     assert end["ev"] == "eof", "%s: expected the answer then FIN, got %s" % (term, end)
     assert_bytes(end, answer, term)
     rec = one(r.hp.wait_log(n=1))
@@ -50,8 +50,7 @@ def _fetch(client, port, script, timeout=10):
     client.connect(PROXY_CADDR, port, script)
     c = client.wait(pred=lambda e: e["ev"] in ("connected", "connect_error")
                     and e["conn"] not in before)[0]["conn"]
-    return client.wait(pred=lambda e: e.get("conn") == c and
-                       e["ev"] in ("eof", "rst", "rx_error"), timeout=timeout)[0]
+    return rx_end(client, conn=c, timeout=timeout)
 
 
 def test_route_by_sni_and_default(topo, hp_bin):
@@ -128,7 +127,7 @@ def test_connect_refused(topo, hp_bin):
     # term=connect-refused.
     r = Relay(topo, hp_bin, [[STRIP]], routes={SNI: "%s:1" % SERVER_ADDR})
     r.connect([hello(), WAIT_EOF])
-    end = one(r.client.wait(pred=lambda e: e["ev"] in ("eof", "rst", "rx_error")))
+    end = one(r.client.wait(pred=rx_ended))
     assert end["ev"] == "rst", end
     rec = one(r.hp.wait_log(n=1))
     assert_term([rec], "connect-refused")

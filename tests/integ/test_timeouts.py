@@ -7,15 +7,14 @@ import time
 import pytest
 
 from harness import (CLOSE, SERVER_ADDR, SNI, STRIP, SHUT, WAIT_EOF, Relay, assert_term, hello,
-                     no_events, one, T)
+                     no_events, one, rx_end, rx_ended, T)
 
 TMO = 2.0
 
 
-def _end(p, timeout=TMO + 5):
+def _end(p):
     """The first end-of-stream event of p's connection."""
-    return p.wait(pred=lambda e: e["ev"] in ("rst", "eof", "rx_error", "short"),
-                  timeout=timeout)[0]
+    return rx_end(p, timeout=TMO + 5)
 
 
 def _fired_at(ev, t0, what):
@@ -118,7 +117,7 @@ def test_deadlines_start_at_accept_after_an_idle_spell(topo, hp_bin):
               opts={"hello-timeout": "1s"})
     time.sleep(2.5)     # the idle spell is the condition under test
     r.connect([hello(), WAIT_EOF, CLOSE])
-    ev = one(r.client.wait(pred=lambda e: e["ev"] in ("rst", "eof", "rx_error"), timeout=5))
+    ev = one(r.client.wait(pred=rx_ended, timeout=5))
     assert ev["ev"] == "eof", ev
     assert ev["rx"] == 4, ev
     rec = one(r.hp.wait_log(n=1))

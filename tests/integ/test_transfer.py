@@ -1,14 +1,12 @@
 """Bulk transfers under stress: a slow consumer (flow control must reach the
 sender, nothing is dropped) and a lossy path (byte-exact both ways)."""
 
-import time
-
 import pytest
 
 import netns
 from harness import (CLIENT_ADDR, CLOSE, MIB, PROXY_CADDR, SERVER_ADDR, SHUT, STRIP, WAIT_EOF,
                      Relay, assert_bytes, assert_term, hello, no_events, one, pattern,
-                     send_pattern, wait_tag, T)
+                     poll_until, send_pattern, wait_tag)
 
 
 def test_slow_consumer(topo, hp_bin):
@@ -20,15 +18,13 @@ def test_slow_consumer(topo, hp_bin):
     r = Relay(topo, hp_bin, [[STRIP, send_pattern(len(body), 21), CLOSE]])
     r.connect([hello(), {"op": "pause_read"}, wait_tag("resume"), {"op": "resume_read"},
                WAIT_EOF, CLOSE])
-    deadline = time.monotonic() + T(10)
-    for _ in range(10000):
-        socks = netns.ss_sockets(topo.proxy)
-        to_client = [s for s in socks if s[3] == (PROXY_CADDR, r.port) and s[2] > 0]
-        from_server = [s for s in socks if s[4] == (SERVER_ADDR, r.sport) and s[1] > 0]
-        if (to_client and from_server) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert to_client and from_server, "no backpressure seen in the proxy: %s" % socks
+
+    def backpressure(socks):
+        """Bytes queued in the proxy both ways: to the client, from the server."""
+        return (any(s[3] == (PROXY_CADDR, r.port) and s[2] > 0 for s in socks) and
+                any(s[4] == (SERVER_ADDR, r.sport) and s[1] > 0 for s in socks))
+    poll_until(lambda: netns.ss_sockets(topo.proxy), 10, "backpressure in the proxy",
+               done=backpressure)
     assert not r.server.find(ev="sent"), "the server sent 32 MiB to a client that reads nothing"
     r.client.signal("resume")
     assert_bytes(one(r.client.wait(ev="eof", timeout=30)), body, "client")

@@ -1,5 +1,6 @@
 /*
- * One direction of the relay over real loopback TCP sockets: bytes in order,
+ * One direction of the relay over real loopback TCP sockets (one server side
+ * an AF_UNIX pair, see fin_behind_held_case): bytes in order,
  * FIN forwarded only after the buffer drained, backpressure, the splice path
  * and its fallback, a reset reported on the right side. No epoll: readiness
  * flags are set by hand, as the event loop would on an edge.
@@ -9,8 +10,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +46,45 @@ static int tcp_pair(int *a, int *b)
 fail:
 	close(l);
 	return -1;
+}
+
+static void nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* Room for all the client writes at once, at halfpipe's end (hf) too; the
+ * client does not block. */
+static void big_source(int client, int hf)
+{
+	int big = 8 << 20;
+
+	setsockopt(client, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+	setsockopt(hf, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	nonblock(client);
+}
+
+/* p from hf to hs, neither side marked ready, hup, err or urg. */
+static void pipe_between(struct half *p, struct side *from, struct side *to, int hf, int hs)
+{
+	memset(from, 0, sizeof(*from));
+	memset(to, 0, sizeof(*to));
+	from->fd = hf;
+	to->fd = hs;
+	half_init(p, from, to);
+}
+
+/* The end of a case: give everything back, close the four sockets. */
+static void case_end(struct half *p, struct bufpool *bp, struct kpipe_pool *pp,
+    int client, int hf, int hs, int server)
+{
+	half_release(p, bp, pp);
+	bufpool_drain(bp);
+	kpipe_drain(pp);
+	close(client);
+	close(hf);
+	close(hs);
+	close(server);
 }
 
 /* Wait (bounded) until fd is readable. */
@@ -166,13 +208,7 @@ static void relay_case(const char *name, size_t n, size_t max_pipes)
 	else
 		CHECK(!spliced, "%s: no splice when the pool is empty", name);
 	CHECK_INT(bp.in_use + pp.in_use, 0, "%s: every buffer and pipe returned", name);
-	half_release(&p, &bp, &pp);
-	bufpool_drain(&bp);
-	kpipe_drain(&pp);
-	close(client);
-	close(hf);
-	close(hs);
-	close(server);
+	case_end(&p, &bp, &pp, client, hf, hs, server);
 }
 
 /* The server does not read: the relay must stop reading the client. */
@@ -205,12 +241,7 @@ static void backpressure_case(void)
 	    buf_len(p.buf));
 	pump_all(&p, &bp, &pp, &err);
 	CHECK_INT(p.bytes, before, "backpressure: nothing more moves while the server is full");
-	half_release(&p, &bp, &pp);
-	bufpool_drain(&bp);
-	close(client);
-	close(hf);
-	close(hs);
-	close(server);
+	case_end(&p, &bp, &pp, client, hf, hs, server);
 }
 
 /* A RST from the reading side is PUMP_FROM_ERR; one from the writing side
@@ -299,12 +330,8 @@ static void urgent_case(const char *name, int splicing, int announced, int fin, 
 	}
 	if (preset)	/* a client socket: inherited from the listener */
 		setsockopt(hf, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
-	memset(&from, 0, sizeof(from));
-	memset(&to, 0, sizeof(to));
-	from.fd = hf;
+	pipe_between(&p, &from, &to, hf, hs);
 	from.oobinline = preset;
-	to.fd = hs;
-	half_init(&p, &from, &to);
 	if (!preset && announced)
 		side_inline(&from);	/* as on_event() does on EPOLLPRI */
 	if (splicing)
@@ -328,13 +355,94 @@ static void urgent_case(const char *name, int splicing, int announced, int fin, 
 		CHECK(half_done(&p), "urgent %s: the FIN forwarded after the bytes", name);
 	else
 		CHECK(!(p.flags & HF_EOF), "urgent %s: no FIN made up", name);
-	half_release(&p, &bp, &pp);
-	bufpool_drain(&bp);
-	kpipe_drain(&pp);
-	close(client);
-	close(hf);
-	close(hs);
-	close(server);
+	case_end(&p, &bp, &pp, client, hf, hs, server);
+}
+
+/*
+ * The FIN comes in while bytes wait in the pipe: the client's bytes and its
+ * FIN are all at halfpipe's socket, the server reads slowly (SLOW bytes at a
+ * time) through a small send buffer, so the writer keeps blocking with bytes
+ * held (in the buffer, or the kernel pipe when splicing), down to the state
+ * where the source holds nothing but the FIN. shutdown(SHUT_WR) towards the
+ * server must wait until every held byte is written: a FIN passed on early
+ * ends the server's stream short (and the next write fails). The server
+ * side is an AF_UNIX stream pair: over loopback TCP, buffers this small
+ * crawl (a few bytes per delayed ACK); half.c treats both alike.
+ */
+static void fin_behind_held_case(const char *name, int splicing)
+{
+	enum { N = 1 << 20, SLOW = 1000 };
+	static uint8_t chunk[SLOW];
+	struct bufpool bp = { .max_free = 4 };
+	struct kpipe_pool pp = { .max = splicing ? 4 : 0 };
+	struct side from, to;
+	struct half p;
+	struct pollfd rdhup;
+	int client, hf, hs, server, err = 0, small = 4096, queued = -1;
+	int ok = 1, early = 0, fin_waited = 0, eof = 0, i, sv[2];
+	size_t got = 0;
+	enum pump_result r = PUMP_OK;
+
+	if (tcp_pair(&client, &hf) == -1 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1) {
+		CHECK(0, "FIN behind held bytes, %s: socket pairs", name);
+		return;
+	}
+	hs = sv[0];
+	server = sv[1];
+	big_source(client, hf);
+	setsockopt(hs, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	nonblock(hs);
+	pipe_between(&p, &from, &to, hf, hs);
+	if (splicing)
+		p.flags |= HF_SPLICE;	/* as after a full buffer */
+	write_pattern(client, N);
+	shutdown(client, SHUT_WR);
+	rdhup = (struct pollfd){ .fd = hf, .events = POLLRDHUP };
+	if (poll(&rdhup, 1, 5000) == 1)
+		ioctl(hf, FIONREAD, &queued);
+	CHECK_INT(queued, N, "FIN behind held bytes, %s: every byte, then the FIN, at the "
+	    "source before the relay runs", name);
+	from.hup = 1;		/* as EPOLLRDHUP would say */
+	for (i = 0; i < 100000 && !eof; i++) {
+		ssize_t k;
+		size_t j;
+
+		r = pump_all(&p, &bp, &pp, &err);
+		if (half_pending(&p) > 0) {
+			if (half_done(&p))
+				early = 1;
+			if (ioctl(hf, FIONREAD, &queued) == 0 && queued == 0)
+				fin_waited = 1;	/* nothing but the FIN left at the source */
+		}
+		if (r != PUMP_OK)
+			break;
+		if (!wait_readable(server))
+			break;
+		k = recv(server, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (k == 0)
+			eof = 1;
+		if (k == -1 && errno != EAGAIN && errno != EINTR)
+			break;
+		for (j = 0; k > 0 && j < (size_t)k; j++)
+			if (chunk[j] != (uint8_t)((got + j) * 7))
+				ok = 0;
+		if (k > 0)
+			got += (size_t)k;
+	}
+	CHECK_INT(r, PUMP_OK, "FIN behind held bytes, %s: no error (errno %d)", name, err);
+	CHECK(fin_waited, "FIN behind held bytes, %s: the FIN was at the source while bytes "
+	    "were held", name);
+	CHECK(!early, "FIN behind held bytes, %s: not forwarded while bytes were held", name);
+	CHECK(ok && got == N, "FIN behind held bytes, %s: %d bytes arrive in order (got %zu)",
+	    name, N, got);
+	CHECK(eof, "FIN behind held bytes, %s: then the server reads EOF", name);
+	CHECK(half_done(&p), "FIN behind held bytes, %s: FIN forwarded", name);
+	CHECK_INT(p.bytes, N, "FIN behind held bytes, %s: byte count", name);
+	CHECK(p.buf == NULL && p.kp.rd == -1, "FIN behind held bytes, %s: nothing held once "
+	    "done", name);
+	CHECK_INT(bp.in_use + pp.in_use, 0, "FIN behind held bytes, %s: every buffer and pipe "
+	    "returned", name);
+	case_end(&p, &bp, &pp, client, hf, hs, server);
 }
 
 /*
@@ -348,24 +456,17 @@ static void budget_case(void)
 	struct kpipe_pool pp = { .max = 0 };
 	struct side from, to;
 	struct half p;
-	int client, hf, hs, server, err = 0, moved = 0, big = 8 << 20, fl;
+	int client, hf, hs, server, err = 0, moved = 0, big = 8 << 20;
 	enum pump_result r;
 
 	if (tcp_pair(&client, &hf) == -1 || tcp_pair(&server, &hs) == -1) {
 		CHECK(0, "budget: socket pairs");
 		return;
 	}
-	setsockopt(client, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
-	setsockopt(hf, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	big_source(client, hf);
 	setsockopt(hs, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
 	setsockopt(server, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	fl = fcntl(client, F_GETFL);
-	fcntl(client, F_SETFL, fl | O_NONBLOCK);
-	memset(&from, 0, sizeof(from));
-	memset(&to, 0, sizeof(to));
-	from.fd = hf;
-	to.fd = hs;
-	half_init(&p, &from, &to);
+	pipe_between(&p, &from, &to, hf, hs);
 	write_pattern(client, 2 * PUMP_BUDGET + 1000);
 	wait_readable(hf);
 	from.can_read = to.can_write = 1;
@@ -379,22 +480,21 @@ static void budget_case(void)
 	r = half_pump(&p, &bp, &pp, 1, &moved, &err);
 	CHECK_INT(r, PUMP_OK, "budget: the rest in the third");
 	CHECK_INT(p.bytes, 2 * PUMP_BUDGET + 1000, "budget: every byte");
-	half_release(&p, &bp, &pp);
-	bufpool_drain(&bp);
-	close(client);
-	close(hf);
-	close(hs);
-	close(server);
+	case_end(&p, &bp, &pp, client, hf, hs, server);
 }
 
 int main(void)
 {
 	char flags[64];
 
+	/* as halfpipe does (main.c): a write to a shut socket is EPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	relay_case("small copy", 1000, 0);
 	relay_case("bulk copy", 3 << 20, 0);
 	relay_case("bulk splice", 3 << 20, 4);
 	backpressure_case();
+	fin_behind_held_case("copy", 0);
+	fin_behind_held_case("splice", 1);
 	reset_case(1);
 	reset_case(0);
 	urgent_case("copy, FIN behind", 0, 0, 1, 1);
