@@ -17,6 +17,9 @@ are missing and raises fd limits). What it does, in order:
    Peers: halfpipe, haproxy (no splice), haproxy-splice (option
    splice-auto), nginx (stream, ssl_preread + map), sniproxy, direct (the
    load generator straight to the backend). Logging is off everywhere.
+   --base PATH adds halfpipe-base: another halfpipe binary (an earlier
+   build) with the same flags, interleaved with the others, so a change is
+   measured before and after in one run.
 3. Pins CPUs: the proxy (all its processes/threads) on CPU 1, the load
    generator and the backend on CPU 0 (sched_setaffinity in the child
    before exec, the same as `taskset -c`).
@@ -69,6 +72,7 @@ PACKAGES = {"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx",
 ALL_PEERS = ["halfpipe", "haproxy", "haproxy-splice", "nginx", "sniproxy", "direct"]
 WORKLOADS = ["cps-517", "cps-2k", "dl-1", "dl-16", "ul-1", "ul-16", "hold"]
 HALFPIPE = os.path.join(BUILD, "halfpipe")  # replaced by a snapshot in the temp dir
+HALFPIPE_BASE = None  # --base: a snapshot of that binary
 ACCESS_LOG = False  # --access-log: halfpipe logs into the temp dir, to find errors
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -479,6 +483,17 @@ class Halfpipe(Peer):
                  os.path.join(self.dir, "access.log") if ACCESS_LOG else "off"]]
 
 
+class HalfpipeBase(Halfpipe):
+    """--base PATH: another halfpipe binary (an earlier build), same flags,
+    measured in the same rounds: a before/after comparison in one run."""
+    name = "halfpipe-base"
+
+    def commands(self):
+        cmd = Halfpipe.commands(self)
+        cmd[0][0] = HALFPIPE_BASE
+        return cmd
+
+
 class Haproxy(Peer):
     name = "haproxy"
     splice = False
@@ -614,7 +629,7 @@ class Direct(Peer):
         pass
 
 
-PEER_CLASSES = {c.name: c for c in (Halfpipe, Haproxy, HaproxySplice, Nginx, Sniproxy, Direct)}
+PEER_CLASSES = {c.name: c for c in (Halfpipe, HalfpipeBase, Haproxy, HaproxySplice, Nginx, Sniproxy, Direct)}
 
 
 # ---------------------------------------------------------------- workloads
@@ -890,6 +905,8 @@ def main():
     ap.add_argument("--bulk-limit", type=int, default=60, help="seconds a bulk run may take")
     ap.add_argument("--hold", type=int, default=5000, help="idle connections held")
     ap.add_argument("--only", default=",".join(ALL_PEERS), help="peers, comma-separated")
+    ap.add_argument("--base", help="another halfpipe binary, measured beside build/halfpipe "
+                    "as peer halfpipe-base (before/after a change, in one run)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--max-minutes", type=float, default=30, help="hard limit for the whole run")
     ap.add_argument("--no-install", action="store_true")
@@ -904,9 +921,15 @@ def main():
                     help="halfpipe writes its access log into the temporary directory (use with --keep)")
     opt = ap.parse_args()
     opt.quiet_left = opt.quiet_wait
-    global ACCESS_LOG, HALFPIPE
+    global ACCESS_LOG, HALFPIPE, HALFPIPE_BASE
     ACCESS_LOG = opt.access_log
     peers = [p for p in opt.only.split(",") if p]
+    if opt.base:
+        if not os.access(opt.base, os.X_OK):
+            sys.exit("bench: --base %s: not an executable" % opt.base)
+        if "halfpipe-base" not in peers:
+            peers.insert(peers.index("halfpipe") + 1 if "halfpipe" in peers else 0,
+                         "halfpipe-base")
     wls = [w for w in opt.workloads.split(",") if w]
     for p in peers:
         if p not in PEER_CLASSES:
@@ -940,6 +963,9 @@ def main():
     os.makedirs(os.path.join(tmp, "bin"))
     HALFPIPE = os.path.join(tmp, "bin", "halfpipe")
     shutil.copy2(os.path.join(BUILD, "halfpipe"), HALFPIPE)
+    if opt.base:
+        HALFPIPE_BASE = os.path.join(tmp, "bin", "halfpipe-base")
+        shutil.copy2(opt.base, HALFPIPE_BASE)
     with open(HALFPIPE, "rb") as f:
         info_bin = {"sha256": hashlib.sha256(f.read()).hexdigest(),
                     "mtime": datetime.datetime.fromtimestamp(
@@ -947,6 +973,10 @@ def main():
     live = []      # peers and backends running, for cleanup
     info = machine()
     info["halfpipe_binary"] = info_bin
+    if HALFPIPE_BASE:
+        with open(HALFPIPE_BASE, "rb") as f:
+            info["halfpipe_base_binary"] = {"path": opt.base,
+                                            "sha256": hashlib.sha256(f.read()).hexdigest()}
     log("bench: %s, %d CPUs, kernel %s; proxy on CPU %d, load on CPU %d; peers %s; %d round(s)"
         % (info["cpu"], info["nproc"], info["kernel"], PROXY_CPU, LOAD_CPU, ",".join(peers), opt.rounds))
     interrupted = False
