@@ -133,8 +133,7 @@ static void perr(struct pctx *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Print "FILE:LINE: NAME: msg" (file) or "--NAME: msg" (flag); count it. */
-static void
-perr(struct pctx *p, const char *fmt, ...)
+static void perr(struct pctx *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -159,8 +158,7 @@ perr(struct pctx *p, const char *fmt, ...)
  * The capacity is implicit: the array doubles when n is 0 or a power of two,
  * so appending stays linear.
  */
-static void *
-grow(void *p, size_t n, size_t size)
+static void *grow(void *p, size_t n, size_t size)
 {
 	size_t cap = n ? 2 * n : 1;
 
@@ -171,27 +169,23 @@ grow(void *p, size_t n, size_t size)
 	return realloc(p, cap * size);
 }
 
-static int
-is_digit(int ch)
+static int is_digit(int ch)
 {
 	return ch >= '0' && ch <= '9';
 }
 
-static int
-lower(int ch)
+static int lower(int ch)
 {
 	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
 }
 
-const struct conf_directive *
-conf_directives(size_t *n)
+const struct conf_directive *conf_directives(size_t *n)
 {
 	*n = NDIRECTIVES;
 	return directives;
 }
 
-static const struct conf_directive *
-directive_find(const char *name)
+static const struct conf_directive *directive_find(const char *name)
 {
 	size_t i;
 
@@ -202,8 +196,7 @@ directive_find(const char *name)
 }
 
 /* Levenshtein distance, case-insensitive; large for long words. */
-static int
-edit_distance(const char *a, const char *b)
+static int edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;
 	int row[33], prev, tmp, best;
@@ -231,8 +224,7 @@ edit_distance(const char *a, const char *b)
 }
 
 /* The directive name closest to word, if within distance 2. */
-static const char *
-directive_suggest(const char *word)
+static const char *directive_suggest(const char *word)
 {
 	const char *best = NULL;
 	int d, bestd = 3;
@@ -248,8 +240,7 @@ directive_suggest(const char *word)
 	return best;
 }
 
-int
-conf_parse_duration(const char *s, uint32_t *ms)
+int conf_parse_duration(const char *s, uint32_t *ms)
 {
 	uint64_t v = 0, mult;
 
@@ -278,8 +269,7 @@ conf_parse_duration(const char *s, uint32_t *ms)
 }
 
 /* ms in the largest unit that divides it: "24h", "5m", "1ms". */
-static const char *
-fmt_duration(uint32_t ms, char *buf, size_t len)
+static const char *fmt_duration(uint32_t ms, char *buf, size_t len)
 {
 	if (ms != 0 && ms % MS_H == 0)
 		snprintf(buf, len, "%uh", ms / MS_H);
@@ -292,8 +282,7 @@ fmt_duration(uint32_t ms, char *buf, size_t len)
 	return buf;
 }
 
-const char *
-conf_bounds_text(const struct conf_directive *d, char *buf, size_t len)
+const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t len)
 {
 	char lo[32], hi[32];
 
@@ -308,8 +297,7 @@ conf_bounds_text(const struct conf_directive *d, char *buf, size_t len)
 }
 
 /* Digits only, into *v; 0 ok, -1 bad or above UINT32_MAX. */
-static int
-parse_u32(const char *s, uint32_t *v)
+static int parse_u32(const char *s, uint32_t *v)
 {
 	uint64_t n = 0;
 
@@ -327,8 +315,7 @@ parse_u32(const char *s, uint32_t *v)
 }
 
 /* A port, 0..65535 (min 1 unless allow0). */
-static int
-parse_port(const char *s, int allow0, uint16_t *port)
+static int parse_port(const char *s, int allow0, uint16_t *port)
 {
 	uint32_t v;
 
@@ -343,8 +330,7 @@ parse_port(const char *s, int allow0, uint16_t *port)
  * Split "host:port" or "[v6]:port" in place. *host gets the host without
  * brackets, *bracketed whether it had them. 0 ok, -1 bad shape.
  */
-static int
-split_hostport(char *s, char **host, char **port, int *bracketed)
+static int split_hostport(char *s, char **host, char **port, int *bracketed)
 {
 	char *colon;
 
@@ -371,8 +357,7 @@ split_hostport(char *s, char **host, char **port, int *bracketed)
 }
 
 /* A numeric address into ss: IPv4 a.b.c.d, or IPv6 if v6. 0 ok, -1 bad. */
-static int
-numeric_addr(const char *host, int v6, uint16_t port, struct sockaddr_storage *ss,
+static int numeric_addr(const char *host, int v6, uint16_t port, struct sockaddr_storage *ss,
     socklen_t *sslen)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
@@ -396,8 +381,7 @@ numeric_addr(const char *host, int v6, uint16_t port, struct sockaddr_storage *s
 }
 
 /* One listen address. */
-static int
-parse_listen_addr(struct pctx *p, const char *word, struct sockaddr_storage *ss,
+static int parse_listen_addr(struct pctx *p, const char *word, struct sockaddr_storage *ss,
     socklen_t *sslen)
 {
 	char buf[64], *host, *port;
@@ -421,16 +405,14 @@ parse_listen_addr(struct pctx *p, const char *word, struct sockaddr_storage *ss,
 }
 
 /* Letters, digits, '-', '_', '.': what a host name or SNI may hold. */
-static int
-is_name_char(int ch)
+static int is_name_char(int ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 	    is_digit(ch) || ch == '-' || ch == '_' || ch == '.';
 }
 
 /* The backend written as word, shared if seen before; NULL after an error. */
-static struct backend *
-backend_get(struct pctx *p, const char *word)
+static struct backend *backend_get(struct pctx *p, const char *word)
 {
 	struct conf *c = p->c;
 	struct backend *be = NULL, **bes;
@@ -519,8 +501,7 @@ fail:
  * one trailing dot dropped, LDH/underscore labels, "*." only in front.
  * NULL ok, else why it is bad.
  */
-static const char *
-route_name(const char *in, char *out)
+static const char *route_name(const char *in, char *out)
 {
 	size_t len = strlen(in), i, last;
 	const char *s;
@@ -566,8 +547,7 @@ static int apply(struct pctx *p, const struct conf_directive *d,
     struct listener_conf *l, char **av, int ac);
 
 /* Resolve a user (CONF_USER) or group name into *id; 0, or -1 after perr(). */
-static int
-account_set(struct pctx *p, const struct conf_directive *d, struct conf_id *id,
+static int account_set(struct pctx *p, const struct conf_directive *d, struct conf_id *id,
     const char *name)
 {
 	struct passwd pw, *pwp = NULL;
@@ -618,8 +598,7 @@ fail:
 }
 
 /* A new listener block with the table's default actions; NULL after an error. */
-static struct listener_conf *
-listener_add(struct pctx *p)
+static struct listener_conf *listener_add(struct pctx *p)
 {
 	struct conf *c = p->c;
 	struct listener_conf *ls, *l;
@@ -648,8 +627,7 @@ listener_add(struct pctx *p)
 	return l;
 }
 
-static void
-listener_clear(struct listener_conf *l)
+static void listener_clear(struct listener_conf *l)
 {
 	size_t i;
 
@@ -670,8 +648,7 @@ listener_clear(struct listener_conf *l)
 	l->table = NULL;
 }
 
-static void
-listeners_free(struct conf *c)
+static void listeners_free(struct conf *c)
 {
 	size_t i;
 
@@ -683,8 +660,7 @@ listeners_free(struct conf *c)
 	c->cur = 0;
 }
 
-static int
-do_listen(struct pctx *p, char **av, int ac)
+static int do_listen(struct pctx *p, char **av, int ac)
 {
 	struct listener_conf *l;
 	int i, rc = 0;
@@ -702,8 +678,7 @@ do_listen(struct pctx *p, char **av, int ac)
 	return rc;
 }
 
-static int
-do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
+static int do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
     char **av, int ac)
 {
 	char name[CONF_NAME_MAX + 1];
@@ -842,8 +817,7 @@ oom:
 }
 
 /* accept-proxy NET...: added to the listener's trusted networks. */
-static int
-do_nets(struct pctx *p, struct listener_conf *l, char **av, int ac)
+static int do_nets(struct pctx *p, struct listener_conf *l, char **av, int ac)
 {
 	struct pp_net n, *ns;
 	int i, rc = 0;
@@ -869,8 +843,7 @@ do_nets(struct pctx *p, struct listener_conf *l, char **av, int ac)
 }
 
 /* Intern a file name so routes can point at it for as long as c lives. */
-static const char *
-file_intern(struct conf *c, const char *name)
+static const char *file_intern(struct conf *c, const char *name)
 {
 	char **fs, *s;
 
@@ -889,8 +862,7 @@ file_intern(struct conf *c, const char *name)
  * Apply directive d with arguments av[0..ac) to c. The scope has been
  * checked; l is the listener block for listener directives.
  */
-static int
-apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
+static int apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
     char **av, int ac)
 {
 	struct conf *c = p->c;
@@ -1009,8 +981,7 @@ apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
 	return -1;
 }
 
-struct conf *
-conf_new(void)
+struct conf *conf_new(void)
 {
 	struct conf *c;
 	struct pctx p;
@@ -1040,8 +1011,7 @@ fail:
 	return NULL;
 }
 
-void
-conf_free(struct conf *c)
+void conf_free(struct conf *c)
 {
 	size_t i;
 
@@ -1061,15 +1031,13 @@ conf_free(struct conf *c)
 	free(c);
 }
 
-struct conf *
-conf_ref(struct conf *c)
+struct conf *conf_ref(struct conf *c)
 {
 	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 	return c;
 }
 
-void
-conf_unref(struct conf *c)
+void conf_unref(struct conf *c)
 {
 	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		conf_free(c);
@@ -1077,8 +1045,7 @@ conf_unref(struct conf *c)
 
 /* Split s in place at blanks; '#' starts a comment. Returns the word count
  * (only the first max are stored in av). */
-static int
-split_words(char *s, char **av, int max)
+static int split_words(char *s, char **av, int max)
 {
 	int n = 0;
 
@@ -1105,8 +1072,7 @@ split_words(char *s, char **av, int max)
  * Read one line (without its '\n') into buf[size]. Returns 0 at EOF, else 1
  * with *bad: 0 fine, 1 too long (the rest was skipped), 2 control byte *ch.
  */
-static int
-read_line(FILE *in, char *buf, size_t size, int *bad, int *badch)
+static int read_line(FILE *in, char *buf, size_t size, int *bad, int *badch)
 {
 	size_t n = 0;
 	int ch, got = 0;
@@ -1131,8 +1097,7 @@ read_line(FILE *in, char *buf, size_t size, int *bad, int *badch)
 }
 
 /* One line of a file. */
-static void
-parse_line(struct pctx *p, char *buf)
+static void parse_line(struct pctx *p, char *buf)
 {
 	struct conf *c = p->c;
 	char *av[CONF_WORDS_MAX];
@@ -1158,8 +1123,7 @@ parse_line(struct pctx *p, char *buf)
 	apply(p, d, c->cur ? &c->listeners[c->cur - 1] : NULL, av + 1, ac - 1);
 }
 
-int
-conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
+int conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
 {
 	char buf[CONF_LINE_MAX + 1];
 	struct pctx p;
@@ -1193,8 +1157,7 @@ conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
 	return p.nerr;
 }
 
-int
-conf_load_file(struct conf *c, const char *path, FILE *errs)
+int conf_load_file(struct conf *c, const char *path, FILE *errs)
 {
 	FILE *in;
 	int n;
@@ -1211,8 +1174,7 @@ conf_load_file(struct conf *c, const char *path, FILE *errs)
 
 /* "NAME=HOST:PORT[,OPTION]..." into av[0..max) in buf; the count (more
  * than max: an argument-count error later), -1 bad. */
-static int
-split_route_flag(char *buf, char **av, int max)
+static int split_route_flag(char *buf, char **av, int max)
 {
 	char *eq, *comma, *end;
 	int n = 2, opts = 0;
@@ -1238,8 +1200,7 @@ split_route_flag(char *buf, char **av, int max)
 	return n;
 }
 
-int
-conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
+int conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
 {
 	struct pctx p;
 	const struct conf_directive *d;
@@ -1291,8 +1252,7 @@ done:
 	return p.nerr;
 }
 
-int
-conf_finish(struct conf *c, FILE *errs)
+int conf_finish(struct conf *c, FILE *errs)
 {
 	struct listener_conf *l;
 	size_t i, j;
@@ -1319,8 +1279,7 @@ conf_finish(struct conf *c, FILE *errs)
 	return n;
 }
 
-void
-conf_print_directives(FILE *out)
+void conf_print_directives(FILE *out)
 {
 	const struct conf_directive *d;
 	char b[64];
