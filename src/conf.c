@@ -6,16 +6,14 @@
  * Errors never stop the parse: each line is parsed on its own, every error is
  * printed as "FILE:LINE: ..." and counted.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "route.h"
 
@@ -314,186 +312,73 @@ static int parse_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
-/* A port, 0..65535 (min 1 unless allow0). */
-static int parse_port(const char *s, int allow0, uint16_t *port)
-{
-	uint32_t v;
-
-	if (strlen(s) > 5 || parse_u32(s, &v) == -1 || v > 65535 ||
-	    (v == 0 && !allow0))
-		return -1;
-	*port = (uint16_t)v;
-	return 0;
-}
-
-/*
- * Split "host:port" or "[v6]:port" in place. *host gets the host without
- * brackets, *bracketed whether it had them. 0 ok, -1 bad shape.
- */
-static int split_hostport(char *s, char **host, char **port, int *bracketed)
-{
-	char *colon;
-
-	if (s[0] == '[') {
-		colon = strchr(s, ']');
-		if (colon == NULL || colon[1] != ':')
-			return -1;
-		*colon = '\0';
-		*host = s + 1;
-		*port = colon + 2;
-		*bracketed = 1;
-		return 0;
-	}
-	colon = strrchr(s, ':');
-	if (colon == NULL || colon == s)
-		return -1;
-	*colon = '\0';
-	if (strchr(s, ':') != NULL || strchr(s, '[') != NULL || strchr(s, ']') != NULL)
-		return -1;
-	*host = s;
-	*port = colon + 1;
-	*bracketed = 0;
-	return 0;
-}
-
-/* A numeric address into ss: IPv4 a.b.c.d, or IPv6 if v6. 0 ok, -1 bad. */
-static int numeric_addr(const char *host, int v6, uint16_t port, struct sockaddr_storage *ss,
-    socklen_t *sslen)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return -1;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*sslen = sizeof(*sin6);
-	} else {
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return -1;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*sslen = sizeof(*sin);
-	}
-	return 0;
-}
-
-/* One listen address. */
+/* One listen (or metrics) address, numeric, into ss; 0, or -1 after perr(). */
 static int parse_listen_addr(struct pctx *p, const char *word, struct sockaddr_storage *ss,
     socklen_t *sslen)
 {
-	char buf[64], *host, *port;
-	int v6;
-	uint16_t pn;
+	int rc = strlen(word) < CONF_ADDRNAME_MAX ? addr_parse(word, ss, sslen) : ADDR_ESHAPE;
 
-	if (strlen(word) >= sizeof(buf) ||
-	    split_hostport(strcpy(buf, word), &host, &port, &v6) == -1) {
-		perr(p, "bad address \"%.80s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
-		return -1;
-	}
-	if (parse_port(port, 1, &pn) == -1) {
+	if (rc == ADDR_EPORT)
 		perr(p, "bad port in \"%s\" (want 0..65535)", word);
-		return -1;
-	}
-	if (numeric_addr(host, v6, pn, ss, sslen) == -1) {
-		perr(p, "bad address \"%s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
-		return -1;
-	}
-	return 0;
-}
-
-/* Letters, digits, '-', '_', '.': what a host name or SNI may hold. */
-static int is_name_char(int ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    is_digit(ch) || ch == '-' || ch == '_' || ch == '.';
+	else if (rc != ADDR_OK)
+		perr(p, "bad address \"%.80s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
+	return rc == ADDR_OK ? 0 : -1;
 }
 
 /* The backend written as word, shared if seen before; NULL after an error. */
 static struct backend *backend_get(struct pctx *p, const char *word)
 {
 	struct conf *c = p->c;
-	struct backend *be = NULL, **bes;
-	struct addrinfo hints, *res = NULL;
-	char buf[sizeof(be->name)], *host, *port;
-	const char *s;
-	int v6, rc, alldigits = 1;
-	uint16_t pn;
+	struct backend *be, **bes;
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	const char *why = "", *colon = strrchr(word, ':');
+	int hostlen = colon != NULL ? (int)(colon - word) : 0;	/* a name's */
 	size_t i;
 
 	for (i = 0; i < c->nbackends; i++)
 		if (strcmp(c->backends[i]->name, word) == 0)
 			return c->backends[i];
-	if (strlen(word) >= sizeof(buf)) {
+	if (strlen(word) >= sizeof(be->name)) {
 		perr(p, "backend \"%.64s...\" is too long", word);
 		return NULL;
 	}
-	if (split_hostport(strcpy(buf, word), &host, &port, &v6) == -1 || *host == '\0') {
+	switch (addr_resolve(word, c->no_resolve, &ss, &sslen, &why)) {
+	case ADDR_OK:
+		break;
+	case ADDR_EPORT:
+		perr(p, "bad port in \"%s\" (want 1..65535)", word);
+		return NULL;
+	case ADDR_EHOST:
+		perr(p, "bad host name in \"%s\"", word);
+		return NULL;
+	case ADDR_ENUMERIC:
+		perr(p, "bad %s address in \"%s\"", word[0] == '[' ? "IPv6" : "IPv4", word);
+		return NULL;
+	case ADDR_EOFF:
+		perr(p, "cannot resolve \"%.*s\": name resolution is off", hostlen, word);
+		return NULL;
+	case ADDR_ERESOLVE:
+		perr(p, "cannot resolve \"%.*s\": %s", hostlen, word, why);
+		return NULL;
+	default:
 		perr(p, "bad backend \"%s\" (want HOST:PORT, HOST a name, a.b.c.d or [IPv6])",
 		    word);
 		return NULL;
 	}
-	if (parse_port(port, 0, &pn) == -1) {
-		perr(p, "bad port in \"%s\" (want 1..65535)", word);
-		return NULL;
-	}
-	if ((be = calloc(1, sizeof(*be))) == NULL) {
+	if ((be = calloc(1, sizeof(*be))) == NULL ||
+	    (bes = grow(c->backends, c->nbackends, sizeof(*bes))) == NULL) {
+		free(be);
 		perr(p, "out of memory");
 		return NULL;
 	}
-	for (s = host; !v6 && *s != '\0'; s++) {
-		if (!is_name_char((unsigned char)*s)) {
-			perr(p, "bad host name in \"%s\"", word);
-			goto fail;
-		}
-		if (!is_digit((unsigned char)*s) && *s != '.')
-			alldigits = 0;
-	}
-	if (v6 || alldigits) {
-		if (numeric_addr(host, v6, pn, &be->addr, &be->addrlen) == -1) {
-			perr(p, "bad %s address in \"%s\"", v6 ? "IPv6" : "IPv4", word);
-			goto fail;
-		}
-	} else if (c->no_resolve) {
-		perr(p, "cannot resolve \"%s\": name resolution is off", host);
-		goto fail;
-	} else {
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		rc = getaddrinfo(host, port, &hints, &res);
-		if (rc != 0) {
-			perr(p, "cannot resolve \"%s\": %s", host,
-			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-			goto fail;
-		}
-		if (res->ai_addrlen > sizeof(be->addr)) {
-			perr(p, "cannot resolve \"%s\": address too long", host);
-			goto fail;
-		}
-		memcpy(&be->addr, res->ai_addr, res->ai_addrlen);
-		be->addrlen = res->ai_addrlen;
-		freeaddrinfo(res);
-		res = NULL;
-	}
+	be->addr = ss;
+	be->addrlen = sslen;
 	strcpy(be->name, word);
 	be->index = c->nbackends;
-	if ((bes = grow(c->backends, c->nbackends, sizeof(*bes))) == NULL) {
-		perr(p, "out of memory");
-		goto fail;
-	}
 	c->backends = bes;
 	c->backends[c->nbackends++] = be;
 	return be;
-fail:
-	if (res != NULL)
-		freeaddrinfo(res);
-	free(be);
-	be = NULL;
-	return NULL;
 }
 
 /*
@@ -522,7 +407,7 @@ static const char *route_name(const char *in, char *out)
 	for (i = 0; s[i] != '\0'; i++) {
 		if (s[i] == '*')
 			return "'*' is only allowed as the whole first label, as in \"*.example.com\"";
-		if (!is_name_char((unsigned char)s[i]))
+		if (!addr_name_char((unsigned char)s[i]))
 			return "only letters, digits, '-', '_' and '.' are allowed";
 	}
 	if (s[0] == '\0' || s[0] == '.' || strstr(s, "..") != NULL || s[strlen(s) - 1] == '.')
@@ -819,11 +704,11 @@ oom:
 /* accept-proxy NET...: added to the listener's trusted networks. */
 static int do_nets(struct pctx *p, struct listener_conf *l, char **av, int ac)
 {
-	struct pp_net n, *ns;
+	struct addr_net n, *ns;
 	int i, rc = 0;
 
 	for (i = 0; i < ac; i++) {
-		if (pp_net_parse(av[i], &n) == -1) {
+		if (addr_net_parse(av[i], &n) == -1) {
 			perr(p, "bad network \"%.300s\" (want a.b.c.d[/N] or IPv6[/N])", av[i]);
 			rc = -1;
 			continue;

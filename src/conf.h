@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "pool.h"
 #include "proxy_proto.h"
+
+#define CONF_ADDRNAME_MAX 64	/* a listen or metrics address as written, its '\0' too */
 
 struct backend {
 	char			 name[280];	/* as written: host:port */
@@ -51,7 +54,7 @@ struct route {
 struct listener_conf {
 	struct sockaddr_storage	 addr[8];	/* addresses this listener binds */
 	socklen_t		 addrlen[8];
-	char			 addrname[8][64];	/* as written */
+	char			 addrname[8][CONF_ADDRNAME_MAX];	/* as written */
 	size_t			 naddr;
 	struct route		*routes;
 	size_t			 nroutes;
@@ -63,7 +66,7 @@ struct listener_conf {
 	uint32_t		 max_conns;	/* listener-max-conns; 0: no limit */
 	size_t			 index;		/* in conf.listeners (conf_finish()) */
 	unsigned long		*live;		/* its live connections (limits_bind()) */
-	struct pp_net		*accept_proxy;	/* trusted senders of a PROXY header; */
+	struct addr_net		*accept_proxy;	/* trusted senders of a PROXY header; */
 	size_t			 naccept_proxy;	/* none: no header is read */
 };
 
@@ -98,7 +101,7 @@ struct conf {
 	uint32_t		 backend_cooldown_ms;
 	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
 	socklen_t		 metrics_addrlen;	/* 0: off */
-	char			 metrics_name[64];	/* as written */
+	char			 metrics_name[CONF_ADDRNAME_MAX];	/* as written */
 	size_t			 nroutes_all;		/* routes of every listener */
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS, leave

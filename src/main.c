@@ -13,10 +13,9 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "admintab.h"
 #include "conf.h"
 #include "inspect.h"
@@ -132,18 +131,10 @@ static int same_listeners(const struct conf *a, const struct conf *b)
 		if (x->naddr != y->naddr)
 			return 0;
 		for (j = 0; j < x->naddr; j++)
-			if (x->addrlen[j] != y->addrlen[j] ||
-			    memcmp(&x->addr[j], &y->addr[j], x->addrlen[j]) != 0)
+			if (!addr_same(&x->addr[j], &y->addr[j]))
 				return 0;
 	}
 	return 1;
-}
-
-static unsigned addr_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
 }
 
 static size_t naddrs(const struct conf *c)
@@ -192,8 +183,7 @@ static int relisten_plan(const struct conf *old, const struct conf *c, int nw,
 				size_t jj;
 
 				for (jj = 0; jj < x->naddr; jj++, n++)
-					if (!used[n] && x->addrlen[jj] == y->addrlen[j] &&
-					    memcmp(&x->addr[jj], &y->addr[j], y->addrlen[j]) == 0) {
+					if (!used[n] && addr_same(&x->addr[jj], &y->addr[j])) {
 						used[n] = 1;
 						src[k] = (int)n;
 						break;
@@ -287,7 +277,7 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 	if (str_differ(c->admin_socket, old->admin_socket))	/* bound at start */
 		log_warnx("reload: admin-socket takes effect on restart");
 	if (c->metrics_addrlen != old->metrics_addrlen ||
-	    memcmp(&c->metrics_addr, &old->metrics_addr, old->metrics_addrlen) != 0)
+	    (old->metrics_addrlen != 0 && !addr_same(&c->metrics_addr, &old->metrics_addr)))
 		log_warnx("reload: metrics takes effect on restart");
 	c->metrics_addr = old->metrics_addr;
 	c->metrics_addrlen = old->metrics_addrlen;
