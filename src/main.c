@@ -225,23 +225,21 @@ fail:
 	return -1;
 }
 
-static int str_differ(const char *a, const char *b)
-{
-	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
-}
-
 /*
  * SIGHUP: read the configuration again (the same file and flags) into a
  * new conf, or NULL after logging why the running one stays. What is set
- * up once at start (threads, privileges, the filter, the access log, the
- * process-wide limits, the metrics endpoint) keeps its old value, said
- * once per reload if the file changed it.
+ * up once at start (the rows a reload does not apply, CONF_RESTART: threads,
+ * privileges, the filter, the access log, the process-wide limits, the
+ * metrics endpoint, the admin socket) keeps its old value, said once per
+ * reload for each one the file changed.
  */
 static struct conf *reload_conf(const struct conf *old, const char *file,
     const struct flag *flags, int nflags)
 {
 	struct conf *c = conf_new();
-	int errs;
+	const struct conf_directive *d;
+	size_t i, nd;
+	int errs, rc;
 
 	if (c == NULL) {
 		log_warnx("reload refused: out of memory");
@@ -257,31 +255,17 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 		conf_unref(c);
 		return NULL;
 	}
-#define KEEP(field, name)						\
-	do {								\
-		if (c->field != old->field)				\
-			log_warnx("reload: %s takes effect on restart", name); \
-		c->field = old->field;					\
-	} while (0)
-	KEEP(workers, "workers");
-	KEEP(splice_pipes, "splice-pipes");
-	KEEP(seccomp, "seccomp");
-	KEEP(max_conns, "max-conns");
-	KEEP(max_conns_per_source, "max-conns-per-source");
-#undef KEEP
-	if (str_differ(c->user.name, old->user.name) ||
-	    str_differ(c->group.name, old->group.name))
-		log_warnx("reload: user and group take effect on restart");
-	if (str_differ(c->access_log, old->access_log))
-		log_warnx("reload: access-log takes effect on restart");
-	if (str_differ(c->admin_socket, old->admin_socket))	/* bound at start */
-		log_warnx("reload: admin-socket takes effect on restart");
-	if (c->metrics_addrlen != old->metrics_addrlen ||
-	    (old->metrics_addrlen != 0 && !addr_same(&c->metrics_addr, &old->metrics_addr)))
-		log_warnx("reload: metrics takes effect on restart");
-	c->metrics_addr = old->metrics_addr;
-	c->metrics_addrlen = old->metrics_addrlen;
-	memcpy(c->metrics_name, old->metrics_name, sizeof(c->metrics_name));
+	d = conf_directives(&nd);
+	for (i = 0; i < nd; i++) {
+		if ((rc = conf_keep(c, old, &d[i])) == -1) {
+			log_warnx("reload refused: out of memory; still serving the previous "
+			    "configuration");
+			conf_unref(c);
+			return NULL;
+		}
+		if (rc == 1)
+			log_warnx("reload: %s takes effect on restart", d[i].name);
+	}
 	return c;
 }
 
