@@ -35,52 +35,66 @@ static const char usage_text[] =
 "       halfpipe -V | -h            version | usage\n"
 "       halfpipe -s SOCKET conns    list the live connections (admin-socket)\n"
 "       halfpipe -s SOCKET kill ID  end connection ID, both sides reset\n"
-"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,HOST:PORT...][,balance=B][,alpn=P][,proxy=v1|v2]\n"
-"                [--route ...] [--accept-proxy NET ...]\n"
-"                [--default HOST:PORT|reject] [--hello-timeout D]\n"
-"                [--connect-timeout D] [--idle-timeout D]\n"
-"                [--half-closed-timeout D] [--drain-timeout D]\n"
-"                [--access-log FILE|-] [--hello-max BYTES] [--workers N|auto]\n"
-"                [--splice-pipes N] [--user NAME] [--group NAME] [--seccomp on|off]\n"
-"                [--metrics ADDR:PORT|off] [--admin-socket PATH|off]\n"
+"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT [FLAG...]\n"
 "                                   one listener without a file (flags override the file)\n"
 "       halfpipe --inspect FILE...  classify captured client bytes:\n"
 "                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN\n"
-"       halfpipe --directives       list every configuration directive\n";
+"       halfpipe --directives       list every configuration directive\n"
+"flags, one per directive (listener ones fill the last --listen):\n";
+
+#define USAGE_WIDTH	79	/* the flag list wraps here */
+#define USAGE_INDENT	7
+
+/* The usage: usage_text, then a flag for every directive, the listener
+ * ones first, wrapped. */
+static void usage(FILE *f)
+{
+	const struct conf_directive *d;
+	size_t nd, i, col = 0, len;
+	int scope;
+
+	fputs(usage_text, f);
+	d = conf_directives(&nd);
+	for (scope = CONF_LISTENER; scope >= CONF_GLOBAL; scope--)
+		for (i = 0; i < nd; i++) {
+			if ((int)d[i].scope != scope)
+				continue;
+			len = strlen(d[i].name) + strlen(conf_flag_args(&d[i])) + 3;
+			if (col > 0 && col + 2 + len > USAGE_WIDTH) {
+				fputc('\n', f);
+				col = 0;
+			}
+			col += (size_t)fprintf(f, "%*s--%s %s", col ? 2 : USAGE_INDENT, "",
+			    d[i].name, conf_flag_args(&d[i]));
+		}
+	fputc('\n', f);
+}
 
 enum { OPT_INSPECT = 256, OPT_DIRECTIVES, OPT_FLAG };
 
-/* Configuration flags share their names with the file's directives. */
-static const struct option longopts[] = {
-	{ "inspect",		no_argument,		NULL, OPT_INSPECT },
-	{ "directives",		no_argument,		NULL, OPT_DIRECTIVES },
-	{ "help",		no_argument,		NULL, 'h' },
-	{ "version",		no_argument,		NULL, 'V' },
-	{ "listen",		required_argument,	NULL, OPT_FLAG },
-	{ "route",		required_argument,	NULL, OPT_FLAG },
-	{ "default",		required_argument,	NULL, OPT_FLAG },
-	{ "accept-proxy",	required_argument,	NULL, OPT_FLAG },
-	{ "hello-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "connect-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "idle-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "half-closed-timeout", required_argument,	NULL, OPT_FLAG },
-	{ "drain-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "access-log",		required_argument,	NULL, OPT_FLAG },
-	{ "hello-max",		required_argument,	NULL, OPT_FLAG },
-	{ "workers",		required_argument,	NULL, OPT_FLAG },
-	{ "splice-pipes",	required_argument,	NULL, OPT_FLAG },
-	{ "user",		required_argument,	NULL, OPT_FLAG },
-	{ "group",		required_argument,	NULL, OPT_FLAG },
-	{ "seccomp",		required_argument,	NULL, OPT_FLAG },
-	{ "max-conns",		required_argument,	NULL, OPT_FLAG },
-	{ "max-conns-per-source", required_argument,	NULL, OPT_FLAG },
-	{ "backend-fails",	required_argument,	NULL, OPT_FLAG },
-	{ "backend-cooldown",	required_argument,	NULL, OPT_FLAG },
-	{ "listener-max-conns",	required_argument,	NULL, OPT_FLAG },
-	{ "metrics",		required_argument,	NULL, OPT_FLAG },
-	{ "admin-socket",	required_argument,	NULL, OPT_FLAG },
-	{ NULL, 0, NULL, 0 }
-};
+/* The long options: the few of our own, then one per directive (a flag
+ * shares its name with the file's directive), NULL-terminated. */
+static struct option *make_longopts(void)
+{
+	static const struct option own[] = {
+		{ "inspect",	no_argument,	NULL, OPT_INSPECT },
+		{ "directives",	no_argument,	NULL, OPT_DIRECTIVES },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ "version",	no_argument,	NULL, 'V' },
+	};
+	const size_t nown = sizeof(own) / sizeof(own[0]);
+	const struct conf_directive *d = NULL;
+	struct option *o;
+	size_t nd, i;
+
+	d = conf_directives(&nd);
+	if ((o = calloc(nown + nd + 1, sizeof(*o))) == NULL)
+		fatalx("out of memory");
+	memcpy(o, own, sizeof(own));
+	for (i = 0; i < nd; i++)
+		o[nown + i] = (struct option){ d[i].name, required_argument, NULL, OPT_FLAG };
+	return o;
+}
 
 struct flag {
 	const char	*name, *value;
@@ -455,8 +469,8 @@ static int admin_client(const char *path, int ac, char **av)
 	    admin_parse(req, strlen(req), &id) == ADMIN_KILL))
 		;
 	else {
-		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\" or \"kill ID\"\n%s",
-		    usage_text);
+		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\" or \"kill ID\"\n");
+		usage(stderr);
 		return 2;
 	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -496,13 +510,15 @@ static int admin_client(const char *path, int ac, char **av)
 int main(int argc, char **argv)
 {
 	const char *file = NULL, *admin = NULL;
+	struct option *longopts = make_longopts();
 	struct flag *flags;
 	struct conf *c;
-	int ch, nflags = 0, check = 0, inspect = 0, idx, rc;
+	int ch, nflags = 0, check = 0, inspect = 0, idx, rc, done = -1;
 
 	if ((flags = calloc((size_t)argc, sizeof(*flags))) == NULL)
 		fatalx("out of memory");
-	while ((ch = getopt_long(argc, argv, "c:thVs:", longopts, &idx)) != -1) {
+	/* done: the exit status of an option that ends the program there */
+	while (done < 0 && (ch = getopt_long(argc, argv, "c:thVs:", longopts, &idx)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -515,29 +531,34 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("halfpipe %s\n", HALFPIPE_VERSION);
-			free(flags);
-			return 0;
+			done = 0;
+			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			free(flags);
-			return 0;
+			usage(stdout);
+			done = 0;
+			break;
 		case OPT_INSPECT:
 			inspect = 1;
 			break;
 		case OPT_DIRECTIVES:
 			conf_print_directives(stdout);
-			free(flags);
-			return 0;
+			done = 0;
+			break;
 		case OPT_FLAG:
-			flags[nflags].name = longopts[idx].name;
+			flags[nflags].name = longopts[idx].name;	/* the table's */
 			flags[nflags].value = optarg;
 			nflags++;
 			break;
 		default:
-			fputs(usage_text, stderr);
-			free(flags);
-			return 2;
+			usage(stderr);
+			done = 2;
+			break;
 		}
+	}
+	free(longopts);
+	if (done >= 0) {
+		free(flags);
+		return done;
 	}
 	if (admin != NULL) {
 		free(flags);
@@ -557,13 +578,13 @@ int main(int argc, char **argv)
 		return inspect_main(argc - optind, argv + optind, max, stdout, stderr);
 	}
 	if (optind < argc) {
-		fprintf(stderr, "halfpipe: unexpected argument \"%s\"\n%s", argv[optind],
-		    usage_text);
+		fprintf(stderr, "halfpipe: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
 		free(flags);
 		return 2;
 	}
 	if (file == NULL && nflags == 0) {
-		fputs(usage_text, stderr);
+		usage(stderr);
 		free(flags);
 		return 2;
 	}
