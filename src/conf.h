@@ -6,10 +6,10 @@
  *
  * File format: one directive per line, words separated by blanks, '#' starts
  * a comment. A `listen` line (the row that opens a block) opens a listener
- * block; the lines of every other row of CONF_LISTENER scope after it belong
- * to that listener. Every other line is global. Errors are "FILE:LINE: what
- * is wrong", all of them, not just the first. Every directive is also a
- * command-line flag (--NAME VALUE).
+ * block; the lines of the other rows of CONF_LISTENER scope after it belong
+ * to that listener. Lines of CONF_GLOBAL rows may come anywhere. Errors are
+ * "FILE:LINE: what is wrong", all of them, not just the first. Every
+ * directive is also a command-line flag (--NAME VALUE).
  */
 #ifndef HP_CONF_H
 #define HP_CONF_H
@@ -175,9 +175,10 @@ void conf_unref(struct conf *c);
 int conf_load_file(struct conf *c, const char *path, FILE *errs);
 
 /** Apply one command-line flag (name without the dashes, e.g. "idle-timeout",
- *  "listen", "route" with "NAME=HOST:PORT[,HOST:PORT...][,OPTION...]", "default" with "HOST:PORT" or
- *  "reject"). A --listen flag replaces the file's listeners with a new one
- *  that later --route/--default flags fill. Errors are printed as
+ *  "listen", "route" with "NAME=HOST:PORT[,HOST:PORT...][,OPTION...]",
+ *  "default" with "HOST:PORT" or "reject"). The first --listen flag replaces
+ *  the file's listeners with a new one, each later one adds one; the flags of
+ *  the other CONF_LISTENER rows fill the last. Errors are printed as
  *  "--NAME: msg\n"; returns the number of errors. */
 int conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs);
 
