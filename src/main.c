@@ -83,7 +83,7 @@ static struct option *make_longopts(void)
 		{ "version",	no_argument,	NULL, 'V' },
 	};
 	const size_t nown = sizeof(own) / sizeof(own[0]);
-	const struct conf_directive *d = NULL;
+	const struct conf_directive *d;
 	struct option *o;
 	size_t nd, i;
 
