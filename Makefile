@@ -13,7 +13,7 @@ B       := build
 BA      := build-asan
 ASAN    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all asan units deps run test test-asan fuzz fuzz-peers bench soak clean install
+.PHONY: all asan units deps run test test-asan fuzz fuzz-peers bench soak clean install docs
 all: $(B)/halfpipe
 
 $(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
@@ -52,6 +52,11 @@ fuzz: $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
 
 deps:
 	@sh scripts/deps.sh
+
+# The README's directive table and the man pages' and docs/config.md's list of
+# what a reload does not apply, from halfpipe --directives (tests/test_docs.py).
+docs: $(B)/halfpipe
+	$(PYTHON) scripts/gen-docs.py
 
 run: deps all
 	@sh examples/run.sh

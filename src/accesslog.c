@@ -1,31 +1,9 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "accesslog.h"
 #include "session.h"
-
-const char *sockaddr_str(const struct sockaddr_storage *ss, char *out, size_t outlen)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-		snprintf(out, outlen, "%s:%u", ip, ntohs(a->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-		snprintf(out, outlen, "[%s]:%u", ip, ntohs(a->sin6_port));
-	} else {
-		snprintf(out, outlen, "-");
-	}
-	return out;
-}
 
 static const char *or_dash(const char *s)
 {

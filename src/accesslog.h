@@ -6,13 +6,12 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "addr.h"	/* sockaddr_str(), for the log lines of its users */
 #include "tick.h"
 
 struct session;
 
+/** Write the line of s, ending at now, to f. */
 void accesslog_write(FILE *f, const struct session *s, tick_t now);
-
-/** "1.2.3.4:80" or "[::1]:80" into out. */
-const char *sockaddr_str(const struct sockaddr_storage *ss, char *out, size_t outlen);
 
 #endif

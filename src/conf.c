@@ -1,21 +1,22 @@
 /*
  * conf.c: the directive table, the line-oriented config parser and the
  * command-line flags. One table (directives[] below) drives parsing, the
- * defaults conf_new() fills in, the bounds, --directives and docs/config.md.
+ * defaults conf_new() fills in, the bounds, what a reload keeps, the flags,
+ * --directives and the documentation. Each row carries its setter: shared
+ * ones for the common kinds of value (duration, bytes, count, string,
+ * switch) write at the row's offset; the others are the directive's own.
  *
  * Errors never stop the parse: each line is parsed on its own, every error is
  * printed as "FILE:LINE: ..." and counted.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "route.h"
 
@@ -31,95 +32,21 @@
 
 #define G(field)	offsetof(struct conf, field)
 #define L(field)	offsetof(struct listener_conf, field)
+#define ONE		.minargs = 1, .maxargs = 1	/* one word */
+#define DAY		.min = 1, .max = 24 * MS_H	/* a timeout's bounds */
 
-static const struct conf_directive directives[] = {
-	{ "hello-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "5s",
-	  1, 24 * MS_H, 1, 1, G(hello_timeout_ms), 0,
-	  "time a client has to send its whole ClientHello" },
-	{ "connect-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "5s",
-	  1, 24 * MS_H, 1, 1, G(connect_timeout_ms), 0,
-	  "time a backend connect has to complete" },
-	{ "idle-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "5m",
-	  1, 24 * MS_H, 1, 1, G(idle_timeout_ms), 0,
-	  "with both directions open, a session with no byte moving either way for this long is reset" },
-	{ "half-closed-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "30s",
-	  1, 24 * MS_H, 1, 1, G(half_closed_timeout_ms), 0,
-	  "once one direction has finished (FIN passed on), a session with no byte moving for this long is reset" },
-	{ "drain-timeout", CONF_GLOBAL, CONF_DURATION, "DURATION", "30s",
-	  1, 24 * MS_H, 1, 1, G(drain_timeout_ms), 0,
-	  "after SIGTERM/SIGINT, time live sessions have to finish before they are reset" },
-	{ "hello-max", CONF_GLOBAL, CONF_BYTES, "BYTES", "32768",
-	  512, 1048576, 1, 1, G(hello_max), 0,
-	  "cap on the ClientHello body, bytes" },
-	{ "access-log", CONF_GLOBAL, CONF_STRING, "FILE|-|off", "-",
-	  0, 0, 1, 1, G(access_log), 0,
-	  "one line per session: '-' is stdout, FILE is appended to, 'off' disables" },
-	{ "admin-socket", CONF_GLOBAL, CONF_STRING, "PATH|off", "off",
-	  0, 0, 1, 1, G(admin_socket), 0,
-	  "serve the live connection table (halfpipe -s PATH conns) and kill ID on this unix socket, mode 0600, owned by the starting user; off: none" },
-	{ "workers", CONF_GLOBAL, CONF_COUNT, "N|auto", "auto",
-	  1, 64, 1, 1, G(workers), 0,
-	  "event-loop threads sharing the listeners (SO_REUSEPORT); auto: one per CPU" },
-	{ "splice-pipes", CONF_GLOBAL, CONF_COUNT, "N", "1000",
-	  0, 100000, 1, 1, G(splice_pipes), 0,
-	  "kernel pipes per worker for zero-copy relay (2 fds each, held only while bytes are in flight); 0: copy only" },
-	{ "user", CONF_GLOBAL, CONF_USER, "NAME", NULL,
-	  0, 0, 1, 1, G(user), 0,
-	  "after binding, switch to this user (and its group unless 'group' is given); none: stay as started" },
-	{ "group", CONF_GLOBAL, CONF_GROUP, "NAME", NULL,
-	  0, 0, 1, 1, G(group), 0,
-	  "after binding, switch to this group, the only supplementary group too; none: the user's group" },
-	{ "seccomp", CONF_GLOBAL, CONF_SWITCH, "on|off", "on",
-	  0, 0, 1, 1, G(seccomp), 0,
-	  "after binding, allow only the system calls the relay needs; any other kills the process" },
-	{ "max-conns", CONF_GLOBAL, CONF_COUNT, "N", "0",
-	  0, 10000000, 1, 1, G(max_conns), 0,
-	  "connections at once, all listeners; more are reset at accept; 0: no limit but the fd budget" },
-	{ "max-conns-per-source", CONF_GLOBAL, CONF_COUNT, "N", "0",
-	  0, 10000000, 1, 1, G(max_conns_per_source), 0,
-	  "connections at once from one client address (IPv4 /32, IPv6 /64); more are reset at accept; 0: no limit" },
-	{ "backend-fails", CONF_GLOBAL, CONF_COUNT, "N", "3",
-	  1, 1000, 1, 1, G(backend_fails), 0,
-	  "a pool server whose connects fail N times in a row is passed over for backend-cooldown" },
-	{ "backend-cooldown", CONF_GLOBAL, CONF_DURATION, "DURATION", "10s",
-	  1, 24 * MS_H, 1, 1, G(backend_cooldown_ms), 0,
-	  "how long a failing pool server is passed over; a failed connect after it starts another" },
-	{ "metrics", CONF_GLOBAL, CONF_ADDR, "ADDR:PORT|off", "off",
-	  0, 0, 1, 1, 0, 0,
-	  "serve Prometheus metrics over HTTP (GET /metrics) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
-	{ "listen", CONF_LISTENER, CONF_ADDRS, "ADDR:PORT...", NULL,
-	  0, 0, 1, 8, 0, 0,
-	  "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
-	{ "route", CONF_LISTENER, CONF_ROUTE,
-	  "NAME HOST:PORT[,HOST:PORT...] [balance=rr|leastconn] [alpn=PROTO] [proxy=v1|v2]", NULL,
-	  0, 0, 2, 5, 0, 0,
-	  "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (balance=: round robin, the default, or least connections; a failed connect tries the next one); proxy= puts a PROXY protocol header first" },
-	{ "accept-proxy", CONF_LISTENER, CONF_NETS, "NET...", NULL,
-	  0, 0, 1, 8, 0, 0,
-	  "require a PROXY protocol header (v1 or v2) before the ClientHello, from these source networks only (ADDR or ADDR/BITS); refuse every other source" },
-	{ "listener-max-conns", CONF_LISTENER, CONF_COUNT, "N", "0",
-	  0, 10000000, 1, 1, L(max_conns), 0,
-	  "connections at once on this listener (all its addresses); more are reset at accept; 0: no limit" },
-	{ "default", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
-	  0, 0, 1, 1, L(on_no_route), L(on_no_sni),
-	  "sets both on-no-route and on-no-sni" },
-	{ "on-no-sni", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
-	  0, 0, 1, 1, L(on_no_sni), 0,
-	  "what to do with a ClientHello that has no server_name" },
-	{ "on-no-route", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
-	  0, 0, 1, 1, L(on_no_route), 0,
-	  "what to do with an SNI no route matches" },
-	{ "on-not-tls", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
-	  0, 0, 1, 1, L(on_not_tls), 0,
-	  "what to do when the first bytes are not a TLS handshake record" },
-	{ "on-malformed", CONF_LISTENER, CONF_ACTION, "HOST:PORT|reject", "reject",
-	  0, 0, 1, 1, L(on_malformed), 0,
-	  "what to do with a TLS handshake whose ClientHello cannot be parsed" },
+/* conf.c's part of a struct conf: what the parser keeps between lines and
+ * flags, and the file names routes point at. */
+struct conf_priv {
+	char				**files;	/* owned, for route.file */
+	size_t				 nfiles;
+	size_t				 cur;		/* 1 + index of the block being
+							   filled, 0: none */
+	int				 flag_listen;	/* a --listen flag was seen */
 };
-#define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
 
-/* Where we are, for messages. */
-struct pctx {
+/* Where we are, for messages, and what is being filled. */
+struct conf_parse {
 	struct conf			*c;
 	FILE				*errs;
 	const char			*file;	/* NULL: a command-line flag */
@@ -129,12 +56,149 @@ struct pctx {
 	int				 nerr;
 };
 
-static void perr(struct pctx *p, const char *fmt, ...)
+/* The setters (struct conf_directive.set): shared ones for the common kinds
+ * of value, at the row's offset, and the directives' own. */
+#define SETTER(name) \
+	static int name(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+SETTER(set_duration);
+SETTER(set_bytes);
+SETTER(set_count);
+SETTER(set_string);
+SETTER(set_switch);
+SETTER(set_user);
+SETTER(set_group);
+SETTER(set_metrics);
+SETTER(set_listen);
+SETTER(set_route);
+SETTER(set_nets);
+SETTER(set_action);
+#undef SETTER
+
+/* The keepers (struct conf_directive.keep), for global values. */
+#define KEEPER(name) \
+	static int name(struct conf *c, const struct conf *old, const struct conf_directive *d)
+KEEPER(keep_u32);
+KEEPER(keep_string);
+KEEPER(keep_id);
+KEEPER(keep_metrics);
+#undef KEEPER
+
+static int split_route_flag(char *buf, char **av, int max);
+
+static const struct conf_directive directives[] = {
+	{ .name = "hello-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "5s", DAY,
+	  .off = G(hello_timeout_ms),
+	  .doc = "time a client has to send its whole ClientHello" },
+	{ .name = "connect-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "5s", DAY,
+	  .off = G(connect_timeout_ms),
+	  .doc = "time a backend connect has to complete" },
+	{ .name = "idle-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "5m", DAY,
+	  .off = G(idle_timeout_ms),
+	  .doc = "with both directions open, a session with no byte moving either way for this long is reset" },
+	{ .name = "half-closed-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "30s", DAY,
+	  .off = G(half_closed_timeout_ms),
+	  .doc = "once one direction has finished (FIN passed on), a session with no byte moving for this long is reset" },
+	{ .name = "drain-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "30s", DAY,
+	  .off = G(drain_timeout_ms),
+	  .doc = "after SIGTERM/SIGINT, time live sessions have to finish before they are reset" },
+	{ .name = "hello-max", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_bytes, ONE, .args = "BYTES", .def = "32768",
+	  .min = 512, .max = 1048576, .off = G(hello_max),
+	  .doc = "cap on the ClientHello body, bytes" },
+	{ .name = "access-log", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_string, .keep = keep_string, ONE, .args = "FILE|-|off", .def = "-",
+	  .off = G(access_log),
+	  .doc = "one line per session: '-' is stdout, FILE is appended to, 'off' disables" },
+	{ .name = "admin-socket", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_string, .keep = keep_string, ONE, .args = "PATH|off", .def = "off",
+	  .off = G(admin_socket),
+	  .doc = "serve the live connection table (halfpipe -s PATH conns) and kill ID on this unix socket, mode 0600, owned by the starting user; off: none" },
+	{ .name = "workers", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_count, .keep = keep_u32, ONE, .args = "N|auto", .def = "auto",
+	  .min = 1, .max = 64, .off = G(workers),
+	  .doc = "event-loop threads sharing the listeners (SO_REUSEPORT); auto: one per CPU" },
+	{ .name = "splice-pipes", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_count, .keep = keep_u32, ONE, .args = "N", .def = "1000",
+	  .min = 0, .max = 100000, .off = G(splice_pipes),
+	  .doc = "kernel pipes per worker for zero-copy relay (2 fds each, held only while bytes are in flight); 0: copy only" },
+	{ .name = "user", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_user, .keep = keep_id, ONE, .args = "NAME", .off = G(user),
+	  .doc = "after binding, switch to this user (and its group unless 'group' is given); none: stay as started" },
+	{ .name = "group", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_group, .keep = keep_id, ONE, .args = "NAME", .off = G(group),
+	  .doc = "after binding, switch to this group, the only supplementary group too; none: the user's group" },
+	{ .name = "seccomp", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_switch, .keep = keep_u32, ONE, .args = "on|off", .def = "on",
+	  .off = G(seccomp),
+	  .doc = "after binding, allow only the system calls the relay needs; any other kills the process" },
+	{ .name = "max-conns", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_count, .keep = keep_u32, ONE, .args = "N", .def = "0",
+	  .min = 0, .max = 10000000, .off = G(max_conns),
+	  .doc = "connections at once, all listeners; more are reset at accept; 0: no limit but the fd budget" },
+	{ .name = "max-conns-per-source", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_count, .keep = keep_u32, ONE, .args = "N", .def = "0",
+	  .min = 0, .max = 10000000, .off = G(max_conns_per_source),
+	  .doc = "connections at once from one client address (IPv4 /32, IPv6 /64); more are reset at accept; 0: no limit" },
+	{ .name = "backend-fails", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_count, ONE, .args = "N", .def = "3",
+	  .min = 1, .max = 1000, .off = G(backend_fails),
+	  .doc = "a pool server whose connects fail N times in a row is passed over for backend-cooldown" },
+	{ .name = "backend-cooldown", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "10s", DAY,
+	  .off = G(backend_cooldown_ms),
+	  .doc = "how long a failing pool server is passed over; a failed connect after it starts another" },
+	{ .name = "metrics", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_metrics, .keep = keep_metrics, ONE, .args = "ADDR:PORT|off", .def = "off",
+	  .doc = "serve Prometheus metrics over HTTP (GET /metrics) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
+	{ .name = "listen", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_listen, .minargs = 1, .maxargs = 8, .many = "addresses", .opens = 1,
+	  .args = "ADDR:PORT...", .flag_args = "ADDR:PORT",
+	  .doc = "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
+	{ .name = "route", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_route, .minargs = 2, .maxargs = 5, .split = split_route_flag,
+	  .args = "NAME HOST:PORT[,HOST:PORT...] [balance=rr|leastconn] [alpn=PROTO] [proxy=v1|v2]",
+	  .flag_args = "NAME=HOST:PORT[,HOST:PORT...][,balance=rr|leastconn][,alpn=PROTO][,proxy=v1|v2]",
+	  .doc = "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (balance=: round robin, the default, or least connections; a failed connect tries the next one); proxy= puts a PROXY protocol header first" },
+	{ .name = "accept-proxy", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_nets, .minargs = 1, .maxargs = 8, .args = "NET...", .flag_args = "NET",
+	  .doc = "require a PROXY protocol header (v1 or v2) before the ClientHello, from these source networks only (ADDR or ADDR/BITS); refuse every other source" },
+	{ .name = "listener-max-conns", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_count, ONE, .args = "N", .def = "0",
+	  .min = 0, .max = 10000000, .off = L(max_conns),
+	  .doc = "connections at once on this listener (all its addresses); more are reset at accept; 0: no limit" },
+	{ .name = "default", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_action, ONE, .args = "HOST:PORT|reject", .def = "reject",
+	  .off = L(on_no_route), .off2 = L(on_no_sni),
+	  .doc = "sets both on-no-route and on-no-sni" },
+	{ .name = "on-no-sni", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_action, ONE, .args = "HOST:PORT|reject", .def = "reject",
+	  .off = L(on_no_sni),
+	  .doc = "what to do with a ClientHello that has no server_name" },
+	{ .name = "on-no-route", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_action, ONE, .args = "HOST:PORT|reject", .def = "reject",
+	  .off = L(on_no_route),
+	  .doc = "what to do with an SNI no route matches" },
+	{ .name = "on-not-tls", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_action, ONE, .args = "HOST:PORT|reject", .def = "reject",
+	  .off = L(on_not_tls),
+	  .doc = "what to do when the first bytes are not a TLS handshake record" },
+	{ .name = "on-malformed", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_action, ONE, .args = "HOST:PORT|reject", .def = "reject",
+	  .off = L(on_malformed),
+	  .doc = "what to do with a TLS handshake whose ClientHello cannot be parsed" },
+};
+#define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
+
+static void perr(struct conf_parse *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Print "FILE:LINE: NAME: msg" (file) or "--NAME: msg" (flag); count it. */
-static void
-perr(struct pctx *p, const char *fmt, ...)
+static void perr(struct conf_parse *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -159,8 +223,7 @@ perr(struct pctx *p, const char *fmt, ...)
  * The capacity is implicit: the array doubles when n is 0 or a power of two,
  * so appending stays linear.
  */
-static void *
-grow(void *p, size_t n, size_t size)
+static void *grow(void *p, size_t n, size_t size)
 {
 	size_t cap = n ? 2 * n : 1;
 
@@ -171,27 +234,23 @@ grow(void *p, size_t n, size_t size)
 	return realloc(p, cap * size);
 }
 
-static int
-is_digit(int ch)
+static int is_digit(int ch)
 {
 	return ch >= '0' && ch <= '9';
 }
 
-static int
-lower(int ch)
+static int lower(int ch)
 {
 	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
 }
 
-const struct conf_directive *
-conf_directives(size_t *n)
+const struct conf_directive *conf_directives(size_t *n)
 {
 	*n = NDIRECTIVES;
 	return directives;
 }
 
-static const struct conf_directive *
-directive_find(const char *name)
+static const struct conf_directive *directive_find(const char *name)
 {
 	size_t i;
 
@@ -202,8 +261,7 @@ directive_find(const char *name)
 }
 
 /* Levenshtein distance, case-insensitive; large for long words. */
-static int
-edit_distance(const char *a, const char *b)
+static int edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;
 	int row[33], prev, tmp, best;
@@ -231,8 +289,7 @@ edit_distance(const char *a, const char *b)
 }
 
 /* The directive name closest to word, if within distance 2. */
-static const char *
-directive_suggest(const char *word)
+static const char *directive_suggest(const char *word)
 {
 	const char *best = NULL;
 	int d, bestd = 3;
@@ -248,8 +305,7 @@ directive_suggest(const char *word)
 	return best;
 }
 
-int
-conf_parse_duration(const char *s, uint32_t *ms)
+int conf_parse_duration(const char *s, uint32_t *ms)
 {
 	uint64_t v = 0, mult;
 
@@ -278,8 +334,7 @@ conf_parse_duration(const char *s, uint32_t *ms)
 }
 
 /* ms in the largest unit that divides it: "24h", "5m", "1ms". */
-static const char *
-fmt_duration(uint32_t ms, char *buf, size_t len)
+static const char *fmt_duration(uint32_t ms, char *buf, size_t len)
 {
 	if (ms != 0 && ms % MS_H == 0)
 		snprintf(buf, len, "%uh", ms / MS_H);
@@ -292,14 +347,13 @@ fmt_duration(uint32_t ms, char *buf, size_t len)
 	return buf;
 }
 
-const char *
-conf_bounds_text(const struct conf_directive *d, char *buf, size_t len)
+const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t len)
 {
 	char lo[32], hi[32];
 
 	if (d->min == 0 && d->max == 0)
 		snprintf(buf, len, "%s", "");
-	else if (d->type == CONF_DURATION)
+	else if (d->set == set_duration)
 		snprintf(buf, len, "%s..%s", fmt_duration(d->min, lo, sizeof(lo)),
 		    fmt_duration(d->max, hi, sizeof(hi)));
 	else
@@ -308,8 +362,7 @@ conf_bounds_text(const struct conf_directive *d, char *buf, size_t len)
 }
 
 /* Digits only, into *v; 0 ok, -1 bad or above UINT32_MAX. */
-static int
-parse_u32(const char *s, uint32_t *v)
+static int parse_u32(const char *s, uint32_t *v)
 {
 	uint64_t n = 0;
 
@@ -326,192 +379,257 @@ parse_u32(const char *s, uint32_t *v)
 	return 0;
 }
 
-/* A port, 0..65535 (min 1 unless allow0). */
-static int
-parse_port(const char *s, int allow0, uint16_t *port)
+/* The listener block being filled (listener rows only). */
+static struct listener_conf *block(struct conf_parse *p)
+{
+	return &p->c->listeners[p->c->priv->cur - 1];
+}
+
+/* Where the value at off of d's scope is: in the conf or in the block. */
+static void *field(struct conf_parse *p, const struct conf_directive *d, size_t off)
+{
+	return (d->scope == CONF_LISTENER ? (char *)block(p) : (char *)p->c) + off;
+}
+
+/* Store v (word, as written) at d's offset if within d's bounds. */
+static int set_u32(struct conf_parse *p, const struct conf_directive *d, const char *word,
+    uint32_t v)
+{
+	char b[64];
+
+	if (v < d->min || v > d->max) {
+		perr(p, "%s is out of range (%s)", word, conf_bounds_text(d, b, sizeof(b)));
+		return -1;
+	}
+	*(uint32_t *)field(p, d, d->off) = v;
+	return 0;
+}
+
+/* DURATION, in ms; never 0. */
+static int set_duration(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	char b[64];
+	uint32_t v;
+
+	(void)ac;
+	if (conf_parse_duration(av[0], &v) == -1) {
+		perr(p, "bad duration \"%s\" (want e.g. 500ms, 3s, 10m, 1h)", av[0]);
+		return -1;
+	}
+	if (v == 0) {
+		perr(p, "%s is not allowed: every phase needs a deadline (%s)", av[0],
+		    conf_bounds_text(d, b, sizeof(b)));
+		return -1;
+	}
+	return set_u32(p, d, av[0], v);
+}
+
+/* BYTES: a plain number. */
+static int set_bytes(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
 	uint32_t v;
 
-	if (strlen(s) > 5 || parse_u32(s, &v) == -1 || v > 65535 ||
-	    (v == 0 && !allow0))
+	(void)ac;
+	if (parse_u32(av[0], &v) == -1) {
+		perr(p, "bad size \"%s\" (want a number of bytes)", av[0]);
 		return -1;
-	*port = (uint16_t)v;
-	return 0;
+	}
+	return set_u32(p, d, av[0], v);
 }
 
-/*
- * Split "host:port" or "[v6]:port" in place. *host gets the host without
- * brackets, *bracketed whether it had them. 0 ok, -1 bad shape.
- */
-static int
-split_hostport(char *s, char **host, char **port, int *bracketed)
+/* N, or "auto" (stored as 0) where that is the default. */
+static int set_count(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
-	char *colon;
+	uint32_t v;
 
-	if (s[0] == '[') {
-		colon = strchr(s, ']');
-		if (colon == NULL || colon[1] != ':')
-			return -1;
-		*colon = '\0';
-		*host = s + 1;
-		*port = colon + 2;
-		*bracketed = 1;
+	(void)ac;
+	if (d->def != NULL && strcmp(d->def, "auto") == 0 && strcmp(av[0], "auto") == 0) {
+		*(uint32_t *)field(p, d, d->off) = 0;
 		return 0;
 	}
-	colon = strrchr(s, ':');
-	if (colon == NULL || colon == s)
+	if (parse_u32(av[0], &v) == -1) {
+		perr(p, "bad number \"%s\"", av[0]);
 		return -1;
-	*colon = '\0';
-	if (strchr(s, ':') != NULL || strchr(s, '[') != NULL || strchr(s, ']') != NULL)
+	}
+	return set_u32(p, d, av[0], v);
+}
+
+/* A word, copied. */
+static int set_string(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	char *s, **sp = field(p, d, d->off);
+
+	(void)ac;
+	if ((s = strdup(av[0])) == NULL) {
+		perr(p, "out of memory");
 		return -1;
-	*host = s;
-	*port = colon + 1;
-	*bracketed = 0;
+	}
+	free(*sp);
+	*sp = s;
 	return 0;
 }
 
-/* A numeric address into ss: IPv4 a.b.c.d, or IPv6 if v6. 0 ok, -1 bad. */
-static int
-numeric_addr(const char *host, int v6, uint16_t port, struct sockaddr_storage *ss,
-    socklen_t *sslen)
+/* on or off, stored as 1 or 0. */
+static int set_switch(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return -1;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*sslen = sizeof(*sin6);
-	} else {
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return -1;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*sslen = sizeof(*sin);
+	(void)ac;
+	if (strcmp(av[0], "on") != 0 && strcmp(av[0], "off") != 0) {
+		perr(p, "bad value \"%s\" (want on or off)", av[0]);
+		return -1;
 	}
+	*(uint32_t *)field(p, d, d->off) = strcmp(av[0], "on") == 0;
 	return 0;
 }
 
-/* One listen address. */
-static int
-parse_listen_addr(struct pctx *p, const char *word, struct sockaddr_storage *ss,
+/* Resolve a user (user) or group name into *id; 0, or -1 after perr(). */
+static int account_set(struct conf_parse *p, int user, struct conf_id *id, const char *name)
+{
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char *buf = NULL, *nbuf, *s;
+	size_t len;
+	int rc = ERANGE;
+
+	/* no_resolve (the fuzzer; a reload under seccomp, where the name
+	 * service's sockets are forbidden): keep the name, look nothing up. */
+	if (p->c->no_resolve)
+		rc = 0;
+	/* A group with many members needs a large buffer: grow it on ERANGE. */
+	for (len = 4096; rc == ERANGE && len <= (1u << 20); len *= 4) {
+		if ((nbuf = realloc(buf, len)) == NULL) {
+			rc = ENOMEM;
+			break;
+		}
+		buf = nbuf;
+		if (user)
+			rc = getpwnam_r(name, &pw, buf, len, &pwp);
+		else
+			rc = getgrnam_r(name, &gr, buf, len, &grp);
+	}
+	if (rc != 0) {
+		perr(p, "cannot look up \"%.300s\": %s", name, strerror(rc));
+		goto fail;
+	}
+	if (pwp == NULL && grp == NULL && !p->c->no_resolve) {
+		perr(p, "no such %s \"%.300s\"", user ? "user" : "group", name);
+		goto fail;
+	}
+	if ((s = strdup(name)) == NULL) {
+		perr(p, "out of memory");
+		goto fail;
+	}
+	free(id->name);
+	id->name = s;
+	id->id = pwp != NULL ? (uint32_t)pwp->pw_uid : grp != NULL ? (uint32_t)grp->gr_gid : 0;
+	id->gid = pwp != NULL ? (uint32_t)pwp->pw_gid : grp != NULL ? (uint32_t)grp->gr_gid : 0;
+	free(buf);
+	buf = NULL;
+	return 0;
+fail:
+	free(buf);
+	buf = NULL;
+	return -1;
+}
+
+static int set_user(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	(void)ac;
+	return account_set(p, 1, field(p, d, d->off), av[0]);
+}
+
+static int set_group(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	(void)ac;
+	return account_set(p, 0, field(p, d, d->off), av[0]);
+}
+
+/* One listen (or metrics) address, numeric, into ss; 0, or -1 after perr(). */
+static int parse_listen_addr(struct conf_parse *p, const char *word, struct sockaddr_storage *ss,
     socklen_t *sslen)
 {
-	char buf[64], *host, *port;
-	int v6;
-	uint16_t pn;
+	int rc = strlen(word) < CONF_ADDRNAME_MAX ? addr_parse(word, ss, sslen) : ADDR_ESHAPE;
 
-	if (strlen(word) >= sizeof(buf) ||
-	    split_hostport(strcpy(buf, word), &host, &port, &v6) == -1) {
-		perr(p, "bad address \"%.80s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
-		return -1;
-	}
-	if (parse_port(port, 1, &pn) == -1) {
+	if (rc == ADDR_EPORT)
 		perr(p, "bad port in \"%s\" (want 0..65535)", word);
-		return -1;
-	}
-	if (numeric_addr(host, v6, pn, ss, sslen) == -1) {
-		perr(p, "bad address \"%s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
-		return -1;
-	}
-	return 0;
+	else if (rc != ADDR_OK)
+		perr(p, "bad address \"%.80s\" (want a.b.c.d:PORT or [IPv6]:PORT)", word);
+	return rc == ADDR_OK ? 0 : -1;
 }
 
-/* Letters, digits, '-', '_', '.': what a host name or SNI may hold. */
-static int
-is_name_char(int ch)
+/* metrics ADDR:PORT|off. */
+static int set_metrics(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    is_digit(ch) || ch == '-' || ch == '_' || ch == '.';
+	struct conf *c = p->c;
+
+	(void)d;
+	(void)ac;
+	if (strcmp(av[0], "off") == 0) {
+		c->metrics_addrlen = 0;
+		c->metrics_name[0] = '\0';
+		return 0;
+	}
+	if (parse_listen_addr(p, av[0], &c->metrics_addr, &c->metrics_addrlen) == -1) {
+		c->metrics_addrlen = 0;
+		return -1;
+	}
+	snprintf(c->metrics_name, sizeof(c->metrics_name), "%s", av[0]);
+	return 0;
 }
 
 /* The backend written as word, shared if seen before; NULL after an error. */
-static struct backend *
-backend_get(struct pctx *p, const char *word)
+static struct backend *backend_get(struct conf_parse *p, const char *word)
 {
 	struct conf *c = p->c;
-	struct backend *be = NULL, **bes;
-	struct addrinfo hints, *res = NULL;
-	char buf[sizeof(be->name)], *host, *port;
-	const char *s;
-	int v6, rc, alldigits = 1;
-	uint16_t pn;
+	struct backend *be, **bes;
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	const char *why = "", *colon = strrchr(word, ':');
+	int hostlen = colon != NULL ? (int)(colon - word) : 0;	/* a name's */
 	size_t i;
 
 	for (i = 0; i < c->nbackends; i++)
 		if (strcmp(c->backends[i]->name, word) == 0)
 			return c->backends[i];
-	if (strlen(word) >= sizeof(buf)) {
+	if (strlen(word) >= sizeof(be->name)) {
 		perr(p, "backend \"%.64s...\" is too long", word);
 		return NULL;
 	}
-	if (split_hostport(strcpy(buf, word), &host, &port, &v6) == -1 || *host == '\0') {
+	switch (addr_resolve(word, c->no_resolve, &ss, &sslen, &why)) {
+	case ADDR_OK:
+		break;
+	case ADDR_EPORT:
+		perr(p, "bad port in \"%s\" (want 1..65535)", word);
+		return NULL;
+	case ADDR_EHOST:
+		perr(p, "bad host name in \"%s\"", word);
+		return NULL;
+	case ADDR_ENUMERIC:
+		perr(p, "bad %s address in \"%s\"", word[0] == '[' ? "IPv6" : "IPv4", word);
+		return NULL;
+	case ADDR_EOFF:
+		perr(p, "cannot resolve \"%.*s\": name resolution is off", hostlen, word);
+		return NULL;
+	case ADDR_ERESOLVE:
+		perr(p, "cannot resolve \"%.*s\": %s", hostlen, word, why);
+		return NULL;
+	default:
 		perr(p, "bad backend \"%s\" (want HOST:PORT, HOST a name, a.b.c.d or [IPv6])",
 		    word);
 		return NULL;
 	}
-	if (parse_port(port, 0, &pn) == -1) {
-		perr(p, "bad port in \"%s\" (want 1..65535)", word);
-		return NULL;
-	}
-	if ((be = calloc(1, sizeof(*be))) == NULL) {
+	if ((be = calloc(1, sizeof(*be))) == NULL ||
+	    (bes = grow(c->backends, c->nbackends, sizeof(*bes))) == NULL) {
+		free(be);
 		perr(p, "out of memory");
 		return NULL;
 	}
-	for (s = host; !v6 && *s != '\0'; s++) {
-		if (!is_name_char((unsigned char)*s)) {
-			perr(p, "bad host name in \"%s\"", word);
-			goto fail;
-		}
-		if (!is_digit((unsigned char)*s) && *s != '.')
-			alldigits = 0;
-	}
-	if (v6 || alldigits) {
-		if (numeric_addr(host, v6, pn, &be->addr, &be->addrlen) == -1) {
-			perr(p, "bad %s address in \"%s\"", v6 ? "IPv6" : "IPv4", word);
-			goto fail;
-		}
-	} else if (c->no_resolve) {
-		perr(p, "cannot resolve \"%s\": name resolution is off", host);
-		goto fail;
-	} else {
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		rc = getaddrinfo(host, port, &hints, &res);
-		if (rc != 0) {
-			perr(p, "cannot resolve \"%s\": %s", host,
-			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-			goto fail;
-		}
-		if (res->ai_addrlen > sizeof(be->addr)) {
-			perr(p, "cannot resolve \"%s\": address too long", host);
-			goto fail;
-		}
-		memcpy(&be->addr, res->ai_addr, res->ai_addrlen);
-		be->addrlen = res->ai_addrlen;
-		freeaddrinfo(res);
-		res = NULL;
-	}
+	be->addr = ss;
+	be->addrlen = sslen;
 	strcpy(be->name, word);
 	be->index = c->nbackends;
-	if ((bes = grow(c->backends, c->nbackends, sizeof(*bes))) == NULL) {
-		perr(p, "out of memory");
-		goto fail;
-	}
 	c->backends = bes;
 	c->backends[c->nbackends++] = be;
 	return be;
-fail:
-	if (res != NULL)
-		freeaddrinfo(res);
-	free(be);
-	be = NULL;
-	return NULL;
 }
 
 /*
@@ -519,8 +637,7 @@ fail:
  * one trailing dot dropped, LDH/underscore labels, "*." only in front.
  * NULL ok, else why it is bad.
  */
-static const char *
-route_name(const char *in, char *out)
+static const char *route_name(const char *in, char *out)
 {
 	size_t len = strlen(in), i, last;
 	const char *s;
@@ -541,7 +658,7 @@ route_name(const char *in, char *out)
 	for (i = 0; s[i] != '\0'; i++) {
 		if (s[i] == '*')
 			return "'*' is only allowed as the whole first label, as in \"*.example.com\"";
-		if (!is_name_char((unsigned char)s[i]))
+		if (!addr_name_char((unsigned char)s[i]))
 			return "only letters, digits, '-', '_' and '.' are allowed";
 	}
 	if (s[0] == '\0' || s[0] == '.' || strstr(s, "..") != NULL || s[strlen(s) - 1] == '.')
@@ -562,67 +679,14 @@ route_name(const char *in, char *out)
 	return NULL;
 }
 
-static int apply(struct pctx *p, const struct conf_directive *d,
-    struct listener_conf *l, char **av, int ac);
+static int run_directive(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac);
 
-/* Resolve a user (CONF_USER) or group name into *id; 0, or -1 after perr(). */
-static int
-account_set(struct pctx *p, const struct conf_directive *d, struct conf_id *id,
-    const char *name)
-{
-	struct passwd pw, *pwp = NULL;
-	struct group gr, *grp = NULL;
-	char *buf = NULL, *nbuf, *s;
-	size_t len;
-	int rc = ERANGE;
-
-	/* no_resolve (the fuzzer; a reload under seccomp, where the name
-	 * service's sockets are forbidden): keep the name, look nothing up. */
-	if (p->c->no_resolve)
-		rc = 0;
-	/* A group with many members needs a large buffer: grow it on ERANGE. */
-	for (len = 4096; rc == ERANGE && len <= (1u << 20); len *= 4) {
-		if ((nbuf = realloc(buf, len)) == NULL) {
-			rc = ENOMEM;
-			break;
-		}
-		buf = nbuf;
-		if (d->type == CONF_USER)
-			rc = getpwnam_r(name, &pw, buf, len, &pwp);
-		else
-			rc = getgrnam_r(name, &gr, buf, len, &grp);
-	}
-	if (rc != 0) {
-		perr(p, "cannot look up \"%.300s\": %s", name, strerror(rc));
-		goto fail;
-	}
-	if (pwp == NULL && grp == NULL && !p->c->no_resolve) {
-		perr(p, "no such %s \"%.300s\"", d->type == CONF_USER ? "user" : "group", name);
-		goto fail;
-	}
-	if ((s = strdup(name)) == NULL) {
-		perr(p, "out of memory");
-		goto fail;
-	}
-	free(id->name);
-	id->name = s;
-	id->id = pwp != NULL ? (uint32_t)pwp->pw_uid : grp != NULL ? (uint32_t)grp->gr_gid : 0;
-	id->gid = pwp != NULL ? (uint32_t)pwp->pw_gid : grp != NULL ? (uint32_t)grp->gr_gid : 0;
-	free(buf);
-	buf = NULL;
-	return 0;
-fail:
-	free(buf);
-	buf = NULL;
-	return -1;
-}
-
-/* A new listener block with the table's default actions; NULL after an error. */
-static struct listener_conf *
-listener_add(struct pctx *p)
+/* A new listener block with the rows' listener defaults; NULL after an error. */
+static struct listener_conf *listener_add(struct conf_parse *p)
 {
 	struct conf *c = p->c;
-	struct listener_conf *ls, *l;
+	struct listener_conf *ls;
 	const struct conf_directive *d, *saved = p->d;
 	char buf[300], *av[1];
 	size_t i;
@@ -632,24 +696,21 @@ listener_add(struct pctx *p)
 		return NULL;
 	}
 	c->listeners = ls;
-	l = &c->listeners[c->nlisteners++];
-	memset(l, 0, sizeof(*l));
-	c->cur = c->nlisteners;
+	memset(&c->listeners[c->nlisteners++], 0, sizeof(*ls));
+	c->priv->cur = c->nlisteners;
 	for (i = 0; i < NDIRECTIVES; i++) {
 		d = &directives[i];
-		if ((d->type != CONF_ACTION && d->type != CONF_COUNT) ||
-		    d->scope != CONF_LISTENER || d->def == NULL)
+		if (d->scope != CONF_LISTENER || d->opens || d->def == NULL)
 			continue;
 		snprintf(buf, sizeof(buf), "%s", d->def);
 		av[0] = buf;
-		apply(p, d, l, av, 1);
+		run_directive(p, d, av, 1);
 	}
 	p->d = saved;
-	return l;
+	return block(p);
 }
 
-static void
-listener_clear(struct listener_conf *l)
+static void listener_clear(struct listener_conf *l)
 {
 	size_t i;
 
@@ -670,8 +731,7 @@ listener_clear(struct listener_conf *l)
 	l->table = NULL;
 }
 
-static void
-listeners_free(struct conf *c)
+static void listeners_free(struct conf *c)
 {
 	size_t i;
 
@@ -680,15 +740,16 @@ listeners_free(struct conf *c)
 	free(c->listeners);
 	c->listeners = NULL;
 	c->nlisteners = 0;
-	c->cur = 0;
+	c->priv->cur = 0;
 }
 
-static int
-do_listen(struct pctx *p, char **av, int ac)
+/* listen ADDR:PORT...: a new block, even when an address is bad. */
+static int set_listen(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
 	struct listener_conf *l;
 	int i, rc = 0;
 
+	(void)d;
 	if ((l = listener_add(p)) == NULL)
 		return -1;
 	for (i = 0; i < ac; i++) {
@@ -702,10 +763,10 @@ do_listen(struct pctx *p, char **av, int ac)
 	return rc;
 }
 
-static int
-do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
-    char **av, int ac)
+/* route NAME HOST:PORT[,HOST:PORT...] [OPTION...]. */
+static int set_route(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
+	struct listener_conf *l = block(p);
 	char name[CONF_NAME_MAX + 1];
 	const char *why, *alpn = NULL, *s;
 	struct backend *srv[POOL_MAX];
@@ -715,6 +776,7 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 	int proxy = 0, balance = -1;
 	char *list, *word, *next;
 
+	(void)d;
 	if ((why = route_name(av[0], name)) != NULL) {
 		perr(p, "bad name \"%.300s\": %s", av[0], why);
 		return -1;
@@ -828,8 +890,8 @@ do_route(struct pctx *p, struct listener_conf *l, const char *file, int line,
 	r->pool = pool;
 	pool = NULL;
 	r->proxy = proxy;
-	r->file = file;
-	r->line = line;
+	r->file = p->file ? p->file : "command line";
+	r->line = p->line;
 	l->nroutes++;
 	return 0;
 oom:
@@ -842,14 +904,15 @@ oom:
 }
 
 /* accept-proxy NET...: added to the listener's trusted networks. */
-static int
-do_nets(struct pctx *p, struct listener_conf *l, char **av, int ac)
+static int set_nets(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
-	struct pp_net n, *ns;
+	struct listener_conf *l = block(p);
+	struct addr_net n, *ns;
 	int i, rc = 0;
 
+	(void)d;
 	for (i = 0; i < ac; i++) {
-		if (pp_net_parse(av[i], &n) == -1) {
+		if (addr_net_parse(av[i], &n) == -1) {
 			perr(p, "bad network \"%.300s\" (want a.b.c.d[/N] or IPv6[/N])", av[i]);
 			rc = -1;
 			continue;
@@ -868,158 +931,150 @@ do_nets(struct pctx *p, struct listener_conf *l, char **av, int ac)
 	return rc;
 }
 
-/* Intern a file name so routes can point at it for as long as c lives. */
-static const char *
-file_intern(struct conf *c, const char *name)
+/* default, on-*: HOST:PORT or reject, into the action at off (and off2). */
+static int set_action(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
+	struct backend *be = NULL;
+
+	(void)ac;
+	if (strcmp(av[0], "reject") != 0 && (be = backend_get(p, av[0])) == NULL)
+		return -1;
+	((struct action *)field(p, d, d->off))->be = be;
+	if (d->off2 != 0)
+		((struct action *)field(p, d, d->off2))->be = be;
+	return 0;
+}
+
+/* Intern a file name so routes can point at it for as long as c lives. */
+static const char *file_intern(struct conf *c, const char *name)
+{
+	struct conf_priv *pv = c->priv;
 	char **fs, *s;
 
 	if ((s = strdup(name)) == NULL)
 		return NULL;
-	if ((fs = grow(c->files, c->nfiles, sizeof(*fs))) == NULL) {
+	if ((fs = grow(pv->files, pv->nfiles, sizeof(*fs))) == NULL) {
 		free(s);
 		return NULL;
 	}
-	c->files = fs;
-	c->files[c->nfiles++] = s;
+	pv->files = fs;
+	pv->files[pv->nfiles++] = s;
 	return s;
 }
 
 /*
- * Apply directive d with arguments av[0..ac) to c. The scope has been
- * checked; l is the listener block for listener directives.
+ * Apply directive d with the words av[0..ac): the count checked against the
+ * row, then its setter. The scope has been checked.
  */
-static int
-apply(struct pctx *p, const struct conf_directive *d, struct listener_conf *l,
-    char **av, int ac)
+static int run_directive(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac)
 {
-	struct conf *c = p->c;
-	char b1[64];
-	uint32_t v;
-	char *s, **sp, *base;
-	struct backend *be = NULL;
-
 	p->d = d;
-	if (ac < d->minargs || ac > d->maxargs) {
-		if (d->type == CONF_ADDRS && ac > d->maxargs)
-			perr(p, "%d addresses: at most %d", ac, d->maxargs);
-		else if (p->file == NULL && d->type == CONF_ROUTE)
-			perr(p, "wrong number of arguments (usage: --route NAME=HOST:PORT[,HOST:PORT...][,balance=rr|leastconn][,alpn=PROTO][,proxy=v1|v2])");
-		else
-			perr(p, "wrong number of arguments: %d (usage: %s%s %s)", ac,
-			    p->file ? "" : "--", d->name, d->args);
-		/* Still open the block, so its lines are not "outside" one. */
-		if (d->type == CONF_ADDRS)
-			listener_add(p);
-		return -1;
-	}
-	switch (d->type) {
-	case CONF_DURATION:
-		if (conf_parse_duration(av[0], &v) == -1) {
-			perr(p, "bad duration \"%s\" (want e.g. 500ms, 3s, 10m, 1h)", av[0]);
-			return -1;
-		}
-		if (v == 0) {
-			perr(p, "%s is not allowed: every phase needs a deadline (%s)",
-			    av[0], conf_bounds_text(d, b1, sizeof(b1)));
-			return -1;
-		}
-		if (v < d->min || v > d->max) {
-			perr(p, "%s is out of range (%s)", av[0],
-			    conf_bounds_text(d, b1, sizeof(b1)));
-			return -1;
-		}
-		*(uint32_t *)((char *)c + d->off) = v;
-		return 0;
-	case CONF_BYTES:
-		if (parse_u32(av[0], &v) == -1) {
-			perr(p, "bad size \"%s\" (want a number of bytes)", av[0]);
-			return -1;
-		}
-		if (v < d->min || v > d->max) {
-			perr(p, "%s is out of range (%s)", av[0],
-			    conf_bounds_text(d, b1, sizeof(b1)));
-			return -1;
-		}
-		*(uint32_t *)((char *)c + d->off) = v;
-		return 0;
-	case CONF_COUNT:
-		base = d->scope == CONF_LISTENER ? (char *)l : (char *)c;
-		if (d->def != NULL && strcmp(d->def, "auto") == 0 &&
-		    strcmp(av[0], "auto") == 0) {
-			*(uint32_t *)(base + d->off) = 0;
-			return 0;
-		}
-		if (parse_u32(av[0], &v) == -1) {
-			perr(p, "bad number \"%s\"", av[0]);
-			return -1;
-		}
-		if (v < d->min || v > d->max) {
-			perr(p, "%s is out of range (%s)", av[0],
-			    conf_bounds_text(d, b1, sizeof(b1)));
-			return -1;
-		}
-		*(uint32_t *)(base + d->off) = v;
-		return 0;
-	case CONF_STRING:
-		if ((s = strdup(av[0])) == NULL) {
-			perr(p, "out of memory");
-			return -1;
-		}
-		sp = (char **)((char *)c + d->off);
-		free(*sp);
-		*sp = s;
-		return 0;
-	case CONF_USER:
-	case CONF_GROUP:
-		return account_set(p, d, (struct conf_id *)((char *)c + d->off), av[0]);
-	case CONF_SWITCH:
-		if (strcmp(av[0], "on") != 0 && strcmp(av[0], "off") != 0) {
-			perr(p, "bad value \"%s\" (want on or off)", av[0]);
-			return -1;
-		}
-		*(uint32_t *)((char *)c + d->off) = strcmp(av[0], "on") == 0;
-		return 0;
-	case CONF_ADDRS:
-		return do_listen(p, av, ac);
-	case CONF_NETS:
-		return do_nets(p, l, av, ac);
-	case CONF_ADDR:
-		if (strcmp(av[0], "off") == 0) {
-			c->metrics_addrlen = 0;
-			c->metrics_name[0] = '\0';
-			return 0;
-		}
-		if (parse_listen_addr(p, av[0], &c->metrics_addr, &c->metrics_addrlen) == -1) {
-			c->metrics_addrlen = 0;
-			return -1;
-		}
-		snprintf(c->metrics_name, sizeof(c->metrics_name), "%s", av[0]);
-		return 0;
-	case CONF_ROUTE:
-		return do_route(p, l, p->file ? p->file : "command line", p->line, av, ac);
-	case CONF_ACTION:
-		if (strcmp(av[0], "reject") != 0 && (be = backend_get(p, av[0])) == NULL)
-			return -1;
-		((struct action *)((char *)l + d->off))->be = be;
-		if (d->off2 != 0)
-			((struct action *)((char *)l + d->off2))->be = be;
-		return 0;
-	}
+	if (ac >= d->minargs && ac <= d->maxargs)
+		return d->set(p, d, av, ac);
+	if (d->many != NULL && ac > d->maxargs)
+		perr(p, "%d %s: at most %d", ac, d->many, d->maxargs);
+	else if (p->file == NULL && d->split != NULL)
+		perr(p, "wrong number of arguments (usage: --%s %s)", d->name, conf_flag_args(d));
+	else
+		perr(p, "wrong number of arguments: %d (usage: %s%s %s)", ac,
+		    p->file ? "" : "--", d->name, d->args);
+	/* Still open the block, so its lines are not "outside" one. */
+	if (d->opens)
+		listener_add(p);
 	return -1;
 }
 
-struct conf *
-conf_new(void)
+const char *conf_flag_args(const struct conf_directive *d)
+{
+	return d->flag_args != NULL ? d->flag_args : d->args;
+}
+
+static int str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* *to = a copy of from (NULL too); 0, or -1 out of memory (*to kept). */
+static int str_copy(char **to, const char *from)
+{
+	char *s = NULL;
+
+	if (from != NULL && (s = strdup(from)) == NULL)
+		return -1;
+	free(*to);
+	*to = s;
+	return 0;
+}
+
+static int keep_u32(struct conf *c, const struct conf *old, const struct conf_directive *d)
+{
+	uint32_t *v = (uint32_t *)((char *)c + d->off);
+	uint32_t was = *(const uint32_t *)((const char *)old + d->off);
+	int differ = *v != was;
+
+	*v = was;
+	return differ;
+}
+
+static int keep_string(struct conf *c, const struct conf *old, const struct conf_directive *d)
+{
+	char **v = (char **)((char *)c + d->off);
+	const char *was = *(char *const *)((const char *)old + d->off);
+
+	if (!str_differ(*v, was))
+		return 0;
+	return str_copy(v, was) == -1 ? -1 : 1;
+}
+
+/* A user or group: told apart by name. */
+static int keep_id(struct conf *c, const struct conf *old, const struct conf_directive *d)
+{
+	struct conf_id *v = (struct conf_id *)((char *)c + d->off);
+	const struct conf_id *was = (const struct conf_id *)((const char *)old + d->off);
+
+	if (!str_differ(v->name, was->name))
+		return 0;
+	if (str_copy(&v->name, was->name) == -1)
+		return -1;
+	v->id = was->id;
+	v->gid = was->gid;
+	return 1;
+}
+
+static int keep_metrics(struct conf *c, const struct conf *old, const struct conf_directive *d)
+{
+	int differ = c->metrics_addrlen != old->metrics_addrlen ||
+	    (old->metrics_addrlen != 0 && !addr_same(&c->metrics_addr, &old->metrics_addr));
+
+	(void)d;
+	c->metrics_addr = old->metrics_addr;
+	c->metrics_addrlen = old->metrics_addrlen;
+	memcpy(c->metrics_name, old->metrics_name, sizeof(c->metrics_name));
+	return differ;
+}
+
+int conf_keep(struct conf *c, const struct conf *old, const struct conf_directive *d)
+{
+	if (d->reload != CONF_RESTART || d->keep == NULL)
+		return 0;
+	return d->keep(c, old, d);
+}
+
+struct conf *conf_new(void)
 {
 	struct conf *c;
-	struct pctx p;
+	struct conf_parse p;
 	const struct conf_directive *d;
 	char buf[64], *av[1];
 	size_t i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	if ((c->priv = calloc(1, sizeof(*c->priv))) == NULL) {
+		free(c);
+		return NULL;
+	}
 	c->refs = 1;
 	memset(&p, 0, sizeof(p));
 	p.c = c;
@@ -1031,7 +1086,7 @@ conf_new(void)
 			continue;
 		snprintf(buf, sizeof(buf), "%s", d->def);
 		av[0] = buf;
-		if (apply(&p, d, NULL, av, 1) == -1)
+		if (run_directive(&p, d, av, 1) == -1)
 			goto fail;
 	}
 	return c;
@@ -1040,8 +1095,7 @@ fail:
 	return NULL;
 }
 
-void
-conf_free(struct conf *c)
+void conf_free(struct conf *c)
 {
 	size_t i;
 
@@ -1051,9 +1105,10 @@ conf_free(struct conf *c)
 	for (i = 0; i < c->nbackends; i++)
 		free(c->backends[i]);
 	free(c->backends);
-	for (i = 0; i < c->nfiles; i++)
-		free(c->files[i]);
-	free(c->files);
+	for (i = 0; i < c->priv->nfiles; i++)
+		free(c->priv->files[i]);
+	free(c->priv->files);
+	free(c->priv);
 	free(c->access_log);
 	free(c->admin_socket);
 	free(c->user.name);
@@ -1061,15 +1116,13 @@ conf_free(struct conf *c)
 	free(c);
 }
 
-struct conf *
-conf_ref(struct conf *c)
+struct conf *conf_ref(struct conf *c)
 {
 	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 	return c;
 }
 
-void
-conf_unref(struct conf *c)
+void conf_unref(struct conf *c)
 {
 	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		conf_free(c);
@@ -1077,8 +1130,7 @@ conf_unref(struct conf *c)
 
 /* Split s in place at blanks; '#' starts a comment. Returns the word count
  * (only the first max are stored in av). */
-static int
-split_words(char *s, char **av, int max)
+static int split_words(char *s, char **av, int max)
 {
 	int n = 0;
 
@@ -1105,8 +1157,7 @@ split_words(char *s, char **av, int max)
  * Read one line (without its '\n') into buf[size]. Returns 0 at EOF, else 1
  * with *bad: 0 fine, 1 too long (the rest was skipped), 2 control byte *ch.
  */
-static int
-read_line(FILE *in, char *buf, size_t size, int *bad, int *badch)
+static int read_line(FILE *in, char *buf, size_t size, int *bad, int *badch)
 {
 	size_t n = 0;
 	int ch, got = 0;
@@ -1131,8 +1182,7 @@ read_line(FILE *in, char *buf, size_t size, int *bad, int *badch)
 }
 
 /* One line of a file. */
-static void
-parse_line(struct pctx *p, char *buf)
+static void parse_line(struct conf_parse *p, char *buf)
 {
 	struct conf *c = p->c;
 	char *av[CONF_WORDS_MAX];
@@ -1151,18 +1201,17 @@ parse_line(struct pctx *p, char *buf)
 			perr(p, "unknown directive \"%s\"", av[0]);
 		return;
 	}
-	if (d->scope == CONF_LISTENER && d->type != CONF_ADDRS && c->cur == 0) {
+	if (d->scope == CONF_LISTENER && !d->opens && c->priv->cur == 0) {
 		perr(p, "%s outside a listener block: put a 'listen' line first", d->name);
 		return;
 	}
-	apply(p, d, c->cur ? &c->listeners[c->cur - 1] : NULL, av + 1, ac - 1);
+	run_directive(p, d, av + 1, ac - 1);
 }
 
-int
-conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
+int conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
 {
 	char buf[CONF_LINE_MAX + 1];
-	struct pctx p;
+	struct conf_parse p;
 	int bad, badch = 0;
 
 	memset(&p, 0, sizeof(p));
@@ -1173,7 +1222,7 @@ conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
 			fprintf(errs, "%s: out of memory\n", name);
 		return 1;
 	}
-	c->cur = 0;
+	c->priv->cur = 0;
 	while (read_line(in, buf, sizeof(buf), &bad, &badch)) {
 		p.line++;
 		p.d = NULL;
@@ -1189,12 +1238,11 @@ conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs)
 		if (errs != NULL)
 			fprintf(errs, "%s: read error: %s\n", name, strerror(errno));
 	}
-	c->cur = 0;
+	c->priv->cur = 0;
 	return p.nerr;
 }
 
-int
-conf_load_file(struct conf *c, const char *path, FILE *errs)
+int conf_load_file(struct conf *c, const char *path, FILE *errs)
 {
 	FILE *in;
 	int n;
@@ -1211,8 +1259,7 @@ conf_load_file(struct conf *c, const char *path, FILE *errs)
 
 /* "NAME=HOST:PORT[,OPTION]..." into av[0..max) in buf; the count (more
  * than max: an argument-count error later), -1 bad. */
-static int
-split_route_flag(char *buf, char **av, int max)
+static int split_route_flag(char *buf, char **av, int max)
 {
 	char *eq, *comma, *end;
 	int n = 2, opts = 0;
@@ -1238,10 +1285,9 @@ split_route_flag(char *buf, char **av, int max)
 	return n;
 }
 
-int
-conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
+int conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
 {
-	struct pctx p;
+	struct conf_parse p;
 	const struct conf_directive *d;
 	const char *hint;
 	char *buf = NULL, *av[8];
@@ -1265,9 +1311,9 @@ conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
 		perr(&p, "out of memory");
 		return p.nerr;
 	}
-	if (d->type == CONF_ROUTE) {
-		if ((ac = split_route_flag(buf, av, 8)) == -1) {
-			perr(&p, "bad value \"%s\" (want NAME=HOST:PORT[,HOST:PORT...][,balance=rr|leastconn][,alpn=PROTO][,proxy=v1|v2])", value);
+	if (d->split != NULL) {
+		if ((ac = d->split(buf, av, 8)) == -1) {
+			perr(&p, "bad value \"%s\" (want %s)", value, conf_flag_args(d));
 			goto done;
 		}
 		if (ac > 8)
@@ -1276,23 +1322,22 @@ conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs)
 		ac = *buf != '\0';
 		av[0] = buf;
 	}
-	if (d->type == CONF_ADDRS) {
-		if (!c->flag_listen)
+	if (d->opens) {
+		if (!c->priv->flag_listen)
 			listeners_free(c);	/* --listen replaces the file's listeners */
-		c->flag_listen = 1;
-	} else if (d->scope == CONF_LISTENER && (!c->flag_listen || c->cur == 0)) {
+		c->priv->flag_listen = 1;
+	} else if (d->scope == CONF_LISTENER && (!c->priv->flag_listen || c->priv->cur == 0)) {
 		perr(&p, "needs a --listen before it");
 		goto done;
 	}
-	apply(&p, d, c->cur ? &c->listeners[c->cur - 1] : NULL, av, ac);
+	run_directive(&p, d, av, ac);
 done:
 	free(buf);
 	buf = NULL;
 	return p.nerr;
 }
 
-int
-conf_finish(struct conf *c, FILE *errs)
+int conf_finish(struct conf *c, FILE *errs)
 {
 	struct listener_conf *l;
 	size_t i, j;
@@ -1319,20 +1364,20 @@ conf_finish(struct conf *c, FILE *errs)
 	return n;
 }
 
-void
-conf_print_directives(FILE *out)
+void conf_print_directives(FILE *out)
 {
 	const struct conf_directive *d;
 	char b[64];
 	size_t i;
 
-	fprintf(out, "%-20s %-28s %-8s %-9s %-13s %s\n", "# DIRECTIVE", "ARGUMENTS",
-	    "SCOPE", "DEFAULT", "RANGE", "DESCRIPTION");
+	fprintf(out, "%-20s %-28s %-8s %-9s %-13s %-7s %s\n", "# DIRECTIVE", "ARGUMENTS",
+	    "SCOPE", "DEFAULT", "RANGE", "RELOAD", "DESCRIPTION");
 	for (i = 0; i < NDIRECTIVES; i++) {
 		d = &directives[i];
 		conf_bounds_text(d, b, sizeof(b));
-		fprintf(out, "%-20s %-28s %-8s %-9s %-13s %s\n", d->name, d->args,
+		fprintf(out, "%-20s %-28s %-8s %-9s %-13s %-7s %s\n", d->name, d->args,
 		    d->scope == CONF_GLOBAL ? "global" : "listener",
-		    d->def != NULL ? d->def : "none", b[0] != '\0' ? b : "-", d->doc);
+		    d->def != NULL ? d->def : "none", b[0] != '\0' ? b : "-",
+		    d->reload == CONF_RESTART ? "restart" : "applies", d->doc);
 	}
 }

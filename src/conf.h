@@ -1,13 +1,15 @@
 /*
- * Configuration: one directive table drives parsing, defaults, bounds and the
- * documentation (halfpipe --directives prints it; docs/config.md lists every
- * entry, which a test checks).
+ * Configuration: one directive table drives parsing, defaults, bounds, what
+ * a reload keeps, the command-line flags and the documentation (halfpipe
+ * --directives prints it; docs/config.md lists every entry, which a test
+ * checks, and scripts/gen-docs.py writes the README's table from it).
  *
  * File format: one directive per line, words separated by blanks, '#' starts
- * a comment. A `listen` line opens a listener block; `route`, `default`,
- * `listener-max-conns` and the `on-*` lines after it belong to that listener. Everything else is
- * global. Errors are "FILE:LINE: what is wrong", all of them, not just the
- * first. The same directive names serve as command-line flags (--NAME VALUE).
+ * a comment. A `listen` line (the row that opens a block) opens a listener
+ * block; the lines of the other rows of CONF_LISTENER scope after it belong
+ * to that listener. Lines of CONF_GLOBAL rows may come anywhere. Errors are
+ * "FILE:LINE: what is wrong", all of them, not just the first. Every
+ * directive is also a command-line flag (--NAME VALUE).
  */
 #ifndef HP_CONF_H
 #define HP_CONF_H
@@ -17,8 +19,11 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "pool.h"
 #include "proxy_proto.h"
+
+#define CONF_ADDRNAME_MAX 64	/* a listen or metrics address as written, its '\0' too */
 
 struct backend {
 	char			 name[280];	/* as written: host:port */
@@ -51,7 +56,7 @@ struct route {
 struct listener_conf {
 	struct sockaddr_storage	 addr[8];	/* addresses this listener binds */
 	socklen_t		 addrlen[8];
-	char			 addrname[8][64];	/* as written */
+	char			 addrname[8][CONF_ADDRNAME_MAX];	/* as written */
 	size_t			 naddr;
 	struct route		*routes;
 	size_t			 nroutes;
@@ -63,7 +68,7 @@ struct listener_conf {
 	uint32_t		 max_conns;	/* listener-max-conns; 0: no limit */
 	size_t			 index;		/* in conf.listeners (conf_finish()) */
 	unsigned long		*live;		/* its live connections (limits_bind()) */
-	struct pp_net		*accept_proxy;	/* trusted senders of a PROXY header; */
+	struct addr_net		*accept_proxy;	/* trusted senders of a PROXY header; */
 	size_t			 naccept_proxy;	/* none: no header is read */
 };
 
@@ -98,36 +103,58 @@ struct conf {
 	uint32_t		 backend_cooldown_ms;
 	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
 	socklen_t		 metrics_addrlen;	/* 0: off */
-	char			 metrics_name[64];	/* as written */
+	char			 metrics_name[CONF_ADDRNAME_MAX];	/* as written */
 	size_t			 nroutes_all;		/* routes of every listener */
 	int			 no_resolve;		/* set before loading: accept numeric
 							   hosts only, never ask DNS, leave
 							   user and group names unlooked-up
 							   (fuzzer; a reload under seccomp) */
 	unsigned		 refs;			/* conf_ref()/conf_unref() */
-	/* Parser state, internal to conf.c. */
-	char			**files;		/* file names routes point at */
-	size_t			 nfiles;
-	size_t			 cur;			/* 1 + index of the block being
-							   filled, 0: none */
-	int			 flag_listen;		/* a --listen flag was seen */
+	struct conf_priv	*priv;			/* conf.c's own: parser state, the
+							   file names routes point at */
 };
 
+/* Where a directive applies: anywhere, or in the listener block of the last
+ * `listen` line (or --listen flag). */
 enum conf_scope { CONF_GLOBAL, CONF_LISTENER };
-enum conf_type { CONF_DURATION, CONF_BYTES, CONF_COUNT, CONF_STRING, CONF_ADDRS, CONF_ROUTE, CONF_ACTION,
-	CONF_USER, CONF_GROUP, CONF_SWITCH, CONF_NETS, CONF_ADDR };
+
+/* What a reload (SIGHUP) does with a directive's new value. */
+enum conf_reload {
+	CONF_APPLIES,	/* connections accepted after the reload follow it */
+	CONF_RESTART,	/* set up once at start: a reload keeps the running value
+			   (conf_keep()) and logs that it takes effect on restart */
+};
+
+struct conf_parse;	/* conf.c's: the file and line, or the flag, at hand */
 
 /* One row of the directive table. */
 struct conf_directive {
 	const char		*name;
 	enum conf_scope		 scope;
-	enum conf_type		 type;
+	enum conf_reload	 reload;
+	/* Set it from the words av[0..ac), their count checked (minargs..
+	 * maxargs): 0, or -1 after printing the error. */
+	int			(*set)(struct conf_parse *p, const struct conf_directive *d,
+				    char **av, int ac);
+	/* Give c the value old has (a global value): 1 if c's was another,
+	 * 0 if not, -1 out of memory. Every CONF_RESTART row has one. */
+	int			(*keep)(struct conf *c, const struct conf *old,
+				    const struct conf_directive *d);
 	const char		*args;		/* synopsis, e.g. "DURATION" */
+	const char		*flag_args;	/* the value of --NAME; NULL: args */
+	/* The value of --NAME into words av[0..max): their count (more than
+	 * max: an argument-count error), -1 bad. NULL: the value is one word. */
+	int			(*split)(char *value, char **av, int max);
 	const char		*def;		/* default as it would be written; NULL: none */
 	uint32_t		 min, max;	/* bounds (ms for durations, bytes); 0, 0: none */
 	int			 minargs, maxargs;
-	size_t			 off;		/* global: into struct conf; listener
-						   (count, action): into struct listener_conf */
+	const char		*many;		/* more than maxargs: "N MANY: at most
+						   maxargs"; NULL: the usage */
+	int			 opens;		/* 1: opens a listener block (listen) */
+	size_t			 off;		/* of the value the shared setters and
+						   the keepers use: into struct conf
+						   (global) or struct listener_conf
+						   (listener) */
 	size_t			 off2;		/* a second action set too (default), 0: none */
 	const char		*doc;		/* one line */
 };
@@ -148,9 +175,10 @@ void conf_unref(struct conf *c);
 int conf_load_file(struct conf *c, const char *path, FILE *errs);
 
 /** Apply one command-line flag (name without the dashes, e.g. "idle-timeout",
- *  "listen", "route" with "NAME=HOST:PORT[,HOST:PORT...][,OPTION...]", "default" with "HOST:PORT" or
- *  "reject"). A --listen flag replaces the file's listeners with a new one
- *  that later --route/--default flags fill. Errors are printed as
+ *  "listen", "route" with "NAME=HOST:PORT[,HOST:PORT...][,OPTION...]",
+ *  "default" with "HOST:PORT" or "reject"). The first --listen flag replaces
+ *  the file's listeners with a new one, each later one adds one; the flags of
+ *  the other CONF_LISTENER rows fill the last. Errors are printed as
  *  "--NAME: msg\n"; returns the number of errors. */
 int conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs);
 
@@ -158,7 +186,8 @@ int conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *e
  *  Returns the number of errors printed. */
 int conf_finish(struct conf *c, FILE *errs);
 
-/** Print the directive table (name, arguments, default, bounds, one doc line). */
+/** Print the directive table (name, arguments, scope, default, bounds, what a
+ *  reload does, one doc line). */
 void conf_print_directives(FILE *out);
 
 /** Like conf_load_file() on an open stream; name is used in messages. */
@@ -166,6 +195,16 @@ int conf_load_stream(struct conf *c, FILE *in, const char *name, FILE *errs);
 
 /** The directive table; *n gets its length. */
 const struct conf_directive *conf_directives(size_t *n);
+
+/** The value of the flag --NAME of d, as a synopsis ("NAME=HOST:PORT[,...]"
+ *  for route; most rows: d->args). */
+const char *conf_flag_args(const struct conf_directive *d);
+
+/** If a reload does not apply d (CONF_RESTART): give c, the new
+ *  configuration, the value old, the running one, has. 1 if c's value was
+ *  another (the change takes effect on restart), 0 if the same or d is
+ *  CONF_APPLIES, -1 out of memory. */
+int conf_keep(struct conf *c, const struct conf *old, const struct conf_directive *d);
 
 /** The bounds of d as text into buf ("1ms..24h", "512..1048576"; "" for none). */
 const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t len);

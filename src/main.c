@@ -13,10 +13,9 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "admintab.h"
 #include "conf.h"
 #include "inspect.h"
@@ -37,52 +36,66 @@ static const char usage_text[] =
 "       halfpipe -s SOCKET conns    list the live connections (admin-socket)\n"
 "       halfpipe -s SOCKET kill ID  end connection ID, both sides reset\n"
 "       halfpipe -s SOCKET help     list the admin commands\n"
-"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT[,HOST:PORT...][,balance=B][,alpn=P][,proxy=v1|v2]\n"
-"                [--route ...] [--accept-proxy NET ...]\n"
-"                [--default HOST:PORT|reject] [--hello-timeout D]\n"
-"                [--connect-timeout D] [--idle-timeout D]\n"
-"                [--half-closed-timeout D] [--drain-timeout D]\n"
-"                [--access-log FILE|-] [--hello-max BYTES] [--workers N|auto]\n"
-"                [--splice-pipes N] [--user NAME] [--group NAME] [--seccomp on|off]\n"
-"                [--metrics ADDR:PORT|off] [--admin-socket PATH|off]\n"
+"       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT [FLAG...]\n"
 "                                   one listener without a file (flags override the file)\n"
 "       halfpipe --inspect FILE...  classify captured client bytes:\n"
 "                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN\n"
-"       halfpipe --directives       list every configuration directive\n";
+"       halfpipe --directives       list every configuration directive\n"
+"flags, one per directive (listener ones fill the last --listen):\n";
+
+#define USAGE_WIDTH	79	/* the flag list wraps here */
+#define USAGE_INDENT	7
+
+/* The usage: usage_text, then a flag for every directive, the listener
+ * ones first, wrapped. */
+static void usage(FILE *f)
+{
+	const struct conf_directive *d;
+	size_t nd, i, col = 0, len;
+	int scope;
+
+	fputs(usage_text, f);
+	d = conf_directives(&nd);
+	for (scope = CONF_LISTENER; scope >= CONF_GLOBAL; scope--)
+		for (i = 0; i < nd; i++) {
+			if ((int)d[i].scope != scope)
+				continue;
+			len = strlen(d[i].name) + strlen(conf_flag_args(&d[i])) + 3;
+			if (col > 0 && col + 2 + len > USAGE_WIDTH) {
+				fputc('\n', f);
+				col = 0;
+			}
+			col += (size_t)fprintf(f, "%*s--%s %s", col ? 2 : USAGE_INDENT, "",
+			    d[i].name, conf_flag_args(&d[i]));
+		}
+	fputc('\n', f);
+}
 
 enum { OPT_INSPECT = 256, OPT_DIRECTIVES, OPT_FLAG };
 
-/* Configuration flags share their names with the file's directives. */
-static const struct option longopts[] = {
-	{ "inspect",		no_argument,		NULL, OPT_INSPECT },
-	{ "directives",		no_argument,		NULL, OPT_DIRECTIVES },
-	{ "help",		no_argument,		NULL, 'h' },
-	{ "version",		no_argument,		NULL, 'V' },
-	{ "listen",		required_argument,	NULL, OPT_FLAG },
-	{ "route",		required_argument,	NULL, OPT_FLAG },
-	{ "default",		required_argument,	NULL, OPT_FLAG },
-	{ "accept-proxy",	required_argument,	NULL, OPT_FLAG },
-	{ "hello-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "connect-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "idle-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "half-closed-timeout", required_argument,	NULL, OPT_FLAG },
-	{ "drain-timeout",	required_argument,	NULL, OPT_FLAG },
-	{ "access-log",		required_argument,	NULL, OPT_FLAG },
-	{ "hello-max",		required_argument,	NULL, OPT_FLAG },
-	{ "workers",		required_argument,	NULL, OPT_FLAG },
-	{ "splice-pipes",	required_argument,	NULL, OPT_FLAG },
-	{ "user",		required_argument,	NULL, OPT_FLAG },
-	{ "group",		required_argument,	NULL, OPT_FLAG },
-	{ "seccomp",		required_argument,	NULL, OPT_FLAG },
-	{ "max-conns",		required_argument,	NULL, OPT_FLAG },
-	{ "max-conns-per-source", required_argument,	NULL, OPT_FLAG },
-	{ "backend-fails",	required_argument,	NULL, OPT_FLAG },
-	{ "backend-cooldown",	required_argument,	NULL, OPT_FLAG },
-	{ "listener-max-conns",	required_argument,	NULL, OPT_FLAG },
-	{ "metrics",		required_argument,	NULL, OPT_FLAG },
-	{ "admin-socket",	required_argument,	NULL, OPT_FLAG },
-	{ NULL, 0, NULL, 0 }
-};
+/* The long options: the few of our own, then one per directive (a flag
+ * shares its name with the file's directive), NULL-terminated. */
+static struct option *make_longopts(void)
+{
+	static const struct option own[] = {
+		{ "inspect",	no_argument,	NULL, OPT_INSPECT },
+		{ "directives",	no_argument,	NULL, OPT_DIRECTIVES },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ "version",	no_argument,	NULL, 'V' },
+	};
+	const size_t nown = sizeof(own) / sizeof(own[0]);
+	const struct conf_directive *d;
+	struct option *o;
+	size_t nd, i;
+
+	d = conf_directives(&nd);
+	if ((o = calloc(nown + nd + 1, sizeof(*o))) == NULL)
+		fatalx("out of memory");
+	memcpy(o, own, sizeof(own));
+	for (i = 0; i < nd; i++)
+		o[nown + i] = (struct option){ d[i].name, required_argument, NULL, OPT_FLAG };
+	return o;
+}
 
 struct flag {
 	const char	*name, *value;
@@ -133,18 +146,10 @@ static int same_listeners(const struct conf *a, const struct conf *b)
 		if (x->naddr != y->naddr)
 			return 0;
 		for (j = 0; j < x->naddr; j++)
-			if (x->addrlen[j] != y->addrlen[j] ||
-			    memcmp(&x->addr[j], &y->addr[j], x->addrlen[j]) != 0)
+			if (!addr_same(&x->addr[j], &y->addr[j]))
 				return 0;
 	}
 	return 1;
-}
-
-static unsigned addr_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
 }
 
 static size_t naddrs(const struct conf *c)
@@ -193,8 +198,7 @@ static int relisten_plan(const struct conf *old, const struct conf *c, int nw,
 				size_t jj;
 
 				for (jj = 0; jj < x->naddr; jj++, n++)
-					if (!used[n] && x->addrlen[jj] == y->addrlen[j] &&
-					    memcmp(&x->addr[jj], &y->addr[j], y->addrlen[j]) == 0) {
+					if (!used[n] && addr_same(&x->addr[jj], &y->addr[j])) {
 						used[n] = 1;
 						src[k] = (int)n;
 						break;
@@ -236,23 +240,21 @@ fail:
 	return -1;
 }
 
-static int str_differ(const char *a, const char *b)
-{
-	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
-}
-
 /*
  * SIGHUP: read the configuration again (the same file and flags) into a
  * new conf, or NULL after logging why the running one stays. What is set
- * up once at start (threads, privileges, the filter, the access log, the
- * process-wide limits, the metrics endpoint) keeps its old value, said
- * once per reload if the file changed it.
+ * up once at start (the rows a reload does not apply, CONF_RESTART: threads,
+ * privileges, the filter, the access log, the process-wide limits, the
+ * metrics endpoint, the admin socket) keeps its old value, said once per
+ * reload for each one the file changed.
  */
 static struct conf *reload_conf(const struct conf *old, const char *file,
     const struct flag *flags, int nflags)
 {
 	struct conf *c = conf_new();
-	int errs;
+	const struct conf_directive *d;
+	size_t i, nd;
+	int errs, rc;
 
 	if (c == NULL) {
 		log_warnx("reload refused: out of memory");
@@ -268,31 +270,17 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 		conf_unref(c);
 		return NULL;
 	}
-#define KEEP(field, name)						\
-	do {								\
-		if (c->field != old->field)				\
-			log_warnx("reload: %s takes effect on restart", name); \
-		c->field = old->field;					\
-	} while (0)
-	KEEP(workers, "workers");
-	KEEP(splice_pipes, "splice-pipes");
-	KEEP(seccomp, "seccomp");
-	KEEP(max_conns, "max-conns");
-	KEEP(max_conns_per_source, "max-conns-per-source");
-#undef KEEP
-	if (str_differ(c->user.name, old->user.name) ||
-	    str_differ(c->group.name, old->group.name))
-		log_warnx("reload: user and group take effect on restart");
-	if (str_differ(c->access_log, old->access_log))
-		log_warnx("reload: access-log takes effect on restart");
-	if (str_differ(c->admin_socket, old->admin_socket))	/* bound at start */
-		log_warnx("reload: admin-socket takes effect on restart");
-	if (c->metrics_addrlen != old->metrics_addrlen ||
-	    memcmp(&c->metrics_addr, &old->metrics_addr, old->metrics_addrlen) != 0)
-		log_warnx("reload: metrics takes effect on restart");
-	c->metrics_addr = old->metrics_addr;
-	c->metrics_addrlen = old->metrics_addrlen;
-	memcpy(c->metrics_name, old->metrics_name, sizeof(c->metrics_name));
+	d = conf_directives(&nd);
+	for (i = 0; i < nd; i++) {
+		if ((rc = conf_keep(c, old, &d[i])) == -1) {
+			log_warnx("reload refused: out of memory; still serving the previous "
+			    "configuration");
+			conf_unref(c);
+			return NULL;
+		}
+		if (rc == 1)
+			log_warnx("reload: %s takes effect on restart", d[i].name);
+	}
 	return c;
 }
 
@@ -482,8 +470,8 @@ static int admin_client(const char *path, int ac, char **av)
 	    admin_parse(req, strlen(req), &id) == ADMIN_KILL))
 		;
 	else {
-		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\", \"kill ID\" or \"help\"\n%s",
-		    usage_text);
+		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\", \"kill ID\" or \"help\"\n");
+		usage(stderr);
 		return 2;
 	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -523,13 +511,15 @@ static int admin_client(const char *path, int ac, char **av)
 int main(int argc, char **argv)
 {
 	const char *file = NULL, *admin = NULL;
+	struct option *longopts = make_longopts();
 	struct flag *flags;
 	struct conf *c;
-	int ch, nflags = 0, check = 0, inspect = 0, idx, rc;
+	int ch, nflags = 0, check = 0, inspect = 0, idx, rc, done = -1;
 
 	if ((flags = calloc((size_t)argc, sizeof(*flags))) == NULL)
 		fatalx("out of memory");
-	while ((ch = getopt_long(argc, argv, "c:thVs:", longopts, &idx)) != -1) {
+	/* done: the exit status of an option that ends the program there */
+	while (done < 0 && (ch = getopt_long(argc, argv, "c:thVs:", longopts, &idx)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -542,29 +532,34 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("halfpipe %s\n", HALFPIPE_VERSION);
-			free(flags);
-			return 0;
+			done = 0;
+			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			free(flags);
-			return 0;
+			usage(stdout);
+			done = 0;
+			break;
 		case OPT_INSPECT:
 			inspect = 1;
 			break;
 		case OPT_DIRECTIVES:
 			conf_print_directives(stdout);
-			free(flags);
-			return 0;
+			done = 0;
+			break;
 		case OPT_FLAG:
-			flags[nflags].name = longopts[idx].name;
+			flags[nflags].name = longopts[idx].name;	/* the table's */
 			flags[nflags].value = optarg;
 			nflags++;
 			break;
 		default:
-			fputs(usage_text, stderr);
-			free(flags);
-			return 2;
+			usage(stderr);
+			done = 2;
+			break;
 		}
+	}
+	free(longopts);
+	if (done >= 0) {
+		free(flags);
+		return done;
 	}
 	if (admin != NULL) {
 		free(flags);
@@ -584,13 +579,13 @@ int main(int argc, char **argv)
 		return inspect_main(argc - optind, argv + optind, max, stdout, stderr);
 	}
 	if (optind < argc) {
-		fprintf(stderr, "halfpipe: unexpected argument \"%s\"\n%s", argv[optind],
-		    usage_text);
+		fprintf(stderr, "halfpipe: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
 		free(flags);
 		return 2;
 	}
 	if (file == NULL && nflags == 0) {
-		fputs(usage_text, stderr);
+		usage(stderr);
 		free(flags);
 		return 2;
 	}

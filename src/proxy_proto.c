@@ -2,7 +2,6 @@
  * proxy_proto.c: the PROXY protocol header, read (pp_parse) and written
  * (pp_write). The wire format is drawn in proxy_proto.h.
  */
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,21 +46,6 @@ static size_t word(const char **p, const char *end, const char **w)
 	return (size_t)(q - *w);
 }
 
-static int v1_addr(int fam, const char *w, size_t n, struct sockaddr_storage *ss)
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	if (n == 0 || n >= sizeof(buf))
-		return -1;
-	memcpy(buf, w, n);
-	buf[n] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	ss->ss_family = (sa_family_t)fam;
-	if (fam == AF_INET)
-		return inet_pton(AF_INET, buf, &((struct sockaddr_in *)ss)->sin_addr) == 1 ? 0 : -1;
-	return inet_pton(AF_INET6, buf, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1 ? 0 : -1;
-}
-
 /* 0..65535, decimal, no leading zero (but "0"). */
 static int v1_port(const char *w, size_t n, struct sockaddr_storage *ss)
 {
@@ -77,10 +61,7 @@ static int v1_port(const char *w, size_t n, struct sockaddr_storage *ss)
 	}
 	if (v > 65535)
 		return -1;
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)v);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)v);
+	addr_set_port(ss, v);
 	return 0;
 }
 
@@ -109,10 +90,10 @@ static int parse_v1(const uint8_t *p, size_t len, struct pp_info *out)
 	else
 		return fail(out, "v1 protocol not TCP4, TCP6 or UNKNOWN");
 	n = word(&q, end, &w);
-	if (v1_addr(fam, w, n, &out->src) == -1)
+	if (addr_ip_parse(fam, w, n, &out->src, NULL) == -1)
 		return fail(out, "v1 bad source address");
 	n = word(&q, end, &w);
-	if (v1_addr(fam, w, n, &out->dst) == -1)
+	if (addr_ip_parse(fam, w, n, &out->dst, NULL) == -1)
 		return fail(out, "v1 bad destination address");
 	n = word(&q, end, &w);
 	if (v1_port(w, n, &out->src) == -1)
@@ -226,29 +207,14 @@ static size_t write_v1(int fam, const struct sockaddr_storage *src,
     const struct sockaddr_storage *dst, uint8_t *out, size_t cap)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], line[PP_V1_MAX + 1];
-	unsigned sp = 0, dp = 0;
 	int n;
 
-	if (fam == AF_INET) {
-		const struct sockaddr_in *a = (const void *)src, *b = (const void *)dst;
-
-		inet_ntop(AF_INET, &a->sin_addr, s, sizeof(s));
-		inet_ntop(AF_INET, &b->sin_addr, d, sizeof(d));
-		sp = ntohs(a->sin_port);
-		dp = ntohs(b->sin_port);
-	} else if (fam == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)src, *b = (const void *)dst;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, s, sizeof(s));
-		inet_ntop(AF_INET6, &b->sin6_addr, d, sizeof(d));
-		sp = ntohs(a->sin6_port);
-		dp = ntohs(b->sin6_port);
-	}
 	if (fam == AF_UNSPEC)
 		n = snprintf(line, sizeof(line), "PROXY UNKNOWN\r\n");
 	else
 		n = snprintf(line, sizeof(line), "PROXY %s %s %s %u %u\r\n",
-		    fam == AF_INET ? "TCP4" : "TCP6", s, d, sp, dp);
+		    fam == AF_INET ? "TCP4" : "TCP6", addr_ip_str(src, s, sizeof(s)),
+		    addr_ip_str(dst, d, sizeof(d)), addr_port(src), addr_port(dst));
 	if (n < 0 || (size_t)n >= sizeof(line) || (size_t)n > cap)
 		return 0;
 	memcpy(out, line, (size_t)n);
@@ -307,49 +273,7 @@ size_t pp_write(int version, const struct sockaddr_storage *src,
 
 /* ---- trusted source networks ------------------------------------------- */
 
-int pp_net_parse(const char *s, struct pp_net *out)
-{
-	char buf[INET6_ADDRSTRLEN + 4];
-	const char *slash = strchr(s, '/');
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s), i;
-	unsigned bits = 0, max;
-
-	memset(out, 0, sizeof(*out));
-	if (alen == 0 || alen >= INET6_ADDRSTRLEN)
-		return -1;
-	memcpy(buf, s, alen);
-	buf[alen] = '\0';
-	if (inet_pton(AF_INET, buf, out->addr) == 1)
-		out->family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, out->addr) == 1)
-		out->family = AF_INET6;
-	else
-		return -1;
-	max = out->family == AF_INET ? 32 : 128;
-	if (slash == NULL) {
-		bits = max;
-	} else {
-		if (slash[1] == '\0' || strlen(slash + 1) > 3 ||
-		    (slash[1] == '0' && slash[2] != '\0'))
-			return -1;
-		for (i = 1; slash[i] != '\0'; i++) {
-			if (slash[i] < '0' || slash[i] > '9')
-				return -1;
-			bits = bits * 10 + (unsigned)(slash[i] - '0');
-		}
-		if (bits > max)
-			return -1;
-	}
-	out->bits = bits;
-	for (i = 0; i < 16; i++) {	/* clear the host bits */
-		unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * (unsigned)i : 0;
-
-		out->addr[i] &= (uint8_t)(0xff00u >> keep);
-	}
-	return 0;
-}
-
-static int in_net(const struct pp_net *n, int fam, const uint8_t *a)
+static int in_net(const struct addr_net *n, int fam, const uint8_t *a)
 {
 	unsigned full = n->bits / 8, rest = n->bits % 8;
 
@@ -358,7 +282,7 @@ static int in_net(const struct pp_net *n, int fam, const uint8_t *a)
 	return rest == 0 || (a[full] & (uint8_t)(0xff00u >> rest)) == n->addr[full];
 }
 
-int pp_net_match(const struct pp_net *nets, size_t n, const struct sockaddr_storage *ss)
+int pp_net_match(const struct addr_net *nets, size_t n, const struct sockaddr_storage *ss)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	const uint8_t *a;

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
+
 #define PP_NEED_MORE	(-2)	/* a valid prefix: wait for more bytes */
 #define PP_ERR		(-1)	/* not a PROXY header, or a broken one */
 
@@ -60,18 +62,8 @@ size_t pp_write(int version, const struct sockaddr_storage *src,
     const struct sockaddr_storage *dst, const char *authority, size_t alen,
     uint8_t *out, size_t cap);
 
-/** A source network allowed to send a header (accept-proxy). */
-struct pp_net {
-	int			 family;	/* AF_INET or AF_INET6 */
-	uint8_t			 addr[16];	/* host bits cleared */
-	unsigned		 bits;		/* prefix length */
-};
-
-/** Parse "a.b.c.d[/N]" or "IPv6[/N]" (no prefix: the one host). 0, or -1. */
-int pp_net_parse(const char *s, struct pp_net *out);
-
 /** Is ss (an IPv4-mapped IPv6 address counts as IPv4) inside one of
- *  nets[0..n)? */
-int pp_net_match(const struct pp_net *nets, size_t n, const struct sockaddr_storage *ss);
+ *  nets[0..n), the trusted senders of a header (accept-proxy)? */
+int pp_net_match(const struct addr_net *nets, size_t n, const struct sockaddr_storage *ss);
 
 #endif

@@ -22,21 +22,18 @@ struct route_table {
 	const struct route	 *slot[];	/* storage for both */
 };
 
-static int
-is_wild(const struct route *r)
+static int is_wild(const struct route *r)
 {
 	return r->name[0] == '*' && r->name[1] == '.';
 }
 
 /* The name a route is looked up by: the suffix for a wildcard. */
-static const char *
-route_key(const struct route *r)
+static const char *route_key(const struct route *r)
 {
 	return is_wild(r) ? r->name + 2 : r->name;
 }
 
-static int
-route_cmp(const void *a, const void *b)
+static int route_cmp(const void *a, const void *b)
 {
 	const struct route *ra = *(const struct route *const *)a;
 	const struct route *rb = *(const struct route *const *)b;
@@ -47,8 +44,7 @@ route_cmp(const void *a, const void *b)
 	return ra < rb ? -1 : ra > rb;	/* same array: file order */
 }
 
-struct route_table *
-route_table_new(struct route *routes, size_t n)
+struct route_table *route_table_new(struct route *routes, size_t n)
 {
 	struct route_table *t;
 	size_t i, e = 0, w = 0;
@@ -75,15 +71,13 @@ route_table_new(struct route *routes, size_t n)
 	return t;
 }
 
-void
-route_table_free(struct route_table *t)
+void route_table_free(struct route_table *t)
 {
 	free(t);
 }
 
 /* Compare NUL-terminated key with name[0..len). */
-static int
-key_cmp(const char *key, const char *name, size_t len)
+static int key_cmp(const char *key, const char *name, size_t len)
 {
 	size_t kl = strlen(key);
 	int c;
@@ -94,8 +88,7 @@ key_cmp(const char *key, const char *name, size_t len)
 }
 
 /* Does the protocol_name_list alpn[0..len) hold proto? Stops at a bad entry. */
-static int
-alpn_offered(const uint8_t *alpn, size_t len, const char *proto)
+static int alpn_offered(const uint8_t *alpn, size_t len, const char *proto)
 {
 	size_t i = 0, n, plen = strlen(proto);
 
@@ -112,9 +105,8 @@ alpn_offered(const uint8_t *alpn, size_t len, const char *proto)
 
 /* Among v[0..n) keyed by name[0..len): the first route whose ALPN the client
  * offers, else the one without an ALPN condition, else NULL. */
-static const struct route *
-find(const struct route *const *v, size_t n, const char *name, size_t len,
-    const uint8_t *alpn, size_t alpn_len)
+static const struct route *find(const struct route *const *v, size_t n, const char *name,
+    size_t len, const uint8_t *alpn, size_t alpn_len)
 {
 	const struct route *any = NULL;
 	size_t lo = 0, hi = n, mid;
@@ -136,9 +128,8 @@ find(const struct route *const *v, size_t n, const char *name, size_t len,
 	return any;
 }
 
-const struct route *
-route_lookup(const struct route_table *t, const uint8_t *sni, size_t sni_len,
-    const uint8_t *alpn, size_t alpn_len)
+const struct route *route_lookup(const struct route_table *t, const uint8_t *sni,
+    size_t sni_len, const uint8_t *alpn, size_t alpn_len)
 {
 	char name[ROUTE_NAME_MAX];
 	const struct route *r;

@@ -20,8 +20,7 @@
 #include "log.h"
 #include "sandbox.h"
 
-void
-sandbox_drop(const struct conf *c)
+void sandbox_drop(const struct conf *c)
 {
 	const char *what = c->user.name != NULL ? "user" : "group";
 	const char *name = c->user.name != NULL ? c->user.name : c->group.name;
@@ -125,8 +124,7 @@ static const struct rule sanitizer_rules[] = {
 };
 #endif
 
-const char *const *
-sandbox_allowed(void)
+const char *const *sandbox_allowed(void)
 {
 	static const char *names[sizeof(rules) / sizeof(rules[0]) + 2];
 	size_t i, n = 0, j;
@@ -145,8 +143,7 @@ sandbox_allowed(void)
 	return names;
 }
 
-static int
-add_rules(scmp_filter_ctx ctx, const struct rule *r, size_t n)
+static int add_rules(scmp_filter_ctx ctx, const struct rule *r, size_t n)
 {
 	size_t i;
 	int rc;
@@ -165,8 +162,7 @@ add_rules(scmp_filter_ctx ctx, const struct rule *r, size_t n)
 	return 0;
 }
 
-int
-sandbox_seccomp(const struct conf *c)
+int sandbox_seccomp(const struct conf *c)
 {
 	struct scmp_arg_cmp self;
 	scmp_filter_ctx ctx;
@@ -211,8 +207,7 @@ fail:
 	return -1;
 }
 
-void
-sandbox_test_execve(void)
+void sandbox_test_execve(void)
 {
 	const char *v = getenv(SANDBOX_TEST_ENV);
 	char *argv[2], *envp[1] = { NULL };

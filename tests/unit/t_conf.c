@@ -1,6 +1,7 @@
 /* t_conf: durations, a good config, every bad fixture in tests/conf/ (exact
  * stderr, all errors in order), command-line flags, the directive table
- * against docs/config.md, and examples/halfpipe.conf. Run from the repo root. */
+ * against docs/config.md, what a reload keeps, and examples/halfpipe.conf.
+ * Run from the repo root. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -541,6 +542,79 @@ test_print_directives(void)
 	free(out);
 }
 
+/* The row named name, or NULL. */
+static const struct conf_directive *
+row(const char *name)
+{
+	const struct conf_directive *d;
+	size_t nd, i;
+
+	d = conf_directives(&nd);
+	for (i = 0; i < nd; i++)
+		if (strcmp(d[i].name, name) == 0)
+			return &d[i];
+	return NULL;
+}
+
+/* What a reload keeps: the rows marked CONF_RESTART, exactly these, each with
+ * a keeper; conf_keep() gives the new conf the running value and says
+ * whether it differed; a CONF_APPLIES row is left alone. */
+static void
+test_keep(void)
+{
+	static const char *restart[] = {
+		"workers", "splice-pipes", "seccomp", "max-conns", "max-conns-per-source",
+		"user", "group", "access-log", "admin-socket", "metrics",
+	};
+	const struct conf_directive *d;
+	struct conf *old = conf_new(), *c = conf_new();
+	size_t nd, i, nrestart = 0;
+	int n;
+
+	d = conf_directives(&nd);
+	for (i = 0; i < nd; i++) {
+		CHECK(d[i].set != NULL, "%s has a setter", d[i].name);
+		if (d[i].reload != CONF_RESTART)
+			continue;
+		nrestart++;
+		CHECK(d[i].keep != NULL && d[i].scope == CONF_GLOBAL,
+		    "%s (restart) is global and has a keeper", d[i].name);
+	}
+	CHECK_INT(nrestart, sizeof(restart) / sizeof(restart[0]), "restart rows");
+	for (i = 0; i < sizeof(restart) / sizeof(restart[0]); i++)
+		CHECK(row(restart[i]) != NULL && row(restart[i])->reload == CONF_RESTART,
+		    "%s takes effect on restart", restart[i]);
+
+	old->no_resolve = c->no_resolve = 1;
+	n = conf_apply_flag(old, "workers", "4", stderr);
+	n += conf_apply_flag(old, "access-log", "/tmp/halfpipe-old.log", stderr);
+	n += conf_apply_flag(old, "metrics", "127.0.0.1:9100", stderr);
+	n += conf_apply_flag(old, "user", "nobody", stderr);
+	n += conf_apply_flag(c, "workers", "2", stderr);
+	n += conf_apply_flag(c, "hello-timeout", "7s", stderr);
+	n += conf_apply_flag(c, "user", "root", stderr);
+	CHECK_INT(n, 0, "keep: the flags apply");
+	CHECK_INT(conf_keep(c, old, row("workers")), 1, "workers: another value");
+	CHECK_INT(c->workers, 4, "workers: the running value kept");
+	CHECK_INT(conf_keep(c, old, row("workers")), 0, "workers: now the same");
+	CHECK_INT(conf_keep(c, old, row("access-log")), 1, "access-log: another value");
+	CHECK_STR(c->access_log, "/tmp/halfpipe-old.log", "access-log kept");
+	CHECK(c->access_log != old->access_log, "access-log: a copy");
+	CHECK_INT(conf_keep(c, old, row("admin-socket")), 0, "admin-socket: the same");
+	CHECK_INT(conf_keep(c, old, row("metrics")), 1, "metrics: another value");
+	CHECK(c->metrics_addrlen == old->metrics_addrlen &&
+	    strcmp(c->metrics_name, "127.0.0.1:9100") == 0, "metrics kept");
+	CHECK_INT(conf_keep(c, old, row("user")), 1, "user: another name");
+	CHECK_STR(c->user.name, "nobody", "user kept");
+	CHECK_INT(conf_keep(c, old, row("group")), 0, "group: none in both");
+	CHECK(c->group.name == NULL, "group still none");
+	CHECK_INT(conf_keep(c, old, row("seccomp")), 0, "seccomp: the same");
+	CHECK_INT(conf_keep(c, old, row("hello-timeout")), 0, "hello-timeout applies: nothing kept");
+	CHECK_INT(c->hello_timeout_ms, 7000, "hello-timeout: the new value stays");
+	conf_free(old);
+	conf_free(c);
+}
+
 static void
 test_example(void)
 {
@@ -603,6 +677,7 @@ main(void)
 	test_flags();
 	test_docs();
 	test_print_directives();
+	test_keep();
 	test_example();
 
 	for (fd = 0; fd < FD_SCAN; fd++)

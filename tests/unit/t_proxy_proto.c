@@ -249,10 +249,10 @@ static void test_write(void)
 
 static int match(const char *net, const char *ip)
 {
-	struct pp_net n;
+	struct addr_net n;
 	struct sockaddr_storage ss;
 
-	if (pp_net_parse(net, &n) == -1)
+	if (addr_net_parse(net, &n) == -1)
 		return -1;
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
