@@ -6,7 +6,7 @@ bench/run.py: halfpipe beside HAProxy, nginx and sniproxy, same machine, same ru
 (standard library only; root, because it installs Debian packages when they
 are missing and raises fd limits). What it does, in order:
 
-1. Installs haproxy, nginx, libnginx-mod-stream and sniproxy if missing
+1. Installs haproxy, nginx, libnginx-mod-stream, sniproxy and strace if missing
    (`apt-get update` once, then `apt-get install -y`), with a
    /usr/sbin/policy-rc.d that exits 101 in place so no service starts (it
    is removed afterwards only if this script wrote it).
@@ -27,7 +27,10 @@ are missing and raises fd limits). What it does, in order:
    reply, close; connections/s, p50/p99 latency, proxy CPU s per 1,000
    connections), dl-1, dl-16, ul-1, ul-16 (bulk download/upload, 1 and 16
    streams, MB/s), hold (5,000 idle connections: proxy RSS and kernel
-   socket memory per connection; every proxy is started fresh for it).
+   socket memory per connection; every proxy is started fresh for it),
+   sys-517 (strace -f -c on the proxy over a 2 s cps run at 8 at once:
+   system calls per connection, in all and by kind; not timed). The cps
+   runs also report how busy each core was (proxy's and load's).
 5. Prints one table: medians over rounds, each with its ratio to HAProxy and
    to direct, and writes every raw number to build/bench/results-DATE.json.
 
@@ -68,9 +71,11 @@ LOAD_CPU = 0
 NOFILE = 20000
 NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
 PACKAGES = {"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx",
-            "libnginx-mod-stream": NGINX_STREAM, "sniproxy": "/usr/sbin/sniproxy"}
+            "libnginx-mod-stream": NGINX_STREAM, "sniproxy": "/usr/sbin/sniproxy",
+            "strace": "/usr/bin/strace"}
 ALL_PEERS = ["halfpipe", "haproxy", "haproxy-splice", "nginx", "sniproxy", "direct"]
-WORKLOADS = ["cps-517", "cps-2k", "dl-1", "dl-16", "ul-1", "ul-16", "hold"]
+WORKLOADS = ["cps-517", "cps-2k", "dl-1", "dl-16", "ul-1", "ul-16", "hold", "sys-517"]
+SYS_SECONDS = 2   # the traced cps run (strace slows the proxy: not timed)
 HALFPIPE = os.path.join(BUILD, "halfpipe")  # replaced by a snapshot in the temp dir
 HALFPIPE_BASE = None  # --base: a snapshot of that binary
 ACCESS_LOG = False  # --access-log: halfpipe logs into the temp dir, to find errors
@@ -670,7 +675,7 @@ def run_cps(peer, backend, size, opt):
     fg = Foreign(pids + [backend.p.pid])
     b0 = backend.cmd("stats")
     c0 = cpu_ticks(pids)
-    busy0 = cpu_busy(PROXY_CPU)
+    busy0, lbusy0 = cpu_busy(PROXY_CPU), cpu_busy(LOAD_CPU)
     perf = None
     if opt.perf and peer.name == opt.perf and pids and opt.perf_now:
         data = os.path.join(BUILD, "bench", "perf-%s-%s.data" % (peer.name, size))
@@ -681,7 +686,7 @@ def run_cps(peer, backend, size, opt):
                  "-c", "64", "-d", str(opt.seconds), "-r", "1024"], opt.seconds + 20)
     time.sleep(0.2)  # let the proxy finish the connections the load generator cut
     c1 = cpu_ticks(pids)
-    busy1 = cpu_busy(PROXY_CPU)
+    busy1, lbusy1 = cpu_busy(PROXY_CPU), cpu_busy(LOAD_CPU)
     b1 = backend.cmd("stats")
     if perf is not None:
         try:
@@ -695,8 +700,63 @@ def run_cps(peer, backend, size, opt):
     r["proxy_cpu_s"] = c1 - c0
     r["cpu_s_per_1000"] = (c1 - c0) / r["conns"] * 1000 if r["conns"] and pids else None
     r["proxy_core_busy"] = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
+    r["load_core_busy"] = (lbusy1[0] - lbusy0[0]) / max(1, lbusy1[1] - lbusy0[1])
     r["backend_resets"] = b1["resets"] - b0["resets"]
     r["backend_errors"] = b1["errors"] - b0["errors"] + b1["hello_bad"] - b0["hello_bad"]
+    return r
+
+
+def run_sys(peer, backend, size, opt):
+    """System calls per connection, by kind: strace -f -c attached to every
+    process (and thread) of the peer over a cps run of SYS_SECONDS at 8 at
+    once. strace stops the proxy at each call, so nothing here is timed;
+    the counts are what a connection costs in kernel crossings."""
+    if peer.name == "direct":
+        return {"errors": 0}
+    wait_quiet(opt)
+    warmup(peer, backend, opt)
+    backend.cmd("reply")
+    pids = peer.pids()
+    out = os.path.join(peer.dir, "strace-%s.txt" % size)
+    argv = ["strace", "-f", "-c", "-o", out]
+    for pid in pids:
+        argv += ["-p", str(pid)]
+    st = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    # attached once it has said so for every process (threads come with -f)
+    said, limit = 0, time.monotonic() + 10
+    while said < len(pids) and time.monotonic() < limit:
+        line = st.stderr.readline()
+        if not line:
+            break
+        said += "attached" in line
+    if said < len(pids):
+        st.kill()
+        st.wait()
+        raise RuntimeError("strace: attached to %d of %d processes" % (said, len(pids)))
+    try:
+        r = loadgen(["cps", "-a", "127.0.0.1:%d" % peer.port, "-f", hello_path(size),
+                     "-c", "8", "-d", str(SYS_SECONDS), "-r", "1024"], SYS_SECONDS + 30)
+        time.sleep(0.3)  # let the proxy finish the connections the load generator cut
+    finally:
+        st.send_signal(signal.SIGINT)
+        try:
+            st.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            st.kill()
+            st.communicate()
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            w = line.split()
+            # "% time seconds usecs/call calls [errors] syscall"
+            if len(w) >= 5 and w[0][0].isdigit() and w[-1] != "total":
+                calls[w[-1]] = calls.get(w[-1], 0) + int(w[3])
+    n = r["conns"]
+    if not n:
+        raise RuntimeError("strace run: no connection completed")
+    r["syscalls_per_conn"] = sum(calls.values()) / n
+    r["syscalls"] = {k: v / n for k, v in sorted(calls.items(), key=lambda kv: -kv[1])}
     return r
 
 
@@ -773,17 +833,20 @@ METRICS = [  # key, label, unit format, better ("hi"/"lo"), haproxy reference
     ("cps-517.p99_us", "  p99 latency, us", "%.0f", "lo", "plain"),
     ("cps-517.cpu_s_per_1000", "  proxy CPU s / 1000 conns", "%.3f", "lo", "plain"),
     ("cps-517.proxy_core_busy", "  proxy core busy", "%.2f", "", "plain"),
+    ("cps-517.load_core_busy", "  load core busy", "%.2f", "", "plain"),
     ("cps-2k.cps", "conn/s, 1986 B PQ hello", "%.0f", "hi", "plain"),
     ("cps-2k.p50_us", "  p50 latency, us", "%.0f", "lo", "plain"),
     ("cps-2k.p99_us", "  p99 latency, us", "%.0f", "lo", "plain"),
     ("cps-2k.cpu_s_per_1000", "  proxy CPU s / 1000 conns", "%.3f", "lo", "plain"),
     ("cps-2k.proxy_core_busy", "  proxy core busy", "%.2f", "", "plain"),
+    ("cps-2k.load_core_busy", "  load core busy", "%.2f", "", "plain"),
     ("dl-1.mbps", "download 1 stream, MB/s", "%.0f", "hi", "best"),
     ("dl-16.mbps", "download 16 streams, MB/s", "%.0f", "hi", "best"),
     ("ul-1.mbps", "upload 1 stream, MB/s", "%.0f", "hi", "best"),
     ("ul-16.mbps", "upload 16 streams, MB/s", "%.0f", "hi", "best"),
     ("hold.rss_per_conn", "RSS / idle conn, bytes", "%.0f", "lo", "plain"),
     ("hold.kernel_per_conn", "kernel mem / conn (path), B", "%.0f", "lo", "plain"),
+    ("sys-517.syscalls_per_conn", "system calls / conn (strace)", "%.1f", "lo", "plain"),
 ]
 
 
@@ -841,6 +904,17 @@ def table(results, peers):
                 row += "%*s" % (col, "-" if v is None else "%.2f" % (v / rv))
             if any(vals[p] is not None for p in peers):
                 lines.append(row)
+    kinds = {}
+    for p in peers:
+        for rnd in results:
+            r = rnd.get(p, {}).get("sys-517")
+            if r and r.get("syscalls"):
+                kinds[p] = r["syscalls"]
+    if kinds:
+        lines.append("")
+        lines.append("system calls per connection by kind (sys-517, the last round's):")
+        for p, k in kinds.items():
+            lines.append("  %-15s %s" % (p, ", ".join("%s %.1f" % kv for kv in list(k.items())[:14])))
     warm = {}
     for rnd in results:
         for p in peers:
@@ -945,7 +1019,8 @@ def main():
     for f in ("halfpipe", "bench-loadgen", "bench-backend"):
         if not os.access(os.path.join(BUILD, f), os.X_OK):
             sys.exit("bench: build/%s missing: run `make bench`" % f)
-    if not opt.no_install and any(p not in ("halfpipe", "direct") for p in peers):
+    if not opt.no_install and (any(p not in ("halfpipe", "halfpipe-base", "direct") for p in peers)
+                               or "sys-517" in wls):
         install_packages()
     os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
@@ -1012,6 +1087,8 @@ def main():
                             raise RuntimeError("%s died%s" % (p, peer.errors()))
                         if wl.startswith("cps-"):
                             r = run_cps(peer, backend, wl[4:], opt)
+                        elif wl.startswith("sys-"):
+                            r = run_sys(peer, backend, wl[4:], opt)
                         else:
                             kind = "download" if wl.startswith("dl") else "upload"
                             r = run_bulk(peer, backend, kind, int(wl.split("-")[1]), opt)
