@@ -1,6 +1,13 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
+
+void bufpool_init(struct bufpool *p, size_t max_free)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_free = max_free;
+}
 
 struct buf *buf_get(struct bufpool *p)
 {
@@ -8,8 +15,10 @@ struct buf *buf_get(struct bufpool *p)
 
 	if (b != NULL) {
 		p->free = b->next;
-		p->nfree--;
+		if (--p->nfree < p->low)
+			p->low = p->nfree;
 	} else {
+		p->low = 0;	/* the pool ran dry: nothing in it was idle */
 		b = malloc(sizeof(*b) + BUF_SIZE);
 		if (b == NULL)
 			return NULL;
@@ -67,4 +76,20 @@ void bufpool_drain(struct bufpool *p)
 		free(b);
 	}
 	p->nfree = 0;
+}
+
+size_t bufpool_trim(struct bufpool *p, size_t keep)
+{
+	size_t idle = p->low < p->nfree ? p->low : p->nfree, n = 0;
+	struct buf *b;
+
+	while (idle > keep && (b = p->free) != NULL) {
+		p->free = b->next;
+		p->nfree--;
+		idle--;
+		free(b);
+		n++;
+	}
+	p->low = p->nfree;
+	return n;
 }

@@ -681,7 +681,10 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	if (w->live)
 		w->live->prev = s;
 	w->live = s;
-	w->nlive++;
+	if (++w->nlive > w->peak)
+		w->peak = w->nlive;
+	if (!timer_armed(&w->trim.t))	/* memory back after the burst */
+		(void)loop_timer_in(&w->loop, &w->trim, WORKER_TRIM_MS);
 	phase_note(s);
 
 	if (lc->naccept_proxy > 0 &&

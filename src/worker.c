@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "worker.h"
 
 #define BUFPOOL_FREE_MAX 1024
+
 
 /* Route and backend byte counters: room for this many of each, set once
  * (the metrics endpoint reads every worker's arrays while they serve), so
@@ -116,6 +118,37 @@ static void on_census(struct loop_timer *lt)
 	(void)loop_timer_in(&w->loop, &w->census, 1000);
 }
 
+/* The allocator's free pages, back to the system. Under ASan malloc is
+ * ASan's (it returns memory its own way) and glibc's malloc_trim() would
+ * first set up the unused glibc heap, asking getrandom(), which the filter
+ * does not allow. */
+static void release_pages(void)
+{
+#ifndef __SANITIZE_ADDRESS__
+	malloc_trim(0);
+#endif
+}
+
+/*
+ * Memory comes back after a burst. Armed by the first session after a quiet
+ * spell, it runs every WORKER_TRIM_MS while the worker serves: the pooled buffers
+ * idle for a whole interval are freed (down to BUF_KEEP while sessions
+ * live, all of them once none does), and once the sessions are down to
+ * half their peak or fewer (the burst is over), malloc_trim() hands the
+ * allocator's free pages back to the system. An idle worker has no timer.
+ */
+static void on_trim(struct loop_timer *lt)
+{
+	struct worker *w = container_of(lt, struct worker, trim);
+	size_t freed = bufpool_trim(&w->bufs, w->nlive > 0 ? BUF_KEEP : 0);
+
+	if (freed > 0 || w->nlive <= w->peak / 2)
+		release_pages();
+	w->peak = w->nlive;
+	if (w->nlive > 0 || w->bufs.nfree > 0)
+		(void)loop_timer_in(&w->loop, &w->trim, WORKER_TRIM_MS);
+}
+
 static void on_flush(struct loop_task *t)
 {
 	struct worker *w = container_of(t, struct worker, flush);
@@ -134,7 +167,6 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	w->wake_fd = -1;
 	w->done_fd = done_fd;
 	w->ack_fd = ack_fd;
-	w->bufs.max_free = BUFPOOL_FREE_MAX;
 	w->kpipes.max = c->splice_pipes;
 	w->ls.spare_fd = -1;
 	if (index >= WORKERS_MAX) {
@@ -148,6 +180,8 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 		log_warn("epoll_create1");
 		return -1;
 	}
+	bufpool_init(&w->bufs, BUFPOOL_FREE_MAX);
+	loop_timer_init(&w->trim, on_trim);
 	loop_task_init(&w->reload, on_reload);
 	loop_task_init(&w->flush, on_flush);
 	loop_timer_init(&w->drain, on_drain_deadline);
@@ -241,11 +275,11 @@ void worker_join(struct worker *w)
 	lognote_stop(&w->fd_log);
 	if (w->wake_fd != -1)
 		close(w->wake_fd);
+	bufpool_drain(&w->bufs);
 	loop_close(&w->loop);	/* what is left to close, closed */
 	free(w->stats.route_bytes);
 	free(w->stats.backend_bytes);
 	w->stats.route_bytes = w->stats.backend_bytes = NULL;
-	bufpool_drain(&w->bufs);
 	kpipe_drain(&w->kpipes);
 	conf_unref(w->pending);
 	w->pending = NULL;

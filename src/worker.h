@@ -33,6 +33,7 @@
 #include "stats.h"
 
 #define WORKERS_MAX 64
+#define WORKER_TRIM_MS 1000	/* the memory timer's interval (worker.c on_trim()) */
 
 struct session;
 struct metricsd;
@@ -65,6 +66,8 @@ struct worker {
 	uint64_t		 nlive;
 	struct wstats		 stats;		/* written by this worker only */
 	struct loop_timer	 census;	/* metrics on: TCP states, each second */
+	struct loop_timer	 trim;		/* memory back after a burst (worker.c) */
+	uint64_t		 peak;		/* most sessions at once since the last trim */
 	struct metricsd		*md;		/* worker 0 with metrics on */
 	struct admin		*admin;		/* admin-socket on */
 	int			 draining;
