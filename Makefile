@@ -13,7 +13,7 @@ B       := build
 BA      := build-asan
 ASAN    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all asan units deps run test test-asan fuzz fuzz-peers bench soak clean install docs
+.PHONY: all asan units deps test-deps run test test-asan fuzz fuzz-peers bench soak clean install docs
 all: $(B)/halfpipe
 
 $(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
@@ -53,6 +53,10 @@ fuzz: $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
 deps:
 	@sh scripts/deps.sh
 
+# what `make test` adds: the real components the integration tests start
+test-deps:
+	@sh scripts/deps.sh test
+
 # The README's directive table and the man pages' and docs/config.md's list of
 # what a reload does not apply, from halfpipe --directives (tests/test_docs.py).
 docs: $(B)/halfpipe
@@ -61,7 +65,7 @@ docs: $(B)/halfpipe
 run: deps all
 	@sh examples/run.sh
 
-test: deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
+test: test-deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
 	$(PYTHON) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
 
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).

@@ -1,8 +1,13 @@
 #!/bin/sh
 # Install the Debian packages halfpipe's build, `make run` and `make test` need,
 # if any is missing: `apt-get update` once, then `apt-get install -y`.
+# `deps.sh test` adds the real components the integration tests run (nginx
+# with its stream module, as a PROXY-protocol backend); their services are
+# kept from starting by a /usr/sbin/policy-rc.d that exits 101, removed
+# afterwards if this script wrote it.
 set -e
 PKGS="gcc make clang libclang-rt-14-dev libseccomp-dev python3 python3-pytest openssl curl iproute2 nftables"
+[ "$1" = test ] && PKGS="$PKGS nginx libnginx-mod-stream"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -15,5 +20,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+policy=/usr/sbin/policy-rc.d
+wrote=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\n# written by halfpipe scripts/deps.sh: start no service\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	wrote=1
+fi
+trap 'if [ -n "$wrote" ]; then rm -f "$policy"; fi' EXIT
 apt-get update -q
 apt-get install -y -q $missing

@@ -17,7 +17,6 @@
 
 #define BUFPOOL_FREE_MAX 1024
 
-
 /* Route and backend byte counters: room for this many of each, set once
  * (the metrics endpoint reads every worker's arrays while they serve), so
  * that a reload adding routes fits; past it a route goes uncounted. */

@@ -57,7 +57,7 @@ def _refused(s):
         return True
 
 
-def _check(hp, new_conn, request, ok):
+def _check(new_conn, request, ok):
     held = [new_conn() for _ in range(CAP)]
     try:
         # every slot holds: the next client is turned away at once
@@ -88,14 +88,14 @@ def _check(hp, new_conn, request, ok):
 
 
 def test_metrics_cap_and_deadline(loopback, hp_bin, tmp_path):
-    hp, _, port = _start(loopback, hp_bin, tmp_path)
-    _check(hp, lambda: _metrics_conn(port), b"GET /metrics HTTP/1.0\r\n\r\n",
+    _, _, port = _start(loopback, hp_bin, tmp_path)
+    _check(lambda: _metrics_conn(port), b"GET /metrics HTTP/1.0\r\n\r\n",
            lambda out: out.startswith(b"HTTP/1.0 200 OK") and b"halfpipe_connections_total" in out)
 
 
 def test_admin_cap_and_deadline(loopback, hp_bin, tmp_path):
-    hp, sock, _ = _start(loopback, hp_bin, tmp_path)
-    _check(hp, lambda: _admin_conn(sock), b"conns\n",
+    _, sock, _ = _start(loopback, hp_bin, tmp_path)
+    _check(lambda: _admin_conn(sock), b"conns\n",
            lambda out: out.startswith(b"id\tclient\tsni"))
 
 
