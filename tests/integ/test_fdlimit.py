@@ -153,6 +153,10 @@ def test_fd_exhaustion_sheds_and_recovers(topo, hp_bin):
     conns = client.wait(ev="connected", n=before + n_after, timeout=10)[before:]
     for e in conns:
         ev = client.wait(pred=ended, conn=e["conn"], timeout=20)[0]
+        if ev["rx"] != len(down):   # what halfpipe said about it, for the report
+            hp.log()
+            print("fdlimit: conn %d after recovery ended %s; last log records:\n%s\n%s" % (
+                e["conn"], ev, "\n".join(str(r) for r in hp.records[-12:]), hp.tail(15)))
         assert_bytes(ev, down, "new conn %d after recovery" % e["conn"])
     recs = hp.wait_log(pred=lambda r: r["term"] == "client-fin", n=served + n_after,
                        timeout=10)
