@@ -31,10 +31,13 @@ void half_release(struct half *p, struct bufpool *pool, struct kpipe_pool *pp)
 static enum pump_result flush_buf(struct half *p, int *moved, int *err)
 {
 	struct buf *b = p->buf;
+	/* the FIN follows at once (half_pump): MSG_MORE holds these bytes
+	 * back for shutdown(), which sends them and the FIN in one segment */
+	int more = (p->flags & HF_EOF) ? MSG_MORE : 0;
 
 	while (b->start < b->end && p->to->can_write) {
 		ssize_t n = send(p->to->fd, b->data + b->start, b->end - b->start,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		    MSG_NOSIGNAL | MSG_DONTWAIT | more);
 
 		if (n == -1) {
 			if (WOULD_BLOCK(errno))
@@ -57,9 +60,11 @@ static enum pump_result flush_buf(struct half *p, int *moved, int *err)
 /* Write out what the kernel pipe holds. */
 static enum pump_result flush_pipe(struct half *p, int *moved, int *err)
 {
+	unsigned more = (p->flags & HF_EOF) ? SPLICE_F_MORE : 0;	/* as above */
+
 	while (p->piped > 0 && p->to->can_write) {
 		ssize_t n = splice(p->kp.rd, NULL, p->to->fd, NULL, p->piped,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK | more);
 
 		if (n == -1) {
 			if (WOULD_BLOCK(errno))
@@ -86,16 +91,30 @@ static ssize_t fill_copy(struct half *p, struct bufpool *pool, struct kpipe_pool
 		errno = ENOMEM;
 		return -1;
 	}
-	p->buf->start = p->buf->end = 0;
-	n = recv(p->from->fd, p->buf->data, p->buf->cap, MSG_DONTWAIT);
+	if (p->buf->start == p->buf->end)
+		p->buf->start = p->buf->end = 0;
+	n = recv(p->from->fd, p->buf->data + p->buf->end, p->buf->cap - p->buf->end,
+	    MSG_DONTWAIT);
 	if (n > 0) {
-		p->buf->end = (size_t)n;
-		side_read_short(p->from, (size_t)n, p->buf->cap);
+		side_read_short(p->from, (size_t)n, p->buf->cap - p->buf->end);
+		p->buf->end += (size_t)n;
 		/* A full buffer means bulk: splice from now on, if allowed. */
-		if ((size_t)n == p->buf->cap && pp->max > 0)
+		if (p->buf->end == p->buf->cap && pp->max > 0)
 			p->flags |= HF_SPLICE;
 	}
 	return n;
+}
+
+/*
+ * The FIN is in (EPOLLRDHUP) behind bytes just read, and the buffer has
+ * room: read on before writing, so that the EOF is known when the bytes go
+ * out and they leave with the FIN in one segment (a short connection's
+ * reply and close: one packet, and one acknowledgement, fewer each way).
+ */
+static int read_ahead(const struct half *p)
+{
+	return p->from->hup && p->from->can_read && !(p->flags & (HF_EOF | HF_SPLICE)) &&
+	    p->buf != NULL && p->buf->end < p->buf->cap && p->piped == 0;
 }
 
 /*
@@ -133,11 +152,12 @@ enum pump_result half_pump(struct half *p, struct bufpool *pool,
 	for (;;) {
 		ssize_t n;
 
-		if (buf_len(p->buf) > 0 && (r = flush_buf(p, moved, err)) != PUMP_OK)
+		if (buf_len(p->buf) > 0 && !read_ahead(p) &&
+		    (r = flush_buf(p, moved, err)) != PUMP_OK)
 			break;
 		if (p->piped > 0 && (r = flush_pipe(p, moved, err)) != PUMP_OK)
 			break;
-		if (half_pending(p) > 0)
+		if (half_pending(p) > 0 && !read_ahead(p))
 			break;			/* writer blocks: stop reading */
 		if (p->flags & HF_EOF) {
 			if (!(p->flags & HF_SHUT_DONE)) {

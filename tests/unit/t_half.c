@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <linux/tcp.h>	/* tcpi_segs_in */
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -208,6 +209,65 @@ static void relay_case(const char *name, size_t n, size_t max_pipes)
 	else
 		CHECK(!spliced, "%s: no splice when the pool is empty", name);
 	CHECK_INT(bp.in_use + pp.in_use, 0, "%s: every buffer and pipe returned", name);
+	case_end(&p, &bp, &pp, client, hf, hs, server);
+}
+
+/* Segments the socket fd has received so far (TCP_INFO). */
+static unsigned segs_in(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	(void)getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+	return ti.tcpi_segs_in;
+}
+
+/*
+ * The client's bytes and its FIN are in before the relay runs (a reply and
+ * a close): with the FIN announced (EPOLLRDHUP: hup), one pump reads on to
+ * the EOF before writing, and the server receives the bytes and the FIN in
+ * one segment; not announced, two (bytes, then the FIN): the measure sees
+ * the difference.
+ */
+static void fin_with_data_case(int announced)
+{
+	struct bufpool bp = { .max_free = 4 };
+	struct kpipe_pool pp = { .max = 0 };
+	struct side from, to;
+	struct half p;
+	struct pollfd pf;
+	int client, hf, hs, server, err = 0, moved = 0, i;
+	unsigned before;
+	size_t got = 0;
+	char c;
+	const char *name = announced ? "FIN announced" : "FIN not announced";
+
+	if (tcp_pair(&client, &hf) == -1 || tcp_pair(&server, &hs) == -1) {
+		CHECK(0, "%s: socket pairs", name);
+		return;
+	}
+	pipe_between(&p, &from, &to, hf, hs);
+	write_pattern(client, 1000);
+	shutdown(client, SHUT_WR);
+	pf.fd = hf;
+	pf.events = POLLRDHUP;
+	CHECK(poll(&pf, 1, 5000) == 1 && (pf.revents & POLLRDHUP), "%s: the FIN is in", name);
+	before = segs_in(server);
+	from.hup = (uint8_t)announced;
+	for (i = 0; i < 4 && !half_done(&p); i++) {
+		from.can_read = to.can_write = 1;
+		if (half_pump(&p, &bp, &pp, 1, &moved, &err) != PUMP_OK)
+			break;
+	}
+	CHECK(half_done(&p), "%s: bytes and FIN relayed", name);
+	if (announced)
+		CHECK_INT(i, 1, "%s: in one pump", name);
+	CHECK(read_pattern(server, 1000, &got) && got == 1000, "%s: 1000 bytes in order (got %zu)",
+	    name, got);
+	CHECK(wait_readable(server) && read(server, &c, 1) == 0, "%s: then a clean EOF", name);
+	CHECK_INT(segs_in(server) - before, announced ? 1 : 2,
+	    "%s: segments the server received for the bytes and the FIN", name);
 	case_end(&p, &bp, &pp, client, hf, hs, server);
 }
 
@@ -493,6 +553,8 @@ int main(void)
 	relay_case("bulk copy", 3 << 20, 0);
 	relay_case("bulk splice", 3 << 20, 4);
 	backpressure_case();
+	fin_with_data_case(1);
+	fin_with_data_case(0);
 	fin_behind_held_case("copy", 0);
 	fin_behind_held_case("splice", 1);
 	reset_case(1);
