@@ -2,6 +2,8 @@
 
 #include "timer.h"
 
+#define TIMER_HEAP_MIN 64	/* slots the array starts with and keeps */
+
 static int before(const struct timer *a, const struct timer *b)
 {
 	if (a->when != b->when)
@@ -49,6 +51,21 @@ static void sift_down(struct timer_heap *h, size_t i)
 	place(h, i, t);
 }
 
+/* After a burst the array goes back down (halved while a quarter or less
+ * is used, never below TIMER_HEAP_MIN), so that it does not pin memory in
+ * the middle of the allocator's heap; a failed realloc keeps it as it is. */
+static void shrink(struct timer_heap *h)
+{
+	struct timer **v;
+
+	if (h->cap <= TIMER_HEAP_MIN || h->n > h->cap / 4)
+		return;
+	if ((v = realloc(h->v, h->cap / 2 * sizeof(*v))) != NULL) {
+		h->v = v;
+		h->cap /= 2;
+	}
+}
+
 void timer_cancel(struct timer_heap *h, struct timer *t)
 {
 	size_t i = t->idx;
@@ -59,13 +76,14 @@ void timer_cancel(struct timer_heap *h, struct timer *t)
 	t->idx = TIMER_IDLE;
 	t->when = TICK_NONE;
 	last = h->v[--h->n];
-	if (i == h->n)
-		return;
-	place(h, i, last);
-	if (i > 0 && before(last, h->v[(i - 1) / 2]))
-		sift_up(h, i);
-	else
-		sift_down(h, i);
+	if (i != h->n) {
+		place(h, i, last);
+		if (i > 0 && before(last, h->v[(i - 1) / 2]))
+			sift_up(h, i);
+		else
+			sift_down(h, i);
+	}
+	shrink(h);
 }
 
 int timer_set(struct timer_heap *h, struct timer *t, tick_t when)
@@ -78,7 +96,7 @@ int timer_set(struct timer_heap *h, struct timer *t, tick_t when)
 		return 0;
 	timer_cancel(h, t);
 	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
+		size_t cap = h->cap ? h->cap * 2 : TIMER_HEAP_MIN;
 		struct timer **v = realloc(h->v, cap * sizeof(*v));
 
 		if (v == NULL)

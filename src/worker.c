@@ -128,6 +128,18 @@ static void release_pages(void)
 #endif
 }
 
+/* One allocator arena for every worker: malloc_trim() gives back the free
+ * top of the main arena only; a thread arena's top keeps up to the trim
+ * threshold and top pad (128 KiB each by default) for ever, which after a
+ * burst left ~140 KiB resident per worker (7 % of an idle halfpipe's RSS
+ * each). Set before the first worker thread exists. */
+static void alloc_init(void)
+{
+#ifndef __SANITIZE_ADDRESS__
+	(void)mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
 /*
  * Memory comes back after a burst. Armed by the first session after a quiet
  * spell, it runs every WORKER_TRIM_MS while the worker serves: the pooled buffers
@@ -159,6 +171,8 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
     int done_fd, int ack_fd, struct sockaddr_storage *bound, int first)
 {
 	memset(w, 0, sizeof(*w));
+	if (index == 0 && first)
+		alloc_init();
 	w->index = index;
 	w->conf = conf_ref(c);
 	pthread_mutex_init(&w->mu, NULL);

@@ -46,6 +46,26 @@ int main(void)
 	CHECK_INT(popped, order_ok, "every odd, non-cancelled timer popped");
 	CHECK(timer_next(&h) >= 100000, "the moved ones remain");
 
+	/* after a burst the array shrinks back, what is left still in order */
+	timer_heap_free(&h);
+	for (i = 0; i < N; i++) {
+		timer_init(&t[i]);
+		timer_set(&h, &t[i], 1 + (tick_t)((i * 7919) % N));
+	}
+	CHECK(h.cap >= N, "grown to %zu slots for %d timers", h.cap, N);
+	for (i = 10; i < N; i++)
+		timer_cancel(&h, &t[i]);
+	CHECK_INT(h.n, 10, "ten left");
+	CHECK(h.cap <= 64, "the array is back to %zu slots (at most 64)", h.cap);
+	last = 0;
+	order_ok = 1;
+	for (i = 0; (e = timer_pop_expired(&h, N + 1)) != NULL; i++) {
+		if (e->when < last || e - t >= 10)
+			order_ok = 0;
+		last = e->when;
+	}
+	CHECK(order_ok && i == 10, "the ten pop in order after the shrink (%d popped)", i);
+
 	/* ties: arming order */
 	timer_heap_free(&h);
 	for (i = 0; i < 10; i++) {
