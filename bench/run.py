@@ -14,7 +14,7 @@ are missing and raises fd limits). What it does, in order:
    after the other (A B C ... then again), each started by this script from
    a config generated into a temporary directory, listening on 127.0.0.1 on
    a port picked by binding port 0 and closing it just before the start.
-   Peers: halfpipe, haproxy (no splice), haproxy-splice (option
+   Peers: halfpipe, halfpipe-log (its access log on, to a file), haproxy (no splice), haproxy-splice (option
    splice-auto), nginx (stream, ssl_preread + map), sniproxy, direct (the
    load generator straight to the backend). Logging is off everywhere.
    --base PATH adds halfpipe-base: another halfpipe binary (an earlier
@@ -24,15 +24,19 @@ are missing and raises fd limits). What it does, in order:
    generator and the backend on CPU 0 (sched_setaffinity in the child
    before exec, the same as `taskset -c`).
 4. Workloads: cps-517 and cps-2k (64 concurrent connections; hello, 1 KiB
-   reply, close; connections/s, p50/p99 latency, proxy CPU s per 1,000
-   connections), dl-1, dl-16, ul-1, ul-16 (bulk download/upload, 1 and 16
-   streams, MB/s), hold (5,000 idle connections: proxy RSS and kernel
-   socket memory per connection; every proxy is started fresh for it),
+   reply, the client closes, then the backend; connections/s, p50/p99
+   latency, proxy CPU s per 1,000 connections), cps-fin (the same with the
+   backend sending its FIN right behind the reply), dl-1, dl-16, ul-1, ul-16
+   (bulk download/upload, 1 and 16 streams, MB/s), hold (5,000 idle
+   connections: proxy RSS and kernel socket memory per connection, then
+   the RSS for 5 s after they end against the RSS before; every proxy is
+   started fresh for it),
    sys-517 (strace -f -c on the proxy over a 2 s cps run at 8 at once:
    system calls per connection, in all and by kind; not timed). The cps
    runs also report how busy each core was (proxy's and load's).
-5. Prints one table: medians over rounds, each with its ratio to HAProxy and
-   to direct, and writes every raw number to build/bench/results-DATE.json.
+5. Prints one table: medians over rounds, each with its ratio to HAProxy, to
+   the best of the peers (HAProxy with and without splice, nginx, sniproxy)
+   and to direct, and writes every raw number to build/bench/results-DATE.json.
 
 Every wait is bounded: each child has a time limit, each poll loop a count
 and a deadline, and the whole run a deadline (--max-minutes). Every process
@@ -73,8 +77,12 @@ NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
 PACKAGES = {"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx",
             "libnginx-mod-stream": NGINX_STREAM, "sniproxy": "/usr/sbin/sniproxy",
             "strace": "/usr/bin/strace"}
-ALL_PEERS = ["halfpipe", "haproxy", "haproxy-splice", "nginx", "sniproxy", "direct"]
-WORKLOADS = ["cps-517", "cps-2k", "dl-1", "dl-16", "ul-1", "ul-16", "hold", "sys-517"]
+ALL_PEERS = ["halfpipe", "halfpipe-log", "haproxy", "haproxy-splice", "nginx", "sniproxy", "direct"]
+WORKLOADS = ["cps-517", "cps-2k", "cps-fin", "dl-1", "dl-16", "ul-1", "ul-16", "hold", "sys-517"]
+# the others: "x best peer" is against the best of these in the same run
+PEERS_COMPARED = ["haproxy", "haproxy-splice", "nginx", "sniproxy"]
+# hold: RSS sampled for this long after the held connections end
+AFTER_S, AFTER_STEP = 5.0, 0.25
 SYS_SECONDS = 2   # the traced cps run (strace slows the proxy: not timed)
 HALFPIPE = os.path.join(BUILD, "halfpipe")  # replaced by a snapshot in the temp dir
 HALFPIPE_BASE = None  # --base: a snapshot of that binary
@@ -488,6 +496,17 @@ class Halfpipe(Peer):
                  os.path.join(self.dir, "access.log") if ACCESS_LOG else "off"]]
 
 
+class HalfpipeLog(Halfpipe):
+    """halfpipe with its access log on, to a file (issue 14: the cost of a
+    log line per connection)."""
+    name = "halfpipe-log"
+
+    def commands(self):
+        cmd = Halfpipe.commands(self)
+        cmd[0][-1] = os.path.join(self.dir, "access.log")
+        return cmd
+
+
 class HalfpipeBase(Halfpipe):
     """--base PATH: another halfpipe binary (an earlier build), same flags,
     measured in the same rounds: a before/after comparison in one run."""
@@ -634,7 +653,7 @@ class Direct(Peer):
         pass
 
 
-PEER_CLASSES = {c.name: c for c in (Halfpipe, HalfpipeBase, Haproxy, HaproxySplice, Nginx, Sniproxy, Direct)}
+PEER_CLASSES = {c.name: c for c in (Halfpipe, HalfpipeLog, HalfpipeBase, Haproxy, HaproxySplice, Nginx, Sniproxy, Direct)}
 
 
 # ---------------------------------------------------------------- workloads
@@ -668,9 +687,15 @@ def warmup(peer, backend, opt):
 
 
 def run_cps(peer, backend, size, opt):
+    """cps-517, cps-2k: the client closes first (the backend waits for its
+    FIN); cps-fin: 517-byte hello, the backend sends its 1 KiB and its FIN
+    at once (a server that ends the connection)."""
+    mode = "reply"
+    if size == "fin":
+        size, mode = "517", "source 1024"
     idle = wait_quiet(opt)
     w_err = warmup(peer, backend, opt)
-    backend.cmd("reply")
+    backend.cmd(mode)
     pids = peer.pids()
     fg = Foreign(pids + [backend.p.pid])
     b0 = backend.cmd("stats")
@@ -703,6 +728,7 @@ def run_cps(peer, backend, size, opt):
     r["load_core_busy"] = (lbusy1[0] - lbusy0[0]) / max(1, lbusy1[1] - lbusy0[1])
     r["backend_resets"] = b1["resets"] - b0["resets"]
     r["backend_errors"] = b1["errors"] - b0["errors"] + b1["hello_bad"] - b0["hello_bad"]
+    backend.cmd("reply")
     return r
 
 
@@ -812,7 +838,16 @@ def run_hold(peer, backend, opt):
     held = ready["held"]
     n = max(1, held)
     backend.cmd("reply")
-    time.sleep(0.5)  # connections close before the next peer
+    # memory coming back: RSS every AFTER_STEP s for AFTER_S s after the
+    # connections end; the first time it is within 10 % of the start
+    after, back_s, t0 = [], None, time.monotonic()
+    for _ in range(int(AFTER_S / AFTER_STEP) + 1):
+        el = time.monotonic() - t0
+        rss = rss_bytes(peer.pids())
+        after.append((round(el, 2), rss))
+        if back_s is None and rss0 and rss <= rss0 * 1.10:
+            back_s = el
+        time.sleep(AFTER_STEP)
     return {"wanted": opt.hold, "idle_before": idle, "held": held, "backend_live": st["live"],
             "errors": ready["errors"] + done.get("errors", 0), "dropped": done.get("dropped", 0),
             "rss_before": rss0, "rss_after": rss1, "pss_before": pss0, "pss_after": pss1,
@@ -822,6 +857,9 @@ def run_hold(peer, backend, opt):
             "ksock_slab_per_conn": (ks1 - ks0) / n,
             "skmem_per_conn": skm / n if skm is not None else None,
             "kernel_per_conn": (ks1 - ks0 + (skm or 0)) / n,
+            "rss_after_end": after,
+            "rss_end_ratio": after[-1][1] / rss0 if rss0 and pids else None,
+            "rss_back_s": back_s if back_s is not None else (None if not rss0 else float("inf")),
             "ready": ready, "done": done}
 
 
@@ -840,12 +878,17 @@ METRICS = [  # key, label, unit format, better ("hi"/"lo"), haproxy reference
     ("cps-2k.cpu_s_per_1000", "  proxy CPU s / 1000 conns", "%.3f", "lo", "plain"),
     ("cps-2k.proxy_core_busy", "  proxy core busy", "%.2f", "", "plain"),
     ("cps-2k.load_core_busy", "  load core busy", "%.2f", "", "plain"),
+    ("cps-fin.cps", "conn/s, server sends FIN first", "%.0f", "hi", "plain"),
+    ("cps-fin.p99_us", "  p99 latency, us", "%.0f", "lo", "plain"),
+    ("cps-fin.cpu_s_per_1000", "  proxy CPU s / 1000 conns", "%.3f", "lo", "plain"),
     ("dl-1.mbps", "download 1 stream, MB/s", "%.0f", "hi", "best"),
     ("dl-16.mbps", "download 16 streams, MB/s", "%.0f", "hi", "best"),
     ("ul-1.mbps", "upload 1 stream, MB/s", "%.0f", "hi", "best"),
     ("ul-16.mbps", "upload 16 streams, MB/s", "%.0f", "hi", "best"),
     ("hold.rss_per_conn", "RSS / idle conn, bytes", "%.0f", "lo", "plain"),
     ("hold.kernel_per_conn", "kernel mem / conn (path), B", "%.0f", "lo", "plain"),
+    ("hold.rss_end_ratio", "RSS %gs after they end / start" % AFTER_S, "%.2f", "", "plain"),
+    ("hold.rss_back_s", "  s until within 10 % of start", "%.2f", "", "plain"),
     ("sys-517.syscalls_per_conn", "system calls / conn (strace)", "%.1f", "lo", "plain"),
 ]
 
@@ -894,7 +937,11 @@ def table(results, peers):
         if ref == "best" and vals.get("haproxy-splice") is not None:
             if hap is None or vals["haproxy-splice"] > hap:
                 hap, refname = vals["haproxy-splice"], "haproxy-splice"
+        cmp = [vals[p] for p in PEERS_COMPARED if vals.get(p) is not None]
+        best = (max(cmp) if better == "hi" else min(cmp)) if cmp else None
         for rname, rv in (("  x HAProxy" + (" (%s)" % refname if ref == "best" else ""), hap),
+                          ("  x best peer", best if len(cmp) > 1 or "haproxy" not in vals
+                           else None),
                           ("  x direct", vals.get("direct"))):
             if rv is None or not rv:
                 continue
