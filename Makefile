@@ -71,7 +71,7 @@ test: test-deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).
 $(B)/bench-%: bench/%.c | $(B)
 	$(CC) -O2 -g $(WARN) -o $@ $<
-bench: deps all $(B)/bench-loadgen $(B)/bench-backend
+bench: deps all $(B)/bench-loadgen $(B)/bench-backend $(B)/bench-nullcall
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 # The long fault soak (docs/reliability.md); `make test` runs its short profile.

@@ -908,7 +908,17 @@ def median_of(results, peer, key):
     return (statistics.median(vals) if vals else None), errs
 
 
-def table(results, peers):
+def nullcall_ns():
+    """bench-nullcall on the proxy core: one system call's entry and exit, ns."""
+    try:
+        r = subprocess.run([os.path.join(BUILD, "bench-nullcall")], capture_output=True,
+                           text=True, timeout=60, preexec_fn=pinned(PROXY_CPU))
+        return json.loads(r.stdout)["ns_per_call"]
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+        return None
+
+
+def table(results, peers, null_ns=None):
     col = 16
     lines = []
     head = "%-32s" % "median of rounds" + "".join("%*s" % (col, p) for p in peers)
@@ -962,6 +972,16 @@ def table(results, peers):
         lines.append("system calls per connection by kind (sys-517, the last round's):")
         for p, k in kinds.items():
             lines.append("  %-15s %s" % (p, ", ".join("%s %.1f" % kv for kv in list(k.items())[:14])))
+        if null_ns:
+            lines.append("a system call's entry and exit costs %.0f ns on the proxy core "
+                         "(bench-nullcall); per connection that is:" % null_ns)
+            for p in kinds:
+                calls = median_of(results, p, "sys-517.syscalls_per_conn")[0]
+                cpu = median_of(results, p, "cps-517.cpu_s_per_1000")[0]
+                if calls:
+                    us = calls * null_ns / 1000
+                    lines.append("  %-15s %.1f us%s" % (p, us, " = %.0f %% of its CPU per cps-517 "
+                                 "connection" % (100 * us / (cpu * 1000)) if cpu else ""))
     warm = {}
     for rnd in results:
         for p in peers:
@@ -1063,7 +1083,7 @@ def main():
         sys.exit("bench: --rounds 1..20, --seconds 0.5..120, --hold 1..9000, --bulk-mb 1..65536")
     if os.cpu_count() < 2:
         sys.exit("bench: needs 2 CPUs (proxy on CPU 1, load on CPU 0)")
-    for f in ("halfpipe", "bench-loadgen", "bench-backend"):
+    for f in ("halfpipe", "bench-loadgen", "bench-backend", "bench-nullcall"):
         if not os.access(os.path.join(BUILD, f), os.X_OK):
             sys.exit("bench: build/%s missing: run `make bench`" % f)
     if not opt.no_install and (any(p not in ("halfpipe", "halfpipe-base", "direct") for p in peers)
@@ -1187,7 +1207,9 @@ def main():
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    out = table(results, peers)
+    null_ns = nullcall_ns()
+    info["nullcall_ns"] = null_ns
+    out = table(results, peers, null_ns)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = opt.out or os.path.join(BUILD, "bench", "results-%s.json" % stamp)
     header = ("halfpipe bench %s (git %s, binary %s): %d round(s)%s, cps %gs x 64 conc, bulk %d MiB/run, hold %d; "

@@ -11,6 +11,13 @@
 
 struct session;
 
+/* Lines are buffered (ACCESS_BUF bytes, main.c's setvbuf()) and reach the
+ * file when the buffer fills or ACCESS_FLUSH_MS after a worker wrote one
+ * (its flush timer), and at exit: one write() per many lines under load,
+ * a line at most this late when idle. */
+#define ACCESS_FLUSH_MS	100
+#define ACCESS_BUF	(32 * 1024)
+
 /** Write the line of s, ending at now, to f. */
 void accesslog_write(FILE *f, const struct session *s, tick_t now);
 

@@ -8,7 +8,7 @@
  *   2. run every timer due at l->now;
  *   3. run every task queued before this step began (deferred work: a
  *      session that gave way with bytes left, a reload taken between two
- *      batches, the access log's flush); what a task queues runs next turn;
+ *      batches); what a task queues runs next turn;
  *   4. run every close-later callback: the one place objects that an event
  *      of this turn might still name are freed (sessions, control
  *      connections alike).

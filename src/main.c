@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "addr.h"
 #include "admintab.h"
 #include "conf.h"
@@ -286,14 +287,22 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 
 static FILE *open_access_log(const char *path)
 {
+	/* glibc's setvbuf() ignores the size unless given the buffer */
+	static char buf[ACCESS_BUF];
 	FILE *f;
 
-	if (path == NULL || strcmp(path, "-") == 0)
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (!isatty(STDOUT_FILENO))	/* a terminal keeps its lines */
+			(void)setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 		return stdout;
+	}
 	if (strcmp(path, "off") == 0)
 		return NULL;
 	if ((f = fopen(path, "a")) == NULL)
 		fatal("access-log %s", path);
+	/* lines reach the file when this fills or ACCESS_FLUSH_MS after one
+	 * was written, whichever comes first: one write() per many lines */
+	(void)setvbuf(f, buf, _IOFBF, sizeof(buf));
 	return f;
 }
 

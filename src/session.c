@@ -242,7 +242,8 @@ static void end(struct session *s, enum close_reason r, int abort)
 		s->second_close_at = w->loop.now;
 	if (w->access != NULL) {
 		accesslog_write(w->access, s, w->loop.now);
-		loop_task_queue(&w->loop, &w->flush);
+		if (!timer_armed(&w->flush.t))
+			(void)loop_timer_in(&w->loop, &w->flush, ACCESS_FLUSH_MS);
 	}
 	stat_add(&w->stats.closed[r], 1);
 	stats_observe(&w->stats, H_DURATION, w->loop.now - s->start);

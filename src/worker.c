@@ -160,9 +160,9 @@ static void on_trim(struct loop_timer *lt)
 		(void)loop_timer_in(&w->loop, &w->trim, WORKER_TRIM_MS);
 }
 
-static void on_flush(struct loop_task *t)
+static void on_flush(struct loop_timer *lt)
 {
-	struct worker *w = container_of(t, struct worker, flush);
+	struct worker *w = container_of(lt, struct worker, flush);
 
 	fflush(w->access);
 }
@@ -196,7 +196,7 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	bufpool_init(&w->bufs, BUFPOOL_FREE_MAX);
 	loop_timer_init(&w->trim, on_trim);
 	loop_task_init(&w->reload, on_reload);
-	loop_task_init(&w->flush, on_flush);
+	loop_timer_init(&w->flush, on_flush);
 	loop_timer_init(&w->drain, on_drain_deadline);
 	loop_timer_init(&w->census, on_census);
 	fds_note_init(&w->fd_log, &w->loop, index);

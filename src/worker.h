@@ -59,7 +59,7 @@ struct worker {
 	struct conf		*take;
 	int			*take_src, *take_fd;
 	FILE			*access;	/* NULL: access log off */
-	struct loop_task	 flush;		/* fflush(access) after a turn that wrote */
+	struct loop_timer	 flush;		/* fflush(access) ACCESS_FLUSH_MS after a line */
 	struct listeners	 ls;
 	struct lognote		 fd_log;	/* out of fds (fds_shed()) */
 	struct session		*live;		/* doubly linked */

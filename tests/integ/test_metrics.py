@@ -14,7 +14,11 @@ from harness import (CLOSE, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, asse
                      hello, one, pattern, poll_until, send_pattern, workers_of)
 
 N = 20
-HALF = 2.0
+# The half-closed timeout of the two half-closed scenarios: long enough that
+# a slow machine still sees the 20 connections half-closed before it fires
+# (at 2 s a CI run once scraped only after it had fired).
+HALF = 5.0
+HALF_OPTS = {"half-closed-timeout": "%ds" % HALF}
 METRICS = ["--metrics", "127.0.0.1:0"]
 
 SCRAPE = r"""
@@ -89,10 +93,10 @@ def test_client_half_closed_server_silent(topo, hp_bin):
     # 20 clients half-close, the server reads to EOF and stays silent: the
     # gauge says 20 half-closed client->server, and within ~2 s the census
     # says 20 of halfpipe's sockets in FIN_WAIT_2 (server side) and 20 in
-    # CLOSE_WAIT (client side); after half-closed-timeout (2 s) all of them are
-    # 0 and 20 connections ended with term=half-closed-timeout; the
-    # histograms counted 20 hellos, 20 connects and 20 durations (>= 2 s).
-    r = Relay(topo, hp_bin, [[STRIP, WAIT_EOF]], extra=METRICS)
+    # CLOSE_WAIT (client side); after half-closed-timeout (HALF) all of them
+    # are 0 and 20 connections ended with term=half-closed-timeout; the
+    # histograms counted 20 hellos, 20 connects and 20 durations (>= HALF).
+    r = Relay(topo, hp_bin, [[STRIP, WAIT_EOF]], opts=HALF_OPTS, extra=METRICS)
     port = metrics_port(r)
     r.connect([hello(), SHUT, WAIT_EOF], count=N)
     r.client.wait(ev="shut", n=N, timeout=20)
@@ -102,7 +106,7 @@ def test_client_half_closed_server_silent(topo, hp_bin):
             get(s, "halfpipe_connections", phase="half-closed-c2s") == N and
             get(s, "halfpipe_tcp_sockets", state="FIN_WAIT_2") == N and
             get(s, "halfpipe_tcp_sockets", state="CLOSE_WAIT") == N),
-        1.8, "20 half-closed, 20 FIN_WAIT_2, 20 CLOSE_WAIT")
+        HALF - 1, "20 half-closed, 20 FIN_WAIT_2, 20 CLOSE_WAIT")
     for phase in ("hello", "connecting", "open", "half-closed-s2c", "closing"):
         assert get(s, "halfpipe_connections", phase=phase) == 0, phase
     assert get(s, "halfpipe_tcp_oldest_seconds", state="FIN_WAIT_2") <= HALF + 1
@@ -134,7 +138,7 @@ def test_server_half_closed_client_silent(topo, hp_bin):
     # the mirror: the server half-closes, the clients read the EOF and stay
     # silent: half-closed s2c; FIN_WAIT_2 now on the client side, CLOSE_WAIT
     # on the server side; then 0 and 20 half-closed-timeout.
-    r = Relay(topo, hp_bin, [[STRIP, SHUT]], extra=METRICS)
+    r = Relay(topo, hp_bin, [[STRIP, SHUT]], opts=HALF_OPTS, extra=METRICS)
     port = metrics_port(r)
     r.connect([hello(), WAIT_EOF], count=N)
     r.client.wait(ev="eof", n=N, timeout=10)
@@ -143,7 +147,7 @@ def test_server_half_closed_client_silent(topo, hp_bin):
             get(s, "halfpipe_connections", phase="half-closed-s2c") == N and
             get(s, "halfpipe_tcp_sockets", state="FIN_WAIT_2") == N and
             get(s, "halfpipe_tcp_sockets", state="CLOSE_WAIT") == N),
-        1.8, "20 half-closed s2c, 20 FIN_WAIT_2, 20 CLOSE_WAIT")
+        HALF - 1, "20 half-closed s2c, 20 FIN_WAIT_2, 20 CLOSE_WAIT")
     r.hp.wait_log(n=N, timeout=10)
     s = wait_metrics(
         topo, port, lambda s: get(s, "halfpipe_tcp_sockets", state="FIN_WAIT_2") == 0,
