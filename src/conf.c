@@ -1455,7 +1455,7 @@ static int names_resolve(struct conf *c, FILE *errs)
 	char host[ADDR_TEXT_MAX];
 	const struct conf_name *nm;
 	const char *why, *colon;
-	size_t i, k, got, m;
+	size_t i, k, got = 0, m;
 	unsigned port;
 	int n = 0;
 
