@@ -1,8 +1,12 @@
 # halfpipe — see README.md.  `make run`, `make test`.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN    := -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE $(CARES_CFLAGS)
 PYTHON  := /usr/bin/python3
+# c-ares (libc-ares-dev): the resolver that follows backend names (src/resolve.c)
+CARES_CFLAGS := $(shell pkg-config --cflags libcares 2>/dev/null)
+CARES_LIBS   := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares)
+LIBS    := -lseccomp $(CARES_LIBS) -lpthread
 
 SRCS    := $(wildcard src/*.c)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
@@ -24,14 +28,14 @@ $(B) $(BA):
 	mkdir -p $@
 
 $(B)/halfpipe: $(SRCS:src/%.c=$(B)/%.o)
-	$(CC) $(CFLAGS) -o $@ $^ -lseccomp -lpthread
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 $(BA)/halfpipe: $(SRCS:src/%.c=$(BA)/%.o)
-	$(CC) $(ASAN) -o $@ $^ -lseccomp -lpthread
+	$(CC) $(ASAN) -o $@ $^ $(LIBS)
 
 $(B)/t_%: tests/unit/t_%.c tests/unit/test.h $(LIBSRCS:src/%.c=$(B)/%.o)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(B)/%.o) -lseccomp -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(B)/%.o) $(LIBS)
 $(BA)/t_%: tests/unit/t_%.c tests/unit/test.h $(LIBSRCS:src/%.c=$(BA)/%.o)
-	$(CC) $(ASAN) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(BA)/%.o) -lseccomp -lpthread
+	$(CC) $(ASAN) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(BA)/%.o) $(LIBS)
 
 asan: $(BA)/halfpipe
 units: $(UNITS:%=$(B)/%) $(UNITS:%=$(BA)/%)
@@ -39,7 +43,7 @@ units: $(UNITS:%=$(B)/%) $(UNITS:%=$(BA)/%)
 # libFuzzer targets (clang).
 FUZZ_SECONDS ?= 60
 $(B)/fuzz_%: fuzz/fuzz_%.c $(LIBSRCS) $(wildcard src/*.h) | $(B)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Isrc -o $@ $< $(LIBSRCS) -lseccomp -lpthread
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Isrc -o $@ $< $(LIBSRCS) $(LIBS)
 # Each target runs FUZZ_SECONDS over its committed corpus; new inputs go to
 # build/fuzz-work/NAME, crashers to build/fuzz-NAME-crash-*: fix the bug and
 # add the crasher to fuzz/corpus/NAME, which `make test` runs every time.

@@ -43,6 +43,17 @@ struct conf_priv {
 	size_t				 cur;		/* 1 + index of the block being
 							   filled, 0: none */
 	int				 flag_listen;	/* a --listen flag was seen */
+	struct conf_name		*names;		/* backends given by name, */
+	size_t				 nnames;	/* resolved by conf_finish() */
+};
+
+/* A backend given by name, left for conf_finish() to resolve (c->resolve
+ * set), and where it was first written, for the message. */
+struct conf_name {
+	struct backend			*be;
+	const char			*file;		/* NULL: a flag */
+	int				 line;
+	const char			*dname;		/* the directive's name */
 };
 
 /* Where we are, for messages, and what is being filled. */
@@ -72,6 +83,8 @@ SETTER(set_listen);
 SETTER(set_route);
 SETTER(set_nets);
 SETTER(set_action);
+SETTER(set_prefer);
+SETTER(set_resolvers);
 #undef SETTER
 
 /* The keepers (struct conf_directive.keep), for global values. */
@@ -155,6 +168,19 @@ static const struct conf_directive directives[] = {
 	{ .name = "metrics", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_metrics, .keep = keep_metrics, ONE, .args = "ADDR:PORT|off", .def = "off",
 	  .doc = "serve Prometheus metrics over HTTP (GET /metrics) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
+	{ .name = "resolve-interval", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "10s",
+	  .min = MS_S, .max = 24 * MS_H, .off = G(resolve_interval_ms),
+	  .doc = "how often a backend given by name is asked of DNS again (sooner when its records' TTL is shorter, never under 1s); a failed answer keeps the last addresses" },
+	{ .name = "resolve-prefer", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_prefer, ONE, .args = "any|ipv4|ipv6", .def = "any",
+	  .off = G(resolve_prefer),
+	  .doc = "which addresses of a backend name are its servers: any (every A and AAAA, IPv6 first), ipv4 or ipv6 (that family only, the other if it has none)" },
+	{ .name = "resolvers", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_resolvers, .keep = keep_string, .minargs = 1, .maxargs = 8,
+	  .many = "name servers", .args = "ADDR[:PORT]...", .flag_args = "ADDR[:PORT]",
+	  .off = G(resolvers),
+	  .doc = "the DNS servers backend names are asked of (a.b.c.d, a.b.c.d:PORT, IPv6 or [IPv6]:PORT; port 53 by default); none: /etc/resolv.conf's" },
 	{ .name = "listen", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
 	  .set = set_listen, .minargs = 1, .maxargs = 8, .many = "addresses", .opens = 1,
 	  .args = "ADDR:PORT...", .flag_args = "ADDR:PORT",
@@ -576,6 +602,65 @@ static int set_metrics(struct conf_parse *p, const struct conf_directive *d, cha
 	return 0;
 }
 
+/* resolve-prefer any|ipv4|ipv6. */
+static int set_prefer(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	static const enum addr_prefer all[] = { PREFER_ANY, PREFER_IPV4, PREFER_IPV6 };
+	size_t i;
+
+	(void)ac;
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(av[0], addrset_prefer_name(all[i])) == 0) {
+			*(uint32_t *)field(p, d, d->off) = (uint32_t)all[i];
+			return 0;
+		}
+	perr(p, "bad value \"%.300s\" (want any, ipv4 or ipv6)", av[0]);
+	return -1;
+}
+
+/* resolvers ADDR[:PORT]...: numeric, into c-ares' "ADDR:PORT,[IPv6]:PORT"
+ * (a bare address gets port 53). */
+static int set_resolvers(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac)
+{
+	char buf[8 * (ADDR_STRLEN + 1)], one[ADDR_STRLEN];
+	struct sockaddr_storage ss;
+	size_t at = 0;
+	int i, rc = 0;
+
+	for (i = 0; i < ac; i++) {
+		if (strlen(av[i]) >= ADDR_TEXT_MAX ||
+		    (addr_parse(av[i], &ss, NULL) != ADDR_OK &&
+		    addr_ip_parse(AF_UNSPEC, av[i], strlen(av[i]), &ss, NULL) == -1)) {
+			perr(p, "bad name server \"%.80s\" (want a.b.c.d[:PORT], IPv6 or [IPv6]:PORT)",
+			    av[i]);
+			rc = -1;
+			continue;
+		}
+		if (addr_port(&ss) == 0)
+			addr_set_port(&ss, 53);
+		at += (size_t)snprintf(buf + at, sizeof(buf) - at, "%s%s", at ? "," : "",
+		    sockaddr_str(&ss, one, sizeof(one)));
+	}
+	if (rc == -1)
+		return -1;
+	av[0] = buf;
+	return set_string(p, d, av, 1);
+}
+
+/* Remember that be, just made, is a name for conf_finish() to resolve. */
+static int name_defer(struct conf_parse *p, struct backend *be)
+{
+	struct conf_priv *pv = p->c->priv;
+	struct conf_name *ns;
+
+	if ((ns = grow(pv->names, pv->nnames, sizeof(*ns))) == NULL)
+		return -1;
+	pv->names = ns;
+	ns[pv->nnames++] = (struct conf_name){ be, p->file, p->line, p->d ? p->d->name : "" };
+	return 0;
+}
+
 /* The backend written as word, shared if seen before; NULL after an error. */
 static struct backend *backend_get(struct conf_parse *p, const char *word)
 {
@@ -585,6 +670,7 @@ static struct backend *backend_get(struct conf_parse *p, const char *word)
 	socklen_t sslen = 0;
 	const char *why = "", *colon = strrchr(word, ':');
 	int hostlen = colon != NULL ? (int)(colon - word) : 0;	/* a name's */
+	int rc, named;
 	size_t i;
 
 	for (i = 0; i < c->nbackends; i++)
@@ -594,7 +680,13 @@ static struct backend *backend_get(struct conf_parse *p, const char *word)
 		perr(p, "backend \"%.64s...\" is too long", word);
 		return NULL;
 	}
-	switch (addr_resolve(word, c->no_resolve, &ss, &sslen, &why)) {
+	/* A name is resolved here (getaddrinfo(), the first address) or, with
+	 * c->resolve set, by conf_finish(), every address, through c-ares. */
+	rc = addr_resolve(word, 1, &ss, &sslen, &why);
+	named = rc == ADDR_EOFF && (c->resolve != NULL || !c->no_resolve);
+	if (named)
+		rc = c->resolve != NULL ? ADDR_OK : addr_resolve(word, 0, &ss, &sslen, &why);
+	switch (rc) {
 	case ADDR_OK:
 		break;
 	case ADDR_EPORT:
@@ -618,16 +710,27 @@ static struct backend *backend_get(struct conf_parse *p, const char *word)
 		return NULL;
 	}
 	if ((be = calloc(1, sizeof(*be))) == NULL ||
+	    (named && (be->dns = calloc(1, sizeof(*be->dns))) == NULL) ||
 	    (bes = grow(c->backends, c->nbackends, sizeof(*bes))) == NULL) {
+		if (be != NULL)
+			free(be->dns);
+		free(be);
+		perr(p, "out of memory");
+		return NULL;
+	}
+	c->backends = bes;
+	if (named && c->resolve != NULL && name_defer(p, be) == -1) {
+		free(be->dns);
 		free(be);
 		perr(p, "out of memory");
 		return NULL;
 	}
 	be->addr = ss;
 	be->addrlen = sslen;
+	if (named && c->resolve == NULL)
+		addrset_publish(be->dns, &ss, 1);
 	strcpy(be->name, word);
 	be->index = c->nbackends;
-	c->backends = bes;
 	c->backends[c->nbackends++] = be;
 	return be;
 }
@@ -1102,15 +1205,19 @@ void conf_free(struct conf *c)
 	if (c == NULL)
 		return;
 	listeners_free(c);
-	for (i = 0; i < c->nbackends; i++)
+	for (i = 0; i < c->nbackends; i++) {
+		free(c->backends[i]->dns);
 		free(c->backends[i]);
+	}
 	free(c->backends);
+	free(c->priv->names);
 	for (i = 0; i < c->priv->nfiles; i++)
 		free(c->priv->files[i]);
 	free(c->priv->files);
 	free(c->priv);
 	free(c->access_log);
 	free(c->admin_socket);
+	free(c->resolvers);
 	free(c->user.name);
 	free(c->group.name);
 	free(c);
@@ -1337,6 +1444,52 @@ done:
 	return p.nerr;
 }
 
+/*
+ * The backends given by name, through c->resolve: every address, filtered
+ * and ordered by resolve-prefer, published into the backend's set; the
+ * first is its addr. The number of errors, each as FILE:LINE: DIRECTIVE:.
+ */
+static int names_resolve(struct conf *c, FILE *errs)
+{
+	struct sockaddr_storage all[2 * ADDRSET_MAX], use[ADDRSET_MAX];
+	char host[ADDR_TEXT_MAX];
+	const struct conf_name *nm;
+	const char *why, *colon;
+	size_t i, k, got = 0, m;
+	unsigned port;
+	int n = 0;
+
+	for (i = 0; i < c->priv->nnames; i++) {
+		nm = &c->priv->names[i];
+		colon = strrchr(nm->be->name, ':');
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - nm->be->name), nm->be->name);
+		port = (unsigned)strtoul(colon + 1, NULL, 10);	/* checked by backend_get() */
+		why = "no address";
+		m = 0;
+		if (c->resolve(c->resolve_arg, c, host, all, 2 * ADDRSET_MAX, &got, &why) == 0)
+			m = addrset_prefer(all, got, (enum addr_prefer)c->resolve_prefer, use);
+		if (m == 0) {
+			n++;
+			if (errs == NULL)
+				continue;
+			if (nm->file != NULL)
+				fprintf(errs, "%s:%d: %s: ", nm->file, nm->line, nm->dname);
+			else
+				fprintf(errs, "--%s: ", nm->dname);
+			fprintf(errs, "cannot resolve \"%s\": %s\n", host, why);
+			continue;
+		}
+		for (k = 0; k < m; k++)
+			addr_set_port(&use[k], port);
+		nm->be->addr = use[0];
+		nm->be->addrlen = use[0].ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+		    sizeof(struct sockaddr_in6);
+		addrset_publish(nm->be->dns, use, m);
+	}
+	c->priv->nnames = 0;
+	return n;
+}
+
 int conf_finish(struct conf *c, FILE *errs)
 {
 	struct listener_conf *l;
@@ -1348,6 +1501,7 @@ int conf_finish(struct conf *c, FILE *errs)
 			fprintf(errs, "no listener: add a 'listen' line or --listen\n");
 		n++;
 	}
+	n += names_resolve(c, errs);
 	c->nroutes_all = 0;
 	for (i = 0; i < c->nlisteners; i++) {
 		l = &c->listeners[i];

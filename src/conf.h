@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "addrset.h"
 #include "pool.h"
 #include "proxy_proto.h"
 
@@ -34,6 +35,9 @@ struct backend {
 	uint32_t		 fails;		/* connect failures in a row */
 	uint64_t		 down_until;	/* tick: cooling down until then */
 	size_t			 index;		/* in conf.backends[] (metrics) */
+	struct addrset		*dns;		/* HOST a name: its addresses (addr is
+						   the first at load), followed by
+						   worker 0 (resolve.h); NULL: an IP */
 };
 
 /* What a listener does with a connection: reject it, or send it to a backend. */
@@ -104,10 +108,24 @@ struct conf {
 	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
 	socklen_t		 metrics_addrlen;	/* 0: off */
 	char			 metrics_name[CONF_ADDRNAME_MAX];	/* as written */
+	uint32_t		 resolve_interval_ms;	/* ask DNS about a name again */
+	uint32_t		 resolve_prefer;	/* enum addr_prefer */
+	char			*resolvers;		/* "ADDR:PORT,..." (c-ares' csv);
+							   NULL: /etc/resolv.conf's */
+	/* Set before conf_finish(): how a backend's name is resolved (the
+	 * A and AAAA addresses of host, port 0, into out[0..max), *n their
+	 * count; 0, or -1 with *why). NULL: getaddrinfo() while parsing,
+	 * the first address. */
+	int			(*resolve)(void *arg, const struct conf *c, const char *host,
+				    struct sockaddr_storage *out, size_t max, size_t *n,
+				    const char **why);
+	void			*resolve_arg;
 	size_t			 nroutes_all;		/* routes of every listener */
-	int			 no_resolve;		/* set before loading: accept numeric
-							   hosts only, never ask DNS, leave
-							   user and group names unlooked-up
+	int			 no_resolve;		/* set before loading: never ask the
+							   system's resolver (getaddrinfo, the
+							   name service): a host name is an
+							   error unless c->resolve is set, user
+							   and group names stay unlooked-up
 							   (fuzzer; a reload under seccomp) */
 	unsigned		 refs;			/* conf_ref()/conf_unref() */
 	struct conf_priv	*priv;			/* conf.c's own: parser state, the
@@ -182,7 +200,8 @@ int conf_load_file(struct conf *c, const char *path, FILE *errs);
  *  "--NAME: msg\n"; returns the number of errors. */
 int conf_apply_flag(struct conf *c, const char *name, const char *value, FILE *errs);
 
-/** Final checks (at least one listener, ...) and build the route tables.
+/** Final checks (at least one listener, ...), the backends' names resolved
+ *  (with c->resolve set: FILE:LINE errors) and build the route tables.
  *  Returns the number of errors printed. */
 int conf_finish(struct conf *c, FILE *errs);
 

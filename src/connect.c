@@ -3,6 +3,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "addrset.h"
 #include "connect.h"
 #include "fds.h"
 #include "hello.h"
@@ -26,21 +27,49 @@ static tick_t attempt_deadline(const struct session *s)
 {
 	uint32_t n = s->pool ? pool_left(s->pool, s->tried, s->w->loop.now) + 1 : 1;
 
+	if (s->addr_n > s->addr_tries)	/* a name's addresses left, each an attempt */
+		n += s->addr_n - s->addr_tries;
+
 	return dl_attempt(s->connect_end, s->w->loop.now, n);
+}
+
+/*
+ * The address to connect to for be: its one address, or for a name the
+ * next of its set (round robin over them from where this session's walk
+ * began; addrset.h), counted in s->addr_tries.
+ */
+static void backend_addr(struct session *s, struct backend *be, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	if (s->be != be) {	/* a new server: a new walk over its addresses */
+		s->addr_tries = s->addr_n = 0;
+		if (be->dns != NULL)
+			s->addr_start = addrset_first(be->dns);
+	}
+	if (be->dns == NULL || addrset_read(be->dns, s->addr_start + s->addr_tries, ss, len,
+	    &s->addr_n) == -1) {
+		*ss = be->addr;
+		*len = be->addrlen;
+		s->addr_n = 1;
+	}
+	s->addr_tries++;
 }
 
 void connect_backend(struct session *s, struct backend *be)
 {
 	struct worker *w = s->w;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	int fd;
 
+	backend_addr(s, be, &ss, &sslen);
 	s->be = be;
 	s->attempts++;
 	if (s->connect_start == TICK_NONE) {	/* the first attempt starts the budget */
 		s->connect_start = w->loop.now;
 		s->connect_end = tick_add(w->loop.now, s->conf->connect_timeout_ms);
 	}
-	fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		if (errno == EMFILE || errno == ENFILE) {	/* said once a second */
 			fds_shed(&w->fd_log, s->lname);
@@ -66,7 +95,7 @@ void connect_backend(struct session *s, struct backend *be)
 		pool_hold(be);
 		s->held = 1;
 	}
-	if (connect(fd, (const struct sockaddr *)&be->addr, be->addrlen) == -1 &&
+	if (connect(fd, (const struct sockaddr *)&ss, sslen) == -1 &&
 	    errno != EINPROGRESS) {
 		connect_failed(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
 		return;
@@ -91,9 +120,19 @@ void connect_route(struct session *s, const struct route *rt)
 	connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->loop.now));
 }
 
+/* A new socket for the next attempt: the failed one closed. */
+static void attempt_reset(struct session *s)
+{
+	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
+	s->s.fd = -1;
+	s->s.can_read = s->s.can_write = s->s.hup = s->s.err = s->s.urg = 0;
+	s->s.oobinline = 0;
+}
+
 /*
- * A connect failed (r says how). In a pool, the server's failure is counted
- * and, while the budget lasts, the next server is tried on a new socket: the
+ * A connect failed (r says how). A server given by name tries its other
+ * addresses first, while the budget lasts; then, in a pool, the server's
+ * failure is counted and the next server is tried on a new socket: the
  * sniffed bytes are still in hbuf, so it gets the same hello. Otherwise the
  * session ends with r, the failed socket still open for the log's TCP state.
  */
@@ -102,6 +141,14 @@ void connect_failed(struct session *s, enum close_reason r)
 	struct worker *w = s->w;
 	int i;
 
+	if (s->addr_tries < s->addr_n && !tick_is_expired(s->connect_end, w->loop.now)) {
+		if (s->held)
+			pool_drop(s->be);
+		s->held = 0;
+		attempt_reset(s);
+		connect_backend(s, s->be);
+		return;
+	}
 	if (s->pool == NULL) {
 		session_close(s, r);
 		return;
@@ -114,10 +161,7 @@ void connect_failed(struct session *s, enum close_reason r)
 		session_close(s, r);
 		return;
 	}
-	close_fd(s->s.fd, 1);	/* leaves the epoll set with it */
-	s->s.fd = -1;
-	s->s.can_read = s->s.can_write = s->s.hup = s->s.err = s->s.urg = 0;
-	s->s.oobinline = 0;
+	attempt_reset(s);
 	connect_pool(s, i);
 }
 

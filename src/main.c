@@ -24,6 +24,7 @@
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "resolve.h"
 #include "sandbox.h"
 #include "session.h"
 #include "worker.h"
@@ -102,12 +103,36 @@ struct flag {
 	const char	*name, *value;
 };
 
+/* The main thread's resolver: backend names at load and on a reload, with
+ * the name servers of the start's configuration (resolvers is set once).
+ * Made before the seccomp filter (its channel reads /etc/resolv.conf). */
+static struct resolver *main_res;
+
+/* c->resolve: through main_res, made at the first name (the start's load). */
+static int main_resolve(void *arg, const struct conf *c, const char *host,
+    struct sockaddr_storage *out, size_t max, size_t *n, const char **why)
+{
+	(void)arg;
+	if (main_res == NULL) {
+		if ((main_res = resolver_new(NULL, c->resolvers)) == NULL) {
+			*why = "cannot set up the resolver";
+			return -1;
+		}
+		resolve_deadline(main_res, RESOLVE_RELOAD_MS);
+	}
+	return resolve_now(main_res, host, out, max, n, why);
+}
+
 /* The file, then the flags over it, then the checks that need it whole:
  * the number of errors, each already printed as FILE:LINE or --NAME. */
 static int read_conf(struct conf *c, const char *file, const struct flag *flags, int nflags)
 {
 	int i, errs = 0;
 
+	/* names are resolved by conf_finish(), all within RESOLVE_RELOAD_MS */
+	c->resolve = main_resolve;
+	if (main_res != NULL)
+		resolve_deadline(main_res, RESOLVE_RELOAD_MS);
 	if (file != NULL)
 		errs += conf_load_file(c, file, stderr);
 	for (i = 0; i < nflags; i++)
@@ -261,13 +286,13 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 		log_warnx("reload refused: out of memory");
 		return NULL;
 	}
-	/* Under the filter the name service's sockets (DNS over UDP, nscd
-	 * over AF_UNIX) would kill the process: numeric addresses only. */
+	/* Backend names go through c-ares (main_resolve(), which the filter
+	 * allows); user and group names would ask the name service (nscd over
+	 * AF_UNIX), which it does not: they are kept, not looked up. */
 	c->no_resolve = old->seccomp;
 	if ((errs = read_conf(c, file, flags, nflags)) != 0) {
-		log_warnx("reload refused: %d error%s in the configuration%s; still serving "
-		    "the previous one", errs, errs == 1 ? "" : "s", old->seccomp ?
-		    " (under seccomp a reload takes numeric backend addresses only)" : "");
+		log_warnx("reload refused: %d error%s in the configuration; still serving "
+		    "the previous one", errs, errs == 1 ? "" : "s");
 		conf_unref(c);
 		return NULL;
 	}
@@ -348,6 +373,9 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	access = open_access_log(c->access_log);
 	if (limits_init(c) == -1)	/* getrandom(): before the filter */
 		fatalx("out of memory");
+	/* a reload's names: the channel reads /etc/resolv.conf before the filter */
+	if (main_res == NULL && (main_res = resolver_new(NULL, c->resolvers)) == NULL)
+		fatalx("cannot set up the resolver");
 	for (i = 0; i < (size_t)n; i++)
 		if (worker_init(&ws[i], (int)i, c, access, done_fd, ack_fd, bound,
 		    i == 0) == -1)
@@ -456,6 +484,8 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	close(sfd);
 	notify_close();
 	limits_free();
+	resolver_free(main_res);
+	main_res = NULL;
 	free(ws);
 	free(fds);
 	free(bound);
@@ -527,6 +557,8 @@ int main(int argc, char **argv)
 
 	if ((flags = calloc((size_t)argc, sizeof(*flags))) == NULL)
 		fatalx("out of memory");
+	if (resolve_init() == -1)	/* c-ares, before any thread */
+		return 1;
 	/* done: the exit status of an option that ends the program there */
 	while (done < 0 && (ch = getopt_long(argc, argv, "c:thVs:", longopts, &idx)) != -1) {
 		switch (ch) {
@@ -599,6 +631,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	c = load_conf(file, flags, nflags);
+	if (c == NULL || check) {
+		resolver_free(main_res);
+		main_res = NULL;
+	}
 	if (c == NULL) {
 		free(flags);
 		return 1;

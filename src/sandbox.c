@@ -74,6 +74,11 @@ static const struct rule rules[] = {
 	ANY(accept4),
 	IF2(socket, EQ(0, AF_INET), MASKED(1, 0xf, SOCK_STREAM)),
 	IF2(socket, EQ(0, AF_INET6), MASKED(1, 0xf, SOCK_STREAM)),
+	/* c-ares asking the name servers about backend names (resolve.c):
+	 * UDP over IPv4 or IPv6 (TCP is the rule above), writev() on TCP */
+	IF2(socket, EQ(0, AF_INET), MASKED(1, 0xf, SOCK_DGRAM)),
+	IF2(socket, EQ(0, AF_INET6), MASKED(1, 0xf, SOCK_DGRAM)),
+	ANY(writev),
 	ANY(connect), ANY(getsockopt), ANY(setsockopt), ANY(shutdown), ANY(close),
 	/* the address a client reached, for a PROXY protocol header (proxy=);
 	 * a reload listening on a new address (see the socket rules above) */
@@ -86,6 +91,8 @@ static const struct rule rules[] = {
 	/* the EMFILE spare, open("/dev/null", O_RDONLY | O_CLOEXEC), and the
 	 * C library reading /etc/localtime: read-only opens, nothing else */
 	IF1(openat, EQ(2, O_RDONLY | O_CLOEXEC)),
+	/* c-ares reading /etc/hosts before it asks DNS: fopen(path, "r") */
+	IF1(openat, EQ(2, O_RDONLY)),
 	ANY(newfstatat), ANY(lseek), ANY(sched_yield),
 	/* descriptor accounting: fcntl(F_GETFD) probes, reading (never
 	 * setting) this process's RLIMIT_NOFILE */

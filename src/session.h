@@ -91,6 +91,9 @@ struct session {
 	uint32_t		 tried;		/* bit i: pool->srv[i] was tried */
 	unsigned		 attempts;	/* backend connects made */
 	int			 held;		/* be counted in flight (pool_hold) */
+	uint32_t		 addr_start;	/* be a name: where the walk over its */
+	uint32_t		 addr_tries;	/* addresses began, how many were tried, */
+	uint32_t		 addr_n;	/* of how many (connect.c) */
 	tick_t			 connect_end;	/* the whole connect's deadline */
 	const struct route	*rt;		/* the route that chose be, or NULL */
 	char			 sni[256];

@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metricsd.h"
+#include "resolve.h"
 #include "session.h"
 #include "worker.h"
 
@@ -54,6 +55,8 @@ static void on_reload(struct loop_task *t)
 		stat_set(&w->stats.route_bytes[i], 0);
 	for (i = 0; i < w->stats.nbackend_slots * 2; i++)
 		stat_set(&w->stats.backend_bytes[i], 0);
+	if (w->res != NULL && resolve_follow(w->res, c) == -1)
+		log_warnx("out of memory: some backend names are not followed");
 	conf_unref(w->conf);
 	w->conf = c;
 	if (write(w->ack_fd, &one, sizeof(one)) == -1)
@@ -223,6 +226,11 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	}
 	if (strcmp(c->admin_socket, "off") != 0 && admin_open(w) == -1)
 		return -1;
+	/* The first worker asks DNS about every backend name (resolve.h): its
+	 * channel reads /etc/resolv.conf now, before the filter. */
+	if (index == 0 && ((w->res = resolver_new(&w->loop, c->resolvers)) == NULL ||
+	    resolve_follow(w->res, c) == -1))
+		return -1;
 	return 0;
 }
 
@@ -285,6 +293,8 @@ void worker_join(struct worker *w)
 	listeners_free(&w->ls);
 	metricsd_close(w);
 	admin_close(w);
+	resolver_free(w->res);
+	w->res = NULL;
 	lognote_stop(&w->fd_log);
 	if (w->wake_fd != -1)
 		close(w->wake_fd);
