@@ -73,7 +73,7 @@ static void test_parse(void)
 	conf_free(c);
 
 	CHECK_STR(first_error("listen 127.0.0.1:0\nroute a.test 127.0.0.1:1 balance=random\n", e, sizeof(e)),
-	    "t.conf:2: route: bad balance \"random\" (want balance=rr or balance=leastconn)", "bad balance");
+	    "t.conf:2: route: bad balance \"random\" (want balance=rr, balance=leastconn or balance=source)", "bad balance");
 	CHECK_STR(first_error("listen 127.0.0.1:0\nroute a.test 127.0.0.1:1 balance=rr balance=rr\n", e, sizeof(e)),
 	    "t.conf:2: route: balance= given twice", "balance twice");
 	CHECK_STR(first_error("listen 127.0.0.1:0\nroute a.test 127.0.0.1:1,127.0.0.1:1\n", e, sizeof(e)),
@@ -108,15 +108,16 @@ static void test_pick(void)
 {
 	struct backend be[3];
 	struct backend *srv[3] = { &be[0], &be[1], &be[2] };
-	struct pool p = { srv, 3, BAL_RR, 0 };
+	struct pool p = { .srv = srv, .n = 3, .balance = BAL_RR, .weight = { 1, 1, 1 } };
 	uint32_t start, counts[3] = { 0, 0, 0 };
 	tick_t now = 1000;
 	int i;
 
 	memset(be, 0, sizeof(be));
+	CHECK_INT(pool_build(&p), 0, "pool_build");
 	/* round robin: each session starts one further on */
 	for (i = 0; i < 9; i++) {
-		start = pool_first(&p);
+		start = pool_first(&p, NULL);
 		counts[pool_pick(&p, start, 0, now)]++;
 		CHECK_INT(pool_pick(&p, start, 0, now), i % 3, "rr order %d", i);
 	}
@@ -168,11 +169,45 @@ static void test_pick(void)
 	pool_drop(&be[0]);
 	CHECK_INT(be[0].inflight, 0, "drops undo holds");
 	CHECK_INT(pool_pick(&p, 0, 0, now), 0, "leastconn: freed server first");
+	free(p.seq);
+}
+
+/* nginx's smooth weighted round robin: weights 5,1,1 give a a b a c a a. */
+static void test_swrr(void)
+{
+	struct backend be[3];
+	struct backend *srv[3] = { &be[0], &be[1], &be[2] };
+	struct pool p = { .srv = srv, .n = 3, .balance = BAL_RR, .weight = { 5, 1, 1 } };
+	static const int want[7] = { 0, 0, 1, 0, 2, 0, 0 };
+	uint32_t k;
+	int ok = 1;
+
+	memset(be, 0, sizeof(be));
+	strcpy(be[0].name, "a:1");
+	strcpy(be[1].name, "b:1");
+	strcpy(be[2].name, "c:1");
+	CHECK_INT(pool_build(&p), 0, "pool_build 5,1,1");
+	CHECK_INT(p.nseq, 7, "cycle of 7");
+	for (k = 0; k < 14; k++)
+		if (pool_pick(&p, pool_first(&p, NULL), 0, 1000) != want[k % 7])
+			ok = 0;
+	CHECK(ok, "5,1,1: a a b a c a a, twice");
+	p.backup = 1u << 2;
+	CHECK_INT(pool_build(&p), 0, "c a backup");
+	CHECK_INT(p.nseq, 6, "backups are not in the cycle");
+	pool_failed(&be[0], 1000, 1, 10000);
+	CHECK_INT(pool_pick(&p, 0, 0, 1000), 1, "a primary is left: no backup");
+	pool_failed(&be[1], 1000, 1, 10000);
+	CHECK_INT(pool_pick(&p, 0, 0, 1000), 2, "every primary cooling: the backup");
+	pool_connected(&be[1]);
+	CHECK_INT(pool_pick(&p, 0, 0, 1000), 1, "a primary back: it again");
+	free(p.seq);
 }
 
 int main(void)
 {
 	test_parse();
 	test_pick();
+	test_swrr();
 	return test_done();
 }
