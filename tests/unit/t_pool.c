@@ -204,10 +204,78 @@ static void test_swrr(void)
 	free(p.seq);
 }
 
+/* balance=source: 1000 client hashes over 4 servers; one cooling moves
+ * exactly its clients; weights 3,1 take about 3/4 and 1/4. */
+static void test_hrw(void)
+{
+	struct backend be[4];
+	struct backend *srv[4] = { &be[0], &be[1], &be[2], &be[3] };
+	struct pool p = { .srv = srv, .n = 4, .balance = BAL_SOURCE, .weight = { 1, 1, 1, 1 } };
+	int before[1000], moved_other = 0, moved_own = 0, count[4] = { 0, 0, 0, 0 };
+	uint32_t c;
+
+	memset(be, 0, sizeof(be));
+	for (c = 0; c < 4; c++)
+		snprintf(be[c].name, sizeof(be[c].name), "10.0.0.%u:443", c + 1);
+	CHECK_INT(pool_build(&p), 0, "pool_build source");
+	for (c = 0; c < 1000; c++) {
+		before[c] = pool_pick(&p, pool_first(&p, NULL) + c * 2654435761u, 0, 1000);
+		count[before[c]]++;
+	}
+	CHECK(count[0] > 150 && count[1] > 150 && count[2] > 150 && count[3] > 150,
+	    "equal weights spread: %d %d %d %d", count[0], count[1], count[2], count[3]);
+	pool_failed(&be[2], 1000, 1, 10000);
+	for (c = 0; c < 1000; c++) {
+		int now_on = pool_pick(&p, c * 2654435761u, 0, 1000);
+		if (before[c] == 2)
+			moved_own += now_on != 2;
+		else
+			moved_other += now_on != before[c];
+	}
+	CHECK_INT(moved_own, count[2], "every client of the cooling server moves");
+	CHECK_INT(moved_other, 0, "no other client moves");
+	CHECK(pool_pick(&p, 7, 1u << 1, 1000) != 1, "a failed connect: the next best");
+	pool_connected(&be[2]);
+	p.n = 2;
+	p.weight[0] = 3;
+	CHECK_INT(pool_build(&p), 0, "pool_build 3,1");
+	count[0] = count[1] = 0;
+	for (c = 0; c < 4000; c++)
+		count[pool_pick(&p, c * 2654435761u, 0, 1000)]++;
+	CHECK(count[0] > 2850 && count[0] < 3150, "weights 3,1: %d of 4000 on the first", count[0]);
+	free(p.seq);
+}
+
+/* source ADDR[,ADDR...]: round robin per family, errors. */
+static void test_source(void)
+{
+	struct source_set set;
+	const char *why = NULL;
+	char bad[64];
+	socklen_t len;
+	const struct sockaddr_in *a, *b, *c2;
+
+	CHECK_INT(source_parse("127.0.0.2,[::1],127.0.0.3", &set, &why, bad, sizeof(bad)), 0,
+	    "three sources");
+	CHECK(set.n4 == 2 && set.n6 == 1, "two IPv4, one IPv6");
+	a = (const struct sockaddr_in *)source_next(&set, AF_INET, &len);
+	b = (const struct sockaddr_in *)source_next(&set, AF_INET, &len);
+	c2 = (const struct sockaddr_in *)source_next(&set, AF_INET, &len);
+	CHECK(a != b && a == c2 && len == sizeof(*a), "round robin over the IPv4 ones");
+	CHECK(source_next(&set, AF_INET6, &len) != NULL && len == sizeof(struct sockaddr_in6),
+	    "the IPv6 one for an IPv6 backend");
+	CHECK_INT(source_parse("off", &set, &why, bad, sizeof(bad)), 0, "off");
+	CHECK(source_next(&set, AF_INET, &len) == NULL, "off: unbound");
+	CHECK(source_parse("127.0.0.1:80", &set, &why, bad, sizeof(bad)) == -1 &&
+	    strcmp(bad, "127.0.0.1:80") == 0, "a port is refused");
+}
+
 int main(void)
 {
 	test_parse();
 	test_pick();
 	test_swrr();
+	test_hrw();
+	test_source();
 	return test_done();
 }
