@@ -1,0 +1,50 @@
+"""Balancing (docs/config.md "Backend pools"): weights split connections by
+their ratio; the `source` directive makes the backend see the configured
+source address."""
+
+from harness import (CLOSE, DEFAULT_OPTS, PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF,
+                     assert_term, hello)
+import netns
+
+SERVE = [[STRIP, WAIT_EOF, CLOSE]]
+SRC = "198.18.2.22"             # a second proxy address on the server link
+
+
+def start(topo, hp_bin, route, opts=None):
+    o = dict(DEFAULT_OPTS)
+    o.update(opts or {})
+    args = ["--listen", "%s:0" % PROXY_CADDR, "--route", "%s=%s" % (SNI, route)]
+    for k, v in o.items():
+        args += ["--" + k, v]
+    return topo.halfpipe(hp_bin, args)
+
+
+def test_weights_split_by_ratio(topo, hp_bin):
+    # 3:1 over 1000 connections, in batches of 100: within 5 % of 750:250.
+    s1 = topo.peer(topo.server, "s1")
+    s2 = topo.peer(topo.server, "s2")
+    b1 = "%s:%d" % (SERVER_ADDR, s1.listen(SERVER_ADDR, SERVE))
+    b2 = "%s:%d" % (SERVER_ADDR, s2.listen(SERVER_ADDR, SERVE))
+    hp = start(topo, hp_bin, "%s/weight=3,%s" % (b1, b2))
+    client = topo.peer(topo.client, "client")
+    for i in range(10):
+        client.connect(PROXY_CADDR, hp.port, [hello(), SHUT, WAIT_EOF, CLOSE], count=100)
+        hp.wait_log(n=100 * (i + 1), timeout=30)
+    recs = hp.log()
+    assert_term(recs, "client-fin")
+    n1 = sum(1 for r in recs if r["backend"] == b1)
+    n2 = sum(1 for r in recs if r["backend"] == b2)
+    assert n1 + n2 == 1000 and abs(n1 - 750) <= 50, (n1, n2)
+
+
+def test_source_address_seen_by_backend(topo, hp_bin):
+    netns.run(["ip", "-n", topo.proxy, "addr", "add", SRC + "/24", "dev", topo.tag + "ps"])
+    s1 = topo.peer(topo.server, "s1")
+    b1 = "%s:%d" % (SERVER_ADDR, s1.listen(SERVER_ADDR, SERVE))
+    hp = start(topo, hp_bin, b1, opts={"source": SRC})
+    client = topo.peer(topo.client, "client")
+    client.connect(PROXY_CADDR, hp.port, [hello(), SHUT, WAIT_EOF, CLOSE], count=20)
+    recs = hp.wait_log(n=20, timeout=15)
+    assert_term(recs, "client-fin")
+    peers = [e["peer"].rsplit(":", 1)[0] for e in s1.wait(ev="accepted", n=20)]
+    assert peers == [SRC] * 20, peers
