@@ -48,3 +48,23 @@ def test_source_address_seen_by_backend(topo, hp_bin):
     assert_term(recs, "client-fin")
     peers = [e["peer"].rsplit(":", 1)[0] for e in s1.wait(ev="accepted", n=20)]
     assert peers == [SRC] * 20, peers
+
+
+def test_backup_only_when_every_primary_is_down(topo, hp_bin):
+    # primary s1, backup s2: while s1 serves, s2 gets nothing; s1's port
+    # closed (its peer ended), every connection is served by s2.
+    s1 = topo.peer(topo.server, "s1")
+    s2 = topo.peer(topo.server, "s2")
+    b1 = "%s:%d" % (SERVER_ADDR, s1.listen(SERVER_ADDR, SERVE))
+    b2 = "%s:%d" % (SERVER_ADDR, s2.listen(SERVER_ADDR, SERVE))
+    hp = start(topo, hp_bin, "%s,%s/backup" % (b1, b2),
+               opts={"backend-fails": "1", "backend-cooldown": "60s"})
+    client = topo.peer(topo.client, "client")
+    client.connect(PROXY_CADDR, hp.port, [hello(), SHUT, WAIT_EOF, CLOSE], count=20)
+    recs = hp.wait_log(n=20, timeout=15)
+    assert all(r["backend"] == b1 for r in recs), recs
+    s1.finish()                 # its listener closes: connects are refused
+    client.connect(PROXY_CADDR, hp.port, [hello(), SHUT, WAIT_EOF, CLOSE], count=20)
+    recs = hp.wait_log(n=40, timeout=15)[20:]
+    assert_term(recs, "client-fin")
+    assert all(r["backend"] == b2 for r in recs), recs
