@@ -68,3 +68,40 @@ def test_backup_only_when_every_primary_is_down(topo, hp_bin):
     recs = hp.wait_log(n=40, timeout=15)[20:]
     assert_term(recs, "client-fin")
     assert all(r["backend"] == b2 for r in recs), recs
+
+
+def test_source_keeps_clients_and_moves_only_a_dead_servers(topo, hp_bin):
+    # 8 client addresses, 3 servers, balance=source: each address stays on
+    # one server over 3 connections; the busiest server's port closed, its
+    # clients move and no other client does.
+    peers = [topo.peer(topo.server, "s%d" % i) for i in range(3)]
+    bes = ["%s:%d" % (SERVER_ADDR, p.listen(SERVER_ADDR, SERVE)) for p in peers]
+    hp = start(topo, hp_bin, ",".join(bes) + ",balance=source",
+               opts={"backend-fails": "1", "backend-cooldown": "60s"})
+    addrs = ["198.18.1.%d" % (11 + i) for i in range(8)]
+    for a in addrs:
+        topo.add_client_addr(a)
+    client = topo.peer(topo.client, "client")
+
+    def round_of(n_before):
+        for a in addrs:
+            client.connect(PROXY_CADDR, hp.port, [hello(), SHUT, WAIT_EOF, CLOSE], count=3,
+                           src=a)
+        recs = hp.wait_log(n=n_before + 24, timeout=15)[n_before:]
+        assert_term(recs, "client-fin")
+        on = {}
+        for r in recs:
+            on.setdefault(r["client"].rsplit(":", 1)[0], set()).add(r["backend"])
+        assert all(len(v) == 1 for v in on.values()) and len(on) == 8, on
+        return {k: v.pop() for k, v in on.items()}
+
+    first = round_of(0)
+    busiest = max(bes, key=lambda b: list(first.values()).count(b))
+    assert len(set(first.values())) > 1, first
+    peers[bes.index(busiest)].finish()
+    second = round_of(24)
+    for a in addrs:
+        if first[a] == busiest:
+            assert second[a] != busiest, (a, first, second)
+        else:
+            assert second[a] == first[a], (a, first, second)
