@@ -85,6 +85,7 @@ SETTER(set_nets);
 SETTER(set_action);
 SETTER(set_prefer);
 SETTER(set_resolvers);
+SETTER(set_source);
 #undef SETTER
 
 /* The keepers (struct conf_directive.keep), for global values. */
@@ -165,6 +166,10 @@ static const struct conf_directive directives[] = {
 	  .set = set_duration, ONE, .args = "DURATION", .def = "10s", DAY,
 	  .off = G(backend_cooldown_ms),
 	  .doc = "how long a failing pool server is passed over; a failed connect after it starts another" },
+	{ .name = "source", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_source, ONE, .args = "ADDR[,ADDR...]|off", .def = "off",
+	  .off = G(source),
+	  .doc = "backend connects bind one of these local addresses first (round robin, the backend's family only; the port chosen at connect); off: the kernel chooses" },
 	{ .name = "metrics", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_metrics, .keep = keep_metrics, ONE, .args = "ADDR:PORT|off", .def = "off",
 	  .doc = "serve Prometheus metrics over HTTP (GET /metrics) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
@@ -186,10 +191,10 @@ static const struct conf_directive directives[] = {
 	  .args = "ADDR:PORT...", .flag_args = "ADDR:PORT",
 	  .doc = "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
 	{ .name = "route", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
-	  .set = set_route, .minargs = 2, .maxargs = 5, .split = split_route_flag,
-	  .args = "NAME HOST:PORT[,HOST:PORT...] [balance=rr|leastconn] [alpn=PROTO] [proxy=v1|v2]",
-	  .flag_args = "NAME=HOST:PORT[,HOST:PORT...][,balance=rr|leastconn][,alpn=PROTO][,proxy=v1|v2]",
-	  .doc = "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (balance=: round robin, the default, or least connections; a failed connect tries the next one); proxy= puts a PROXY protocol header first" },
+	  .set = set_route, .minargs = 2, .maxargs = 6, .split = split_route_flag,
+	  .args = "NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [balance=rr|leastconn|source] [alpn=PROTO] [proxy=v1|v2] [source=ADDR[,ADDR...]|off]",
+	  .flag_args = "NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off]",
+	  .doc = "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (each with /weight=N, /backup; balance=: round robin, the default, least connections or the client's address; a failed connect tries the next one); proxy= puts a PROXY protocol header first; source= binds these local addresses (instead of the global source)" },
 	{ .name = "accept-proxy", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
 	  .set = set_nets, .minargs = 1, .maxargs = 8, .args = "NET...", .flag_args = "NET",
 	  .doc = "require a PROXY protocol header (v1 or v2) before the ClientHello, from these source networks only (ADDR or ADDR/BITS); refuse every other source" },
@@ -820,9 +825,8 @@ static void listener_clear(struct listener_conf *l)
 	for (i = 0; i < l->nroutes; i++) {
 		free(l->routes[i].name);
 		free(l->routes[i].alpn);
-		if (l->routes[i].pool != NULL)
-			free(l->routes[i].pool->srv);
-		free(l->routes[i].pool);
+		pool_free(l->routes[i].pool);
+		free(l->routes[i].source);
 	}
 	free(l->routes);
 	l->routes = NULL;
@@ -866,18 +870,79 @@ static int set_listen(struct conf_parse *p, const struct conf_directive *d, char
 	return rc;
 }
 
-/* route NAME HOST:PORT[,HOST:PORT...] [OPTION...]. */
+/* A server's /OPT...: weight=N and backup into pool entry i; 0, or -1 after
+ * perr(). opts is the text after the server's first '/', word the server. */
+static int server_opts(struct conf_parse *p, struct pool *pool, size_t i, char *opts,
+    const char *word)
+{
+	char *opt, *next;
+	uint32_t w;
+	int weighted = 0;
+
+	pool->weight[i] = 1;
+	for (opt = opts; opt != NULL; opt = next) {
+		if ((next = strchr(opt, '/')) != NULL)
+			*next++ = '\0';
+		if (strcmp(opt, "backup") == 0) {
+			if (pool->backup & (1u << i)) {
+				perr(p, "backup given twice for server \"%.300s\"", word);
+				return -1;
+			}
+			pool->backup |= 1u << i;
+		} else if (strncmp(opt, "weight=", 7) == 0) {
+			if (weighted++) {
+				perr(p, "weight= given twice for server \"%.300s\"", word);
+				return -1;
+			}
+			if (parse_u32(opt + 7, &w) == -1 || w < 1 || w > POOL_WEIGHT_MAX) {
+				perr(p, "bad weight \"%.300s\" for server \"%.300s\" (want weight=1..%d)",
+				    opt + 7, word, POOL_WEIGHT_MAX);
+				return -1;
+			}
+			pool->weight[i] = (uint16_t)w;
+		} else {
+			perr(p, "unknown server option \"%.300s\" for server \"%.300s\" (want weight=N or backup)",
+			    opt, word);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* source=ADDR[,ADDR...]|off of a route, or the global source: into *out;
+ * 0, or -1 after perr(). */
+static int source_set_parse(struct conf_parse *p, const char *list, struct source_set *out)
+{
+	const char *why;
+	char bad[64];
+
+	if (source_parse(list, out, &why, bad, sizeof(bad)) == 0)
+		return 0;
+	perr(p, "%s \"%s\" (want a.b.c.d or an IPv6 address, no port, comma-separated, or off)",
+	    why, bad);
+	return -1;
+}
+
+/* source ADDR[,ADDR...]|off. */
+static int set_source(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	(void)ac;
+	return source_set_parse(p, av[0], field(p, d, d->off));
+}
+
+/* route NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [OPTION...]. */
 static int set_route(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
 	struct listener_conf *l = block(p);
 	char name[CONF_NAME_MAX + 1];
-	const char *why, *alpn = NULL, *s;
+	const char *why, *alpn = NULL, *s, *source = NULL;
 	struct backend *srv[POOL_MAX];
 	struct route *r, *rs;
 	struct pool *pool = NULL;
+	struct source_set *ss = NULL;
 	size_t i, nsrv = 0;
 	int proxy = 0, balance = -1;
-	char *list, *word, *next;
+	char *list, *word, *next, *opts;
 
 	(void)d;
 	if ((why = route_name(av[0], name)) != NULL) {
@@ -894,8 +959,10 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 				balance = BAL_RR;
 			else if (strcmp(av[i] + 8, "leastconn") == 0)
 				balance = BAL_LEASTCONN;
+			else if (strcmp(av[i] + 8, "source") == 0)
+				balance = BAL_SOURCE;
 			else {
-				perr(p, "bad balance \"%.300s\" (want balance=rr or balance=leastconn)",
+				perr(p, "bad balance \"%.300s\" (want balance=rr, balance=leastconn or balance=source)",
 				    av[i] + 8);
 				return -1;
 			}
@@ -917,8 +984,16 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 			}
 			continue;
 		}
+		if (strncmp(av[i], "source=", 7) == 0) {
+			if (source != NULL) {
+				perr(p, "source= given twice");
+				return -1;
+			}
+			source = av[i] + 7;
+			continue;
+		}
 		if (strncmp(av[i], "alpn=", 5) != 0) {
-			perr(p, "bad option \"%.300s\" (want balance=rr|leastconn, alpn=PROTO or proxy=v1|v2)",
+			perr(p, "bad option \"%.300s\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2 or source=ADDR[,ADDR...])",
 			    av[i]);
 			return -1;
 		}
@@ -950,34 +1025,49 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 			    alpn ? " alpn=" : "", alpn ? alpn : "", r->file);
 		return -1;
 	}
-	/* HOST:PORT[,HOST:PORT...]: each server once, up to POOL_MAX. */
+	if (source != NULL) {
+		if ((ss = malloc(sizeof(*ss))) == NULL)
+			goto oom;
+		if (source_set_parse(p, source, ss) == -1)
+			goto fail;
+	}
+	if ((pool = calloc(1, sizeof(*pool))) == NULL)
+		goto oom;
+	/* HOST:PORT[/OPT...][,...]: each server once, up to POOL_MAX. */
 	for (list = av[1]; list != NULL; list = next) {
 		if ((next = strchr(list, ',')) != NULL)
 			*next++ = '\0';
 		word = list;
 		if (nsrv == POOL_MAX) {
 			perr(p, "more than %d servers in one route", POOL_MAX);
-			return -1;
+			goto fail;
 		}
+		if ((opts = strchr(word, '/')) != NULL) {
+			*opts++ = '\0';
+			if (server_opts(p, pool, nsrv, opts, word) == -1)
+				goto fail;
+		} else
+			pool->weight[nsrv] = 1;
 		if ((srv[nsrv] = backend_get(p, word)) == NULL)
-			return -1;
+			goto fail;
 		for (i = 0; i < nsrv; i++)
 			if (srv[i] == srv[nsrv]) {
 				perr(p, "server \"%.300s\" given twice", word);
-				return -1;
+				goto fail;
 			}
 		nsrv++;
 	}
-	if ((pool = calloc(1, sizeof(*pool))) == NULL ||
-	    (pool->srv = calloc(nsrv, sizeof(pool->srv[0]))) == NULL) {
-		free(pool);
-		pool = NULL;
-		goto oom;
+	if (pool->backup == (nsrv >= 32 ? 0xffffffffu : (1u << nsrv) - 1)) {
+		perr(p, "no primary server: every server is a backup");
+		goto fail;
 	}
+	if ((pool->srv = calloc(nsrv, sizeof(pool->srv[0]))) == NULL)
+		goto oom;
 	memcpy(pool->srv, srv, nsrv * sizeof(srv[0]));
 	pool->n = (uint32_t)nsrv;
-	pool->balance = balance == BAL_LEASTCONN ? BAL_LEASTCONN : BAL_RR;
-	if ((rs = grow(l->routes, l->nroutes, sizeof(*rs))) == NULL)
+	pool->balance = balance == -1 ? BAL_RR : (enum balance)balance;
+	if (pool_build(pool) == -1 ||
+	    (rs = grow(l->routes, l->nroutes, sizeof(*rs))) == NULL)
 		goto oom;
 	l->routes = rs;
 	r = &l->routes[l->nroutes];
@@ -992,17 +1082,20 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 	r->be = srv[0];
 	r->pool = pool;
 	pool = NULL;
+	r->source = ss;
+	ss = NULL;
 	r->proxy = proxy;
 	r->file = p->file ? p->file : "command line";
 	r->line = p->line;
 	l->nroutes++;
 	return 0;
 oom:
-	if (pool != NULL)
-		free(pool->srv);
-	free(pool);
-	pool = NULL;
 	perr(p, "out of memory");
+fail:
+	pool_free(pool);
+	pool = NULL;
+	free(ss);
+	ss = NULL;
 	return -1;
 }
 
@@ -1364,12 +1457,21 @@ int conf_load_file(struct conf *c, const char *path, FILE *errs)
 	return n;
 }
 
-/* "NAME=HOST:PORT[,OPTION]..." into av[0..max) in buf; the count (more
- * than max: an argument-count error later), -1 bad. */
+/* Is the segment s[0..n) of a --route value an option (NAME=VALUE), not a
+ * server (HOST:PORT[/OPT...], where an '=' comes only after the '/')? */
+static int route_flag_option(const char *s, size_t n)
+{
+	size_t k = strcspn(s, "=/");
+
+	return k < n && s[k] == '=';
+}
+
+/* "NAME=HOST:PORT[/OPT...][,...][,OPTION]..." into av[0..max) in buf; the
+ * count (more than max: an argument-count error later), -1 bad. */
 static int split_route_flag(char *buf, char **av, int max)
 {
 	char *eq, *comma, *end;
-	int n = 2, opts = 0;
+	int n = 2;
 
 	if ((eq = strchr(buf, '=')) == NULL || eq == buf || eq[1] == '\0')
 		return -1;
@@ -1377,13 +1479,11 @@ static int split_route_flag(char *buf, char **av, int max)
 	av[0] = buf;
 	av[1] = eq + 1;
 	for (comma = strchr(av[1], ','); comma != NULL; comma = strchr(comma + 1, ',')) {
-		/* Servers (no '=') stay one comma-separated word until an option. */
-		if (!opts) {
-			end = strchrnul(comma + 1, ',');
-			if (memchr(comma + 1, '=', (size_t)(end - comma - 1)) == NULL)
-				continue;
-			opts = 1;
-		}
+		/* Servers stay one comma-separated word until an option; after
+		 * it, what is no option belongs to it (source=A,B). */
+		end = strchrnul(comma + 1, ',');
+		if (!route_flag_option(comma + 1, (size_t)(end - comma - 1)))
+			continue;
 		*comma = '\0';
 		if (n < max)
 			av[n] = comma + 1;

@@ -23,6 +23,7 @@
 #include "addrset.h"
 #include "pool.h"
 #include "proxy_proto.h"
+#include "source.h"
 
 #define CONF_ADDRNAME_MAX 64	/* a listen or metrics address as written, its '\0' too */
 
@@ -53,6 +54,7 @@ struct route {
 	const char		*file;		/* where it was defined (for messages) */
 	int			 line;
 	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
+	struct source_set	*source;	/* source=, owned; NULL: the global one */
 	size_t			 mindex;	/* over every listener's routes (metrics);
 						   set by conf_finish() */
 };
@@ -105,6 +107,7 @@ struct conf {
 	uint32_t		 max_conns_per_source;	/* per client address; 0: no limit */
 	uint32_t		 backend_fails;		/* failures in a row before a cool-down */
 	uint32_t		 backend_cooldown_ms;
+	struct source_set	 source;		/* backend connects bind these */
 	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
 	socklen_t		 metrics_addrlen;	/* 0: off */
 	char			 metrics_name[CONF_ADDRNAME_MAX];	/* as written */

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -18,6 +19,47 @@ static void set_backend_opts(int fd)
 	int one = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* The summary of the source binds kept quiet (connect_note_init()). */
+static void source_summary(struct lognote *ln, unsigned long long n, const char *what)
+{
+	log_warnx("bind to a source address: %llu more failed on worker %d in the last "
+	    "second (the last: %s)", n, (int)(intptr_t)ln->arg, what);
+}
+
+void connect_note_init(struct lognote *ln, struct loop *l, int index)
+{
+	lognote_init(ln, l, 1000, source_summary, (void *)(intptr_t)index);
+}
+
+/* Bind fd, for be, to the next source address of family (that of the
+ * address about to be connected), if the route's source= (else the global
+ * source) has one; 0, or -1 (logged, at most once a second). */
+static int bind_source(struct session *s, int fd, const struct backend *be, int family)
+{
+	struct source_set *set = s->rt != NULL && s->rt->source != NULL ?
+	    s->rt->source : &s->conf->source;
+	const struct sockaddr *sa;
+	char addr[ADDR_STRLEN];
+	socklen_t len;
+	int one = 1, err;
+
+	if ((sa = source_next(set, family, &len)) == NULL)
+		return 0;
+	/* Without it (a kernel before 4.2) bind() picks the port: still works. */
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, sa, len) == 0)
+		return 0;
+	err = errno;
+	addr_ip_str((const struct sockaddr_storage *)sa, addr, sizeof(addr));
+	if (lognote_take(&s->w->source_log, addr)) {
+		errno = err;
+		log_warn("conn %llu: bind to source %s for backend %s",
+		    (unsigned long long)s->id, addr, be->name);
+	}
+	errno = err;
+	return -1;
 }
 
 /* This attempt's deadline: its share of the connect budget left, among the
@@ -95,6 +137,10 @@ void connect_backend(struct session *s, struct backend *be)
 		pool_hold(be);
 		s->held = 1;
 	}
+	if (bind_source(s, fd, be, ss.ss_family) == -1) {
+		connect_failed(s, CR_CONNECT_ERROR);
+		return;
+	}
 	if (connect(fd, (const struct sockaddr *)&ss, sslen) == -1 &&
 	    errno != EINPROGRESS) {
 		connect_failed(s, errno == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
@@ -116,7 +162,7 @@ void connect_route(struct session *s, const struct route *rt)
 	s->proxy_send = rt->proxy;
 	s->rt = rt;
 	s->pool = rt->pool;
-	s->pool_start = pool_first(rt->pool);
+	s->pool_start = pool_first(rt->pool, &s->peer);
 	connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->loop.now));
 }
 

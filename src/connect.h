@@ -13,7 +13,8 @@
 #include "session.h"
 
 /** Connect to rt's pool: the route is s's from now on, the walk starts
- *  where pool_first() says. */
+ *  where pool_first() says (for balance=source, from s's client address:
+ *  the PROXY header's where one was read). */
 void connect_route(struct session *s, const struct route *rt);
 
 /** Connect to be outside any pool: the backend of a listener's on-no-sni,
@@ -28,5 +29,9 @@ void connect_check(struct session *s);
 /** The attempt failed (r: CR_CONNECT_REFUSED, _ERROR or _TIMEOUT): in a
  *  pool, the next server while the budget lasts; otherwise s ends with r. */
 void connect_failed(struct session *s, enum close_reason r);
+
+/** The rate-limited line of a failed source bind on worker index's loop l
+ *  (struct worker's source_log). */
+void connect_note_init(struct lognote *ln, struct loop *l, int index);
 
 #endif

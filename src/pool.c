@@ -1,14 +1,128 @@
 /*
  * pool.c: picking a route's server; the per-server counters (see pool.h).
  */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "conf.h"
 #include "pool.h"
 
-uint32_t pool_first(struct pool *p)
+/* splitmix64's finalizer: every input bit moves every output bit. */
+static uint64_t mix64(uint64_t x)
 {
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* FNV-1a over p[0..n), then mixed. */
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return mix64(h);
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	uint32_t t;
+
+	while (b != 0) {
+		t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* The smooth weighted round robin cycle of the primaries (nginx's
+ * ngx_http_upstream_get_peer: each step every server's current grows by its
+ * weight, the largest, first on ties, is picked and loses the total), the
+ * weights divided by their gcd first. */
+int pool_build(struct pool *p)
+{
+	int32_t cur[POOL_MAX];
+	uint32_t i, k, g = 0, total = 0;
+	int best;
+
+	for (i = 0; i < p->n; i++) {
+		p->key[i] = hash_bytes(p->srv[i]->name, strlen(p->srv[i]->name));
+		if (!(p->backup & (1u << i)))
+			g = gcd(p->weight[i], g);
+	}
+	if (g == 0)
+		return -1;	/* no primary */
+	for (i = 0; i < p->n; i++)
+		if (!(p->backup & (1u << i)))
+			total += p->weight[i] / g;
+	free(p->seq);
+	if ((p->seq = malloc(total)) == NULL)
+		return -1;
+	p->nseq = total;
+	memset(cur, 0, sizeof(cur));
+	for (k = 0; k < total; k++) {
+		best = -1;
+		for (i = 0; i < p->n; i++) {
+			if (p->backup & (1u << i))
+				continue;
+			cur[i] += (int32_t)(p->weight[i] / g);
+			if (best == -1 || cur[i] > cur[best])
+				best = (int)i;
+		}
+		cur[best] -= (int32_t)total;
+		p->seq[k] = (uint8_t)best;
+	}
+	return 0;
+}
+
+void pool_free(struct pool *p)
+{
+	if (p == NULL)
+		return;
+	free(p->srv);
+	free(p->seq);
+	free(p);
+}
+
+uint32_t pool_client_hash(const struct sockaddr_storage *client)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)client;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)client;
+	uint64_t h;
+
+	if (client->ss_family == AF_INET)
+		h = hash_bytes(&s4->sin_addr, 4);
+	else if (client->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		h = hash_bytes(&s6->sin6_addr.s6_addr[12], 4);
+	else if (client->ss_family == AF_INET6)
+		h = hash_bytes(&s6->sin6_addr, 16);
+	else
+		h = 0;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+uint32_t pool_first(struct pool *p, const struct sockaddr_storage *client)
+{
+	uint32_t pos;
+
+	if (p->balance == BAL_SOURCE)
+		return client != NULL ? pool_client_hash(client) : 0;
 	if (p->n <= 1)
 		return 0;
-	return __atomic_fetch_add(&p->cursor, 1, __ATOMIC_RELAXED) % p->n;
+	pos = __atomic_fetch_add(&p->cursor, 1, __ATOMIC_RELAXED);
+	if (p->nseq == 0)	/* not built: the plain order */
+		return pos % p->n;
+	return p->seq[pos % p->nseq];
 }
 
 int pool_cooling(const struct backend *be, tick_t now)
@@ -18,37 +132,77 @@ int pool_cooling(const struct backend *be, tick_t now)
 	return until != TICK_NONE && !tick_is_expired(until, now);
 }
 
-/* The pick among untried servers; cooling ones only if allow_cooling. */
-static int pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now,
-    int allow_cooling)
+int pool_avail(const struct backend *be, tick_t now)
 {
-	uint32_t k, i, load, best_load = 0;
-	int best = -1;
+	return !pool_cooling(be, now);
+}
 
-	for (k = 0; k < p->n; k++) {
-		i = (start + k) % p->n;
-		if (tried & (1u << i))
-			continue;
-		if (!allow_cooling && pool_cooling(p->srv[i], now))
-			continue;
-		if (p->balance == BAL_RR)
-			return (int)i;
-		load = __atomic_load_n(&p->srv[i]->inflight, __ATOMIC_RELAXED);
-		if (best == -1 || load < best_load) {
-			best = (int)i;
-			best_load = load;
+/* -log2(x / 2^64) in fixed point, 24 bits of fraction: > 0 for every x (0
+ * is taken as 1). The binary logarithm by squaring the mantissa, one bit
+ * of the fraction per step; no libm. */
+static uint64_t neglog2(uint64_t x)
+{
+	uint64_t m, frac = 0;
+	int e, bit;
+
+	if (x == 0)
+		x = 1;
+	e = 63 - __builtin_clzll(x);
+	m = (x << (63 - e)) >> 32;	/* the mantissa in [1, 2), 31 bits of fraction */
+	for (bit = 23; bit >= 0; bit--) {
+		m = (m * m) >> 31;
+		if (m >= (1ULL << 32)) {
+			m >>= 1;
+			frac |= 1ULL << bit;
 		}
 	}
-	return best;
+	return ((uint64_t)(64 - e) << 24) - frac;
+}
+
+/* The class of an untried server, lower preferred: 0 an available primary,
+ * 1 an available backup, 2 and 3 the same unavailable. */
+static unsigned rank(const struct pool *p, uint32_t i, tick_t now)
+{
+	return (pool_avail(p->srv[i], now) ? 0u : 2u) + ((p->backup >> i) & 1u);
 }
 
 int pool_pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now)
 {
-	int i;
+	uint64_t client = mix64(start), val, best_val = 0, w, best_w = 1;
+	uint32_t k, i;
+	unsigned r, best_rank = 4;
+	int best = -1, better;
 
-	if ((i = pick(p, start, tried, now, 0)) != -1)
-		return i;
-	return pick(p, start, tried, now, 1);
+	for (k = 0; k < p->n; k++) {
+		/* source: start is the client's hash, the order is the index's */
+		i = p->balance == BAL_SOURCE ? k : (start + k) % p->n;
+		if (tried & (1u << i))
+			continue;
+		if ((r = rank(p, i, now)) > best_rank)
+			continue;
+		w = p->weight[i];
+		switch (p->balance) {
+		case BAL_LEASTCONN:	/* in flight per weight: a/wa < b/wb */
+			val = __atomic_load_n(&p->srv[i]->inflight, __ATOMIC_RELAXED);
+			better = r < best_rank || val * best_w < best_val * w;
+			break;
+		case BAL_SOURCE:	/* score w / -log2(u): w/a > wb/b */
+			val = neglog2(mix64(p->key[i] ^ client));
+			better = r < best_rank || w * best_val > best_w * val;
+			break;
+		default:		/* round robin: the first of the class */
+			val = 0;
+			better = r < best_rank;
+			break;
+		}
+		if (better) {
+			best = (int)i;
+			best_rank = r;
+			best_val = val;
+			best_w = w;
+		}
+	}
+	return best;
 }
 
 uint32_t pool_left(const struct pool *p, uint32_t tried, tick_t now)
@@ -59,7 +213,7 @@ uint32_t pool_left(const struct pool *p, uint32_t tried, tick_t now)
 		if (tried & (1u << i))
 			continue;
 		untried++;
-		if (!pool_cooling(p->srv[i], now))
+		if (pool_avail(p->srv[i], now))
 			ready++;
 	}
 	return ready > 0 ? ready : untried;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "connect.h"
 #include "fds.h"
 #include "listener.h"
 #include "log.h"
@@ -203,6 +204,7 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	loop_timer_init(&w->drain, on_drain_deadline);
 	loop_timer_init(&w->census, on_census);
 	fds_note_init(&w->fd_log, &w->loop, index);
+	connect_note_init(&w->source_log, &w->loop, index);
 	w->wake_ev.fn = on_wake;
 	if ((w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    loop_add(&w->loop, w->wake_fd, EPOLLIN, &w->wake_ev) == -1) {
@@ -296,6 +298,7 @@ void worker_join(struct worker *w)
 	resolver_free(w->res);
 	w->res = NULL;
 	lognote_stop(&w->fd_log);
+	lognote_stop(&w->source_log);
 	if (w->wake_fd != -1)
 		close(w->wake_fd);
 	bufpool_drain(&w->bufs);

@@ -63,6 +63,7 @@ struct worker {
 	struct loop_timer	 flush;		/* fflush(access) ACCESS_FLUSH_MS after a line */
 	struct listeners	 ls;
 	struct lognote		 fd_log;	/* out of fds (fds_shed()) */
+	struct lognote		 source_log;	/* a source address bind failed (connect.c) */
 	struct session		*live;		/* doubly linked */
 	uint64_t		 nlive;
 	struct wstats		 stats;		/* written by this worker only */

@@ -73,7 +73,7 @@ static void test_parse(void)
 	conf_free(c);
 
 	CHECK_STR(first_error("listen 127.0.0.1:0\nroute a.test 127.0.0.1:1 balance=random\n", e, sizeof(e)),
-	    "t.conf:2: route: bad balance \"random\" (want balance=rr or balance=leastconn)", "bad balance");
+	    "t.conf:2: route: bad balance \"random\" (want balance=rr, balance=leastconn or balance=source)", "bad balance");
 	CHECK_STR(first_error("listen 127.0.0.1:0\nroute a.test 127.0.0.1:1 balance=rr balance=rr\n", e, sizeof(e)),
 	    "t.conf:2: route: balance= given twice", "balance twice");
 	CHECK_STR(first_error("listen 127.0.0.1:0\nroute a.test 127.0.0.1:1,127.0.0.1:1\n", e, sizeof(e)),
@@ -108,15 +108,16 @@ static void test_pick(void)
 {
 	struct backend be[3];
 	struct backend *srv[3] = { &be[0], &be[1], &be[2] };
-	struct pool p = { srv, 3, BAL_RR, 0 };
+	struct pool p = { .srv = srv, .n = 3, .balance = BAL_RR, .weight = { 1, 1, 1 } };
 	uint32_t start, counts[3] = { 0, 0, 0 };
 	tick_t now = 1000;
 	int i;
 
 	memset(be, 0, sizeof(be));
+	CHECK_INT(pool_build(&p), 0, "pool_build");
 	/* round robin: each session starts one further on */
 	for (i = 0; i < 9; i++) {
-		start = pool_first(&p);
+		start = pool_first(&p, NULL);
 		counts[pool_pick(&p, start, 0, now)]++;
 		CHECK_INT(pool_pick(&p, start, 0, now), i % 3, "rr order %d", i);
 	}
@@ -168,11 +169,113 @@ static void test_pick(void)
 	pool_drop(&be[0]);
 	CHECK_INT(be[0].inflight, 0, "drops undo holds");
 	CHECK_INT(pool_pick(&p, 0, 0, now), 0, "leastconn: freed server first");
+	free(p.seq);
+}
+
+/* nginx's smooth weighted round robin: weights 5,1,1 give a a b a c a a. */
+static void test_swrr(void)
+{
+	struct backend be[3];
+	struct backend *srv[3] = { &be[0], &be[1], &be[2] };
+	struct pool p = { .srv = srv, .n = 3, .balance = BAL_RR, .weight = { 5, 1, 1 } };
+	static const int want[7] = { 0, 0, 1, 0, 2, 0, 0 };
+	uint32_t k;
+	int ok = 1;
+
+	memset(be, 0, sizeof(be));
+	strcpy(be[0].name, "a:1");
+	strcpy(be[1].name, "b:1");
+	strcpy(be[2].name, "c:1");
+	CHECK_INT(pool_build(&p), 0, "pool_build 5,1,1");
+	CHECK_INT(p.nseq, 7, "cycle of 7");
+	for (k = 0; k < 14; k++)
+		if (pool_pick(&p, pool_first(&p, NULL), 0, 1000) != want[k % 7])
+			ok = 0;
+	CHECK(ok, "5,1,1: a a b a c a a, twice");
+	p.backup = 1u << 2;
+	CHECK_INT(pool_build(&p), 0, "c a backup");
+	CHECK_INT(p.nseq, 6, "backups are not in the cycle");
+	pool_failed(&be[0], 1000, 1, 10000);
+	CHECK_INT(pool_pick(&p, 0, 0, 1000), 1, "a primary is left: no backup");
+	pool_failed(&be[1], 1000, 1, 10000);
+	CHECK_INT(pool_pick(&p, 0, 0, 1000), 2, "every primary cooling: the backup");
+	pool_connected(&be[1]);
+	CHECK_INT(pool_pick(&p, 0, 0, 1000), 1, "a primary back: it again");
+	free(p.seq);
+}
+
+/* balance=source: 1000 client hashes over 4 servers; one cooling moves
+ * exactly its clients; weights 3,1 take about 3/4 and 1/4. */
+static void test_hrw(void)
+{
+	struct backend be[4];
+	struct backend *srv[4] = { &be[0], &be[1], &be[2], &be[3] };
+	struct pool p = { .srv = srv, .n = 4, .balance = BAL_SOURCE, .weight = { 1, 1, 1, 1 } };
+	int before[1000], moved_other = 0, moved_own = 0, count[4] = { 0, 0, 0, 0 };
+	uint32_t c;
+
+	memset(be, 0, sizeof(be));
+	for (c = 0; c < 4; c++)
+		snprintf(be[c].name, sizeof(be[c].name), "10.0.0.%u:443", c + 1);
+	CHECK_INT(pool_build(&p), 0, "pool_build source");
+	for (c = 0; c < 1000; c++) {
+		before[c] = pool_pick(&p, pool_first(&p, NULL) + c * 2654435761u, 0, 1000);
+		count[before[c]]++;
+	}
+	CHECK(count[0] > 150 && count[1] > 150 && count[2] > 150 && count[3] > 150,
+	    "equal weights spread: %d %d %d %d", count[0], count[1], count[2], count[3]);
+	pool_failed(&be[2], 1000, 1, 10000);
+	for (c = 0; c < 1000; c++) {
+		int now_on = pool_pick(&p, c * 2654435761u, 0, 1000);
+		if (before[c] == 2)
+			moved_own += now_on != 2;
+		else
+			moved_other += now_on != before[c];
+	}
+	CHECK_INT(moved_own, count[2], "every client of the cooling server moves");
+	CHECK_INT(moved_other, 0, "no other client moves");
+	CHECK(pool_pick(&p, 7, 1u << 1, 1000) != 1, "a failed connect: the next best");
+	pool_connected(&be[2]);
+	p.n = 2;
+	p.weight[0] = 3;
+	CHECK_INT(pool_build(&p), 0, "pool_build 3,1");
+	count[0] = count[1] = 0;
+	for (c = 0; c < 4000; c++)
+		count[pool_pick(&p, c * 2654435761u, 0, 1000)]++;
+	CHECK(count[0] > 2850 && count[0] < 3150, "weights 3,1: %d of 4000 on the first", count[0]);
+	free(p.seq);
+}
+
+/* source ADDR[,ADDR...]: round robin per family, errors. */
+static void test_source(void)
+{
+	struct source_set set;
+	const char *why = NULL;
+	char bad[64];
+	socklen_t len;
+	const struct sockaddr_in *a, *b, *c2;
+
+	CHECK_INT(source_parse("127.0.0.2,[::1],127.0.0.3", &set, &why, bad, sizeof(bad)), 0,
+	    "three sources");
+	CHECK(set.n4 == 2 && set.n6 == 1, "two IPv4, one IPv6");
+	a = (const struct sockaddr_in *)source_next(&set, AF_INET, &len);
+	b = (const struct sockaddr_in *)source_next(&set, AF_INET, &len);
+	c2 = (const struct sockaddr_in *)source_next(&set, AF_INET, &len);
+	CHECK(a != b && a == c2 && len == sizeof(*a), "round robin over the IPv4 ones");
+	CHECK(source_next(&set, AF_INET6, &len) != NULL && len == sizeof(struct sockaddr_in6),
+	    "the IPv6 one for an IPv6 backend");
+	CHECK_INT(source_parse("off", &set, &why, bad, sizeof(bad)), 0, "off");
+	CHECK(source_next(&set, AF_INET, &len) == NULL, "off: unbound");
+	CHECK(source_parse("127.0.0.1:80", &set, &why, bad, sizeof(bad)) == -1 &&
+	    strcmp(bad, "127.0.0.1:80") == 0, "a port is refused");
 }
 
 int main(void)
 {
 	test_parse();
 	test_pick();
+	test_swrr();
+	test_hrw();
+	test_source();
 	return test_done();
 }

@@ -12,18 +12,18 @@
 static struct backend be[8];
 
 static struct route routes[] = {
-	/* 0 */ { "a.example.test", NULL, &be[0], NULL, "t", 1, 0, 0 },
-	/* 1 */ { "b.example.test", NULL, &be[1], NULL, "t", 2, 0, 0 },
-	/* 2 */ { "*.example.org", NULL, &be[2], NULL, "t", 3, 0, 0 },
-	/* 3 */ { "*.deep.example.org", NULL, &be[3], NULL, "t", 4, 0, 0 },
-	/* 4 */ { "exact.example.org", NULL, &be[4], NULL, "t", 5, 0, 0 },
-	/* 5 */ { "acme.example.test", "acme-tls/1", &be[5], NULL, "t", 6, 0, 0 },
-	/* 6 */ { "acme.example.test", NULL, &be[6], NULL, "t", 7, 0, 0 },
-	/* 7 */ { "acme.example.test", "h2", &be[7], NULL, "t", 8, 0, 0 },
-	/* 8 */ { "only-alpn.example.test", "acme-tls/1", &be[5], NULL, "t", 9, 0, 0 },
-	/* 9 */ { "*.example.test", NULL, &be[1], NULL, "t", 10, 0, 0 },
-	/* 10 */ { "*.alpn.example.org", "acme-tls/1", &be[5], NULL, "t", 11, 0, 0 },
-	/* 11 */ { "_srv.example.net", NULL, &be[0], NULL, "t", 12, 0, 0 },
+	/* 0 */ { .name = "a.example.test", .alpn = NULL, .be = &be[0], .file = "t", .line = 1 },
+	/* 1 */ { .name = "b.example.test", .alpn = NULL, .be = &be[1], .file = "t", .line = 2 },
+	/* 2 */ { .name = "*.example.org", .alpn = NULL, .be = &be[2], .file = "t", .line = 3 },
+	/* 3 */ { .name = "*.deep.example.org", .alpn = NULL, .be = &be[3], .file = "t", .line = 4 },
+	/* 4 */ { .name = "exact.example.org", .alpn = NULL, .be = &be[4], .file = "t", .line = 5 },
+	/* 5 */ { .name = "acme.example.test", .alpn = "acme-tls/1", .be = &be[5], .file = "t", .line = 6 },
+	/* 6 */ { .name = "acme.example.test", .alpn = NULL, .be = &be[6], .file = "t", .line = 7 },
+	/* 7 */ { .name = "acme.example.test", .alpn = "h2", .be = &be[7], .file = "t", .line = 8 },
+	/* 8 */ { .name = "only-alpn.example.test", .alpn = "acme-tls/1", .be = &be[5], .file = "t", .line = 9 },
+	/* 9 */ { .name = "*.example.test", .alpn = NULL, .be = &be[1], .file = "t", .line = 10 },
+	/* 10 */ { .name = "*.alpn.example.org", .alpn = "acme-tls/1", .be = &be[5], .file = "t", .line = 11 },
+	/* 11 */ { .name = "_srv.example.net", .alpn = NULL, .be = &be[0], .file = "t", .line = 12 },
 };
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
 
@@ -184,7 +184,7 @@ test_empty(void)
 static void
 test_one_wildcard_only(void)
 {
-	struct route r[] = { { "*.example.org", NULL, &be[0], NULL, "t", 1, 0, 0 } };
+	struct route r[] = { { .name = "*.example.org", .alpn = NULL, .be = &be[0], .file = "t", .line = 1 } };
 	struct route_table *w = route_table_new(r, 1);
 
 	CHECK(w != NULL, "wildcard-only table");
