@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "backend.h"
 #include "pool.h"
 #include "proxy_proto.h"
 
@@ -34,6 +35,7 @@ struct backend {
 	uint32_t		 fails;		/* connect failures in a row */
 	uint64_t		 down_until;	/* tick: cooling down until then */
 	size_t			 index;		/* in conf.backends[] (metrics) */
+	struct backend_health	 health;	/* checks, admin state (backend.h) */
 };
 
 /* What a listener does with a connection: reject it, or send it to a backend. */
@@ -101,6 +103,9 @@ struct conf {
 	uint32_t		 max_conns_per_source;	/* per client address; 0: no limit */
 	uint32_t		 backend_fails;		/* failures in a row before a cool-down */
 	uint32_t		 backend_cooldown_ms;
+	uint32_t		 check_interval_ms;	/* active checks (check.h) */
+	uint32_t		 check_timeout_ms;
+	uint32_t		 check_rise, check_fall;
 	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
 	socklen_t		 metrics_addrlen;	/* 0: off */
 	char			 metrics_name[CONF_ADDRNAME_MAX];	/* as written */

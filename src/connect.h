@@ -13,7 +13,9 @@
 #include "session.h"
 
 /** Connect to rt's pool: the route is s's from now on, the walk starts
- *  where pool_first() says. */
+ *  where pool_first() says. With no server to pick (each one down by
+ *  checks, draining or disabled) the session ends with no-server: the
+ *  client is reset. */
 void connect_route(struct session *s, const struct route *rt);
 
 /** Connect to be outside any pool: the backend of a listener's on-no-sni,

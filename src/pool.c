@@ -18,7 +18,8 @@ int pool_cooling(const struct backend *be, tick_t now)
 	return until != TICK_NONE && !tick_is_expired(until, now);
 }
 
-/* The pick among untried servers; cooling ones only if allow_cooling. */
+/* The pick among untried servers that backend_avail(); cooling ones only if
+ * allow_cooling. */
 static int pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now,
     int allow_cooling)
 {
@@ -29,7 +30,7 @@ static int pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now
 		i = (start + k) % p->n;
 		if (tried & (1u << i))
 			continue;
-		if (!allow_cooling && pool_cooling(p->srv[i], now))
+		if (!backend_avail(p->srv[i], now, allow_cooling))
 			continue;
 		if (p->balance == BAL_RR)
 			return (int)i;
@@ -58,9 +59,8 @@ uint32_t pool_left(const struct pool *p, uint32_t tried, tick_t now)
 	for (i = 0; i < p->n; i++) {
 		if (tried & (1u << i))
 			continue;
-		untried++;
-		if (!pool_cooling(p->srv[i], now))
-			ready++;
+		untried += backend_avail(p->srv[i], now, 1);
+		ready += backend_avail(p->srv[i], now, 0);
 	}
 	return ready > 0 ? ready : untried;
 }

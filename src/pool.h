@@ -9,9 +9,11 @@
  *
  * A session walks the pool once: pool_first() fixes where it starts (round
  * robin advances a cursor), pool_pick() gives the next server it has not
- * tried. Servers cooling down are passed over while any other untried one
- * is left; if every untried server is cooling down, they are tried anyway
- * (better a connect that may fail than a certain refusal).
+ * tried. Only servers backend_avail() admits are picked (never one down by
+ * checks, draining or disabled: backend.h). Servers cooling down are passed
+ * over while any other untried one is left; if every untried server is
+ * cooling down, they are tried anyway (better a connect that may fail than
+ * a certain refusal).
  */
 #ifndef HP_POOL_H
 #define HP_POOL_H
@@ -41,12 +43,13 @@ uint32_t pool_first(struct pool *p);
  * (bit i: srv[i] was tried). Round robin: the first untried server from
  * start on; leastconn: the untried one with the fewest connections in
  * flight, ties going to the first from start on. Either way one cooling
- * down at now is passed over unless all untried ones are.
+ * down at now is passed over unless all untried ones are, and one down,
+ * draining or disabled is never chosen: -1 if only such are left.
  */
 int pool_pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now);
 
-/** How many untried servers pool_pick() would choose among: those not
- *  cooling down at now, or if none, all untried ones. */
+/** How many untried servers pool_pick() would choose among: those
+ *  backend_avail() at now, or if none, those it admits as a last resort. */
 uint32_t pool_left(const struct pool *p, uint32_t tried, tick_t now);
 
 /** A connect to be is being made: count it in flight. */

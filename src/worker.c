@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "check.h"
 #include "fds.h"
 #include "listener.h"
 #include "log.h"
@@ -56,6 +57,7 @@ static void on_reload(struct loop_task *t)
 		stat_set(&w->stats.backend_bytes[i], 0);
 	conf_unref(w->conf);
 	w->conf = c;
+	(void)checks_start(w, c);	/* a server's state is carried (backend_carry()) */
 	if (write(w->ack_fd, &one, sizeof(one)) == -1)
 		fatal("worker %d: eventfd", w->index);
 }
@@ -223,7 +225,7 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	}
 	if (strcmp(c->admin_socket, "off") != 0 && admin_open(w) == -1)
 		return -1;
-	return 0;
+	return checks_init(w);
 }
 
 static void *worker_main(void *arg)
@@ -231,6 +233,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	uint64_t one = 1;
 
+	(void)checks_start(w, w->conf);	/* every worker is set up by now */
 	while (!w->draining || w->nlive > 0)
 		if (loop_run_once(&w->loop) == -1)
 			fatal("epoll_wait");
@@ -285,6 +288,7 @@ void worker_join(struct worker *w)
 	listeners_free(&w->ls);
 	metricsd_close(w);
 	admin_close(w);
+	checks_free(w);
 	lognote_stop(&w->fd_log);
 	if (w->wake_fd != -1)
 		close(w->wake_fd);

@@ -38,6 +38,7 @@
 struct session;
 struct metricsd;
 struct admin;
+struct checks;
 
 struct worker {
 	int			 index;
@@ -70,6 +71,7 @@ struct worker {
 	uint64_t		 peak;		/* most sessions at once since the last trim */
 	struct metricsd		*md;		/* worker 0 with metrics on */
 	struct admin		*admin;		/* admin-socket on */
+	struct checks		*checks;	/* the servers this worker checks (check.h) */
 	int			 draining;
 	struct loop_timer	 drain;		/* the drain's deadline */
 };
