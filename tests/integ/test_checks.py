@@ -127,8 +127,9 @@ def test_tls_probe_tells_tls_from_silence(topo, hp_bin, tmp_path, certs):
 def test_drain_under_load(topo, hp_bin, tmp_path):
     topo.add_server_addr(ADDR2)
     s1, s2 = topo.peer(topo.server, "s1"), topo.peer(topo.server, "s2")
-    b1 = "%s:%d" % (SERVER_ADDR, s1.listen(SERVER_ADDR, SERVE))
-    b2 = "%s:%d" % (ADDR2, s2.listen(ADDR2, SERVE))
+    whole = [[WAIT_EOF, CLOSE]]     # the hello kept: rx is what the client sent
+    b1 = "%s:%d" % (SERVER_ADDR, s1.listen(SERVER_ADDR, whole))
+    b2 = "%s:%d" % (ADDR2, s2.listen(ADDR2, whole))
     hp, path = start(topo, hp_bin, tmp_path, "%s,%s,check=tcp" % (b1, b2),
                      opts={"metrics": "127.0.0.1:0"})
     mport = int(hp.wait_stderr(r"serving metrics on 127\.0\.0\.1:\d+").rsplit(":", 1)[1])
