@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "metrics.h"
 #include "pool.h"
 #include "probe_hello.h"
 #include "tls_hello.h"
