@@ -18,8 +18,8 @@ struct areq {
 	struct areq		*next;
 	uint64_t		 todo;		/* bit i: worker i still to answer */
 	const struct acmd	*cmd;
-	uint64_t		 id;
-	int			 killed;	/* kill: a worker found and ended it */
+	struct admin_arg	 arg;		/* the request's ID or word */
+	size_t			 killed;	/* kill: connections the workers ended */
 	struct admin_row	*rows;
 	size_t			 nrows, cap;
 	int			 oom;
@@ -80,7 +80,7 @@ static void kill_each(struct worker *w, struct areq *rq)
 	struct session *s;
 
 	for (s = w->live; s != NULL; s = s->next)
-		if (s->id == rq->id) {
+		if (s->id == rq->arg.id) {
 			session_close(s, CR_KILLED);
 			rq->killed = 1;
 			return;
@@ -90,9 +90,67 @@ static void kill_each(struct worker *w, struct areq *rq)
 static void kill_answer(struct areq *rq, struct mbuf *out)
 {
 	if (rq->killed)
-		mbuf_printf(out, "killed %llu\n", (unsigned long long)rq->id);
+		mbuf_printf(out, "killed %llu\n", (unsigned long long)rq->arg.id);
 	else
-		mbuf_printf(out, "error: no such connection %llu\n", (unsigned long long)rq->id);
+		mbuf_printf(out, "error: no such connection %llu\n", (unsigned long long)rq->arg.id);
+}
+
+/* kill route=NAME, kill server=ADDR: every connection of that route (its
+ * name as the configuration has it) or to that server (as written). */
+static void kill_some_each(struct worker *w, struct areq *rq)
+{
+	struct session *s, *next;
+	int match;
+
+	for (s = w->live; s != NULL; s = next) {
+		next = s->next;		/* session_close() unlinks s */
+		if (rq->cmd->cmd == ADMIN_KILL_ROUTE)
+			match = s->rt != NULL && strcmp(s->rt->name, rq->arg.word) == 0;
+		else
+			match = s->be != NULL && strcmp(s->be->name, rq->arg.word) == 0;
+		if (match) {
+			session_close(s, CR_KILLED);
+			rq->killed++;
+		}
+	}
+}
+
+static void kill_some_answer(struct areq *rq, struct mbuf *out)
+{
+	mbuf_printf(out, "killed %zu connection%s\n", rq->killed, rq->killed == 1 ? "" : "s");
+}
+
+/* The servers' rows, the operator's states: worker 0's configuration (the
+ * state is shared by every worker, backend.h). */
+static void servers_answer(struct areq *rq, struct mbuf *out)
+{
+	struct worker *w0 = workers_all(NULL)[0];
+
+	(void)rq;
+	backend_table(out, w0->conf, w0->loop.now);
+}
+
+static void server_op_answer(struct areq *rq, struct mbuf *out)
+{
+	static const char *const by[] = {
+		[ADMIN_DISABLE] = "disabled by admin", [ADMIN_ENABLE] = "enabled by admin",
+		[ADMIN_DRAIN] = "draining by admin",
+	};
+	struct worker *w0 = workers_all(NULL)[0];
+	struct backend *be = backend_find(w0->conf, rq->arg.word);
+	enum admin_cmd c = rq->cmd->cmd;
+	enum be_state was;
+
+	if (be == NULL) {
+		mbuf_printf(out, "error: no such server %s\n", rq->arg.word);
+		return;
+	}
+	was = backend_state(be, w0->loop.now);
+	backend_set_admin(be, c == ADMIN_DISABLE ? BA_DISABLE : c == ADMIN_DRAIN ? BA_DRAIN :
+	    BA_READY);
+	backend_note(be, w0->loop.now, "%s", by[c]);
+	mbuf_printf(out, "server %s: %s -> %s\n", be->name, backend_state_name(was),
+	    backend_state_name(backend_state(be, w0->loop.now)));
 }
 
 static void help_answer(struct areq *rq, struct mbuf *out);
@@ -102,6 +160,20 @@ static const struct acmd commands[] = {
 	  conns_each, conns_answer },
 	{ ADMIN_KILL, "kill ID", "end connection ID, both sides reset (term killed)",
 	  kill_each, kill_answer },
+	{ ADMIN_KILL_ROUTE, "kill route=NAME",
+	  "end every connection of route NAME, both sides reset (term killed)",
+	  kill_some_each, kill_some_answer },
+	{ ADMIN_KILL_SERVER, "kill server=HOST:PORT",
+	  "end every connection to that server, both sides reset (term killed)",
+	  kill_some_each, kill_some_answer },
+	{ ADMIN_SERVERS, "servers", "the servers: state, in flight, fails, last check (docs/admin.md)",
+	  NULL, servers_answer },
+	{ ADMIN_DISABLE, "disable HOST:PORT",
+	  "no new connections to that server; live ones go on (kill server= ends them)",
+	  NULL, server_op_answer },
+	{ ADMIN_DRAIN, "drain HOST:PORT", "no new connections to that server; live ones finish",
+	  NULL, server_op_answer },
+	{ ADMIN_ENABLE, "enable HOST:PORT", "undo disable or drain", NULL, server_op_answer },
 	{ ADMIN_HELP, "help", "this list", NULL, help_answer },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -177,15 +249,15 @@ static enum ctl_verdict on_request(struct ctl_conn *cc, const char *req, size_t 
 	enum admin_cmd c;
 	struct areq *rq;
 	size_t i, nw;
-	uint64_t id = 0;
+	struct admin_arg arg = { 0 };
 	struct worker **ws = workers_all(&nw);
 
-	if ((c = admin_parse(req, len, &id)) == ADMIN_NEED_MORE)
+	if ((c = admin_parse(req, len, &arg)) == ADMIN_NEED_MORE)
 		return CTL_MORE;
 	for (i = 0; i < NCOMMANDS && commands[i].cmd != c; i++)
 		;
 	if (i == NCOMMANDS) {
-		mbuf_printf(out, "error: bad request (want \"conns\", \"kill ID\" or \"help\")\n");
+		mbuf_printf(out, "error: bad request (\"help\" lists the commands)\n");
 		return CTL_ANSWER;
 	}
 	if ((rq = calloc(1, sizeof(*rq))) == NULL) {
@@ -193,7 +265,7 @@ static enum ctl_verdict on_request(struct ctl_conn *cc, const char *req, size_t 
 		return CTL_ANSWER;
 	}
 	rq->cmd = &commands[i];
-	rq->id = id;
+	rq->arg = arg;
 	if (rq->cmd->each == NULL) {
 		rq->cmd->answer(rq, out);
 		free(rq);

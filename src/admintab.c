@@ -3,10 +3,30 @@
 
 #include "admintab.h"
 
-enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id)
+/* The word w[0..n) into a->word: 0, or -1 if empty, too long or blank. */
+static int take_word(const char *w, size_t n, struct admin_arg *a)
 {
+	size_t i;
+
+	if (n == 0 || n >= sizeof(a->word))
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)w[i] <= 0x20 || (unsigned char)w[i] >= 0x7f)
+			return -1;
+	memcpy(a->word, w, n);
+	a->word[n] = '\0';
+	return 0;
+}
+
+enum admin_cmd admin_parse(const char *req, size_t len, struct admin_arg *a)
+{
+	static const struct { const char *word; enum admin_cmd cmd; } ops[] = {
+		{ "disable", ADMIN_DISABLE }, { "enable", ADMIN_ENABLE },
+		{ "drain", ADMIN_DRAIN }, { "kill route=", ADMIN_KILL_ROUTE },
+		{ "kill server=", ADMIN_KILL_SERVER },
+	};
 	const char *nl = memchr(req, '\n', len);
-	size_t n;
+	size_t n, i, k;
 	uint64_t v = 0;
 
 	if (nl == NULL)
@@ -16,8 +36,21 @@ enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id)
 		n--;
 	if (n == 5 && memcmp(req, "conns", 5) == 0)
 		return ADMIN_CONNS;
+	if (n == 7 && memcmp(req, "servers", 7) == 0)
+		return ADMIN_SERVERS;
 	if (n == 4 && memcmp(req, "help", 4) == 0)
 		return ADMIN_HELP;
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		k = strlen(ops[i].word);
+		if (n <= k || memcmp(req, ops[i].word, k) != 0)
+			continue;
+		if (ops[i].word[k - 1] != '=') {	/* "drain SERVER": a blank */
+			if (req[k] != ' ')
+				continue;
+			k++;
+		}
+		return take_word(req + k, n - k, a) == 0 ? ops[i].cmd : ADMIN_BAD;
+	}
 	if (n < 6 || memcmp(req, "kill ", 5) != 0)
 		return ADMIN_BAD;
 	for (req += 5, n -= 5; n > 0; req++, n--) {
@@ -28,7 +61,7 @@ enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id)
 	}
 	if (v == 0)
 		return ADMIN_BAD;
-	*id = v;
+	a->id = v;
 	return ADMIN_KILL;
 }
 

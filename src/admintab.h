@@ -12,13 +12,26 @@
 
 #define ADMIN_REQ_MAX	256	/* a request line, its newline included */
 
-enum admin_cmd { ADMIN_NEED_MORE, ADMIN_BAD, ADMIN_CONNS, ADMIN_KILL, ADMIN_HELP };
+enum admin_cmd { ADMIN_NEED_MORE, ADMIN_BAD, ADMIN_CONNS, ADMIN_KILL, ADMIN_HELP,
+	ADMIN_SERVERS, ADMIN_DISABLE, ADMIN_ENABLE, ADMIN_DRAIN, ADMIN_KILL_ROUTE,
+	ADMIN_KILL_SERVER };
+
+#define ADMIN_ARG_MAX	280	/* a server (HOST:PORT as written) or route name, '\0' too */
+
+/* A request's argument. */
+struct admin_arg {
+	uint64_t	 id;			/* kill ID */
+	char		 word[ADMIN_ARG_MAX];	/* disable/enable/drain SERVER,
+						   kill route=NAME, kill server=ADDR */
+};
 
 /** The request in req[0..len): ADMIN_NEED_MORE until its newline is there
- *  (ADMIN_BAD once len reaches ADMIN_REQ_MAX without one); "conns" or
- *  "kill ID" (ID decimal, 1..2^64-1, *id set), "help"; anything else
- *  ADMIN_BAD. */
-enum admin_cmd admin_parse(const char *req, size_t len, uint64_t *id);
+ *  (ADMIN_BAD once len reaches ADMIN_REQ_MAX without one); "conns",
+ *  "servers", "help", "kill ID" (ID decimal, 1..2^64-1, a->id set),
+ *  "disable SERVER", "enable SERVER", "drain SERVER", "kill route=NAME",
+ *  "kill server=ADDR" (a->word set: one word, no blank, shorter than
+ *  ADMIN_ARG_MAX); anything else ADMIN_BAD. */
+enum admin_cmd admin_parse(const char *req, size_t len, struct admin_arg *a);
 
 /* One row of the table, as a worker saw its session. */
 struct admin_row {

@@ -170,6 +170,22 @@ static const struct conf_directive directives[] = {
 	  .set = set_source, ONE, .args = "ADDR[,ADDR...]|off", .def = "off",
 	  .off = G(source),
 	  .doc = "backend connects bind one of these local addresses first (round robin, the backend's family only; the port chosen at connect); off: the kernel chooses" },
+	{ .name = "check-interval", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "2s", DAY,
+	  .off = G(check_interval_ms),
+	  .doc = "a server that a route checks (check=) is checked this often, the first time at a random point of the first interval" },
+	{ .name = "check-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "1s", DAY,
+	  .off = G(check_timeout_ms),
+	  .doc = "time a check has to pass (connect, and for tls the reply); at most check-interval" },
+	{ .name = "check-rise", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_count, ONE, .args = "N", .def = "2",
+	  .min = 1, .max = 1000, .off = G(check_rise),
+	  .doc = "checks passed in a row that bring a server that is down up again" },
+	{ .name = "check-fall", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_count, ONE, .args = "N", .def = "3",
+	  .min = 1, .max = 1000, .off = G(check_fall),
+	  .doc = "checks failed in a row that take a server down: no connection is sent to it" },
 	{ .name = "metrics", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_metrics, .keep = keep_metrics, ONE, .args = "ADDR:PORT|off", .def = "off",
 	  .doc = "serve Prometheus metrics over HTTP (GET /metrics) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
@@ -191,10 +207,10 @@ static const struct conf_directive directives[] = {
 	  .args = "ADDR:PORT...", .flag_args = "ADDR:PORT",
 	  .doc = "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
 	{ .name = "route", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
-	  .set = set_route, .minargs = 2, .maxargs = 6, .split = split_route_flag,
-	  .args = "NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [balance=rr|leastconn|source] [alpn=PROTO] [proxy=v1|v2] [source=ADDR[,ADDR...]|off]",
-	  .flag_args = "NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off]",
-	  .doc = "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (each with /weight=N, /backup; balance=: round robin, the default, least connections or the client's address; a failed connect tries the next one); proxy= puts a PROXY protocol header first; source= binds these local addresses (instead of the global source)" },
+	  .set = set_route, .minargs = 2, .maxargs = 7, .split = split_route_flag,
+	  .args = "NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [balance=rr|leastconn|source] [alpn=PROTO] [proxy=v1|v2] [source=ADDR[,ADDR...]|off] [check=tcp|tls]",
+	  .flag_args = "NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls]",
+	  .doc = "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (each with /weight=N, /backup; balance=: round robin, the default, least connections or the client's address; a failed connect tries the next one); proxy= puts a PROXY protocol header first; source= binds these local addresses (instead of the global source); check= checks each server actively (a TCP connect, or a TLS ClientHello for NAME answered by a TLS record)" },
 	{ .name = "accept-proxy", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
 	  .set = set_nets, .minargs = 1, .maxargs = 8, .args = "NET...", .flag_args = "NET",
 	  .doc = "require a PROXY protocol header (v1 or v2) before the ClientHello, from these source networks only (ADDR or ADDR/BITS); refuse every other source" },
@@ -942,6 +958,7 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 	struct source_set *ss = NULL;
 	size_t i, nsrv = 0;
 	int proxy = 0, balance = -1;
+	enum be_check check = BC_NONE;
 	char *list, *word, *next, *opts;
 
 	(void)d;
@@ -992,8 +1009,19 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 			source = av[i] + 7;
 			continue;
 		}
+		if (strncmp(av[i], "check=", 6) == 0) {
+			if (check != BC_NONE) {
+				perr(p, "check= given twice");
+				return -1;
+			}
+			if ((check = backend_check_kind(av[i] + 6)) == BC_NONE) {
+				perr(p, "bad check \"%.300s\" (want check=tcp or check=tls)", av[i] + 6);
+				return -1;
+			}
+			continue;
+		}
 		if (strncmp(av[i], "alpn=", 5) != 0) {
-			perr(p, "bad option \"%.300s\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2 or source=ADDR[,ADDR...])",
+			perr(p, "bad option \"%.300s\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...] or check=tcp|tls)",
 			    av[i]);
 			return -1;
 		}
@@ -1085,6 +1113,8 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 	r->source = ss;
 	ss = NULL;
 	r->proxy = proxy;
+	for (i = 0; i < nsrv; i++)
+		backend_want_check(srv[i], check, r->name);
 	r->file = p->file ? p->file : "command line";
 	r->line = p->line;
 	l->nroutes++;
@@ -1599,6 +1629,13 @@ int conf_finish(struct conf *c, FILE *errs)
 	if (c->nlisteners == 0) {
 		if (errs != NULL)
 			fprintf(errs, "no listener: add a 'listen' line or --listen\n");
+		n++;
+	}
+	if (c->check_timeout_ms > c->check_interval_ms) {
+		if (errs != NULL)
+			fprintf(errs, "check-timeout %u ms is longer than check-interval %u ms "
+			    "(one check in flight per server at most)\n", c->check_timeout_ms,
+			    c->check_interval_ms);
 		n++;
 	}
 	n += names_resolve(c, errs);

@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "addrset.h"
+#include "backend.h"
 #include "pool.h"
 #include "proxy_proto.h"
 #include "source.h"
@@ -39,6 +40,7 @@ struct backend {
 	struct addrset		*dns;		/* HOST a name: its addresses (addr is
 						   the first at load), followed by
 						   worker 0 (resolve.h); NULL: an IP */
+	struct backend_health	 health;	/* checks, admin state (backend.h) */
 };
 
 /* What a listener does with a connection: reject it, or send it to a backend. */
@@ -108,6 +110,9 @@ struct conf {
 	uint32_t		 backend_fails;		/* failures in a row before a cool-down */
 	uint32_t		 backend_cooldown_ms;
 	struct source_set	 source;		/* backend connects bind these */
+	uint32_t		 check_interval_ms;	/* active checks (check.h) */
+	uint32_t		 check_timeout_ms;
+	uint32_t		 check_rise, check_fall;
 	struct sockaddr_storage	 metrics_addr;		/* the metrics endpoint; */
 	socklen_t		 metrics_addrlen;	/* 0: off */
 	char			 metrics_name[CONF_ADDRNAME_MAX];	/* as written */

@@ -159,11 +159,17 @@ static void connect_pool(struct session *s, int i)
 
 void connect_route(struct session *s, const struct route *rt)
 {
+	int i;
+
 	s->proxy_send = rt->proxy;
 	s->rt = rt;
 	s->pool = rt->pool;
 	s->pool_start = pool_first(rt->pool, &s->peer);
-	connect_pool(s, pool_pick(rt->pool, s->pool_start, 0, s->w->loop.now));
+	if ((i = pool_pick(rt->pool, s->pool_start, 0, s->w->loop.now)) == -1) {
+		session_close(s, CR_NO_SERVER);	/* all down, draining or disabled */
+		return;
+	}
+	connect_pool(s, i);
 }
 
 /* A new socket for the next attempt: the failed one closed. */
@@ -200,6 +206,8 @@ void connect_failed(struct session *s, enum close_reason r)
 		return;
 	}
 	pool_failed(s->be, w->loop.now, s->conf->backend_fails, s->conf->backend_cooldown_ms);
+	backend_note(s->be, w->loop.now, "%u connects failed in a row: %s",
+	    __atomic_load_n(&s->be->fails, __ATOMIC_RELAXED), reason_code(r));
 	pool_drop(s->be);
 	s->held = 0;
 	if (tick_is_expired(s->connect_end, w->loop.now) ||
@@ -232,8 +240,10 @@ void connect_check(struct session *s)
 	}
 	if (!s->s.can_write)
 		return;
-	if (s->pool != NULL)
+	if (s->pool != NULL) {
 		pool_connected(s->be);
+		backend_note(s->be, s->w->loop.now, "a connect succeeded");
+	}
 	s->connect_done = s->w->loop.now;
 	stats_observe(&s->w->stats, H_CONNECT, s->connect_done - s->connect_start);
 	s->phase = PH_RELAY;

@@ -14,7 +14,9 @@
 
 /** Connect to rt's pool: the route is s's from now on, the walk starts
  *  where pool_first() says (for balance=source, from s's client address:
- *  the PROXY header's where one was read). */
+ *  the PROXY header's where one was read). With no server to pick (each
+ *  one down by checks, draining or disabled) the session ends with
+ *  no-server: the client is reset. */
 void connect_route(struct session *s, const struct route *rt);
 
 /** Connect to be outside any pool: the backend of a listener's on-no-sni,

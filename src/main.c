@@ -37,6 +37,7 @@ static const char usage_text[] =
 "       halfpipe -V | -h            version | usage\n"
 "       halfpipe -s SOCKET conns    list the live connections (admin-socket)\n"
 "       halfpipe -s SOCKET kill ID  end connection ID, both sides reset\n"
+"       halfpipe -s SOCKET servers  the servers and their states (drain, disable, ...: help)\n"
 "       halfpipe -s SOCKET help     list the admin commands\n"
 "       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT [FLAG...]\n"
 "                                   one listener without a file (flags override the file)\n"
@@ -430,6 +431,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 				nc = NULL;
 			}
 			if (nc != NULL) {
+				backend_carry(nc, cur);	/* servers keep their state */
 				/* Each worker takes it between two event
 				 * batches and says so: then every new
 				 * connection follows it. Live ones keep the
@@ -492,24 +494,24 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	return 0;
 }
 
-/* halfpipe -s SOCKET conns | kill ID: one request, the answer printed. */
+/* halfpipe -s SOCKET COMMAND [ARG]: one request, the answer printed. */
 static int admin_client(const char *path, int ac, char **av)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char req[ADMIN_REQ_MAX], buf[8192];
 	struct mbuf out = { 0 };
-	uint64_t id;
+	struct admin_arg arg;
 	ssize_t n;
 	int fd, rc = 0;
 
-	if (ac == 1 && (strcmp(av[0], "conns") == 0 || strcmp(av[0], "help") == 0))
-		snprintf(req, sizeof(req), "%s\n", av[0]);
-	else if (ac == 2 && strcmp(av[0], "kill") == 0 &&
-	    strlen(av[1]) < 32 && (snprintf(req, sizeof(req), "kill %s\n", av[1]),
-	    admin_parse(req, strlen(req), &id) == ADMIN_KILL))
+	if ((ac == 1 || ac == 2) && strlen(av[0]) + (ac == 2 ? strlen(av[1]) : 0) <
+	    ADMIN_REQ_MAX - 3 && (snprintf(req, sizeof(req), "%s%s%s\n", av[0],
+	    ac == 2 ? " " : "", ac == 2 ? av[1] : ""),
+	    admin_parse(req, strlen(req), &arg) > ADMIN_BAD))
 		;
 	else {
-		fprintf(stderr, "halfpipe: -s SOCKET wants \"conns\", \"kill ID\" or \"help\"\n");
+		fprintf(stderr, "halfpipe: -s SOCKET wants a command: conns, servers, "
+		    "kill ID|route=NAME|server=HOST:PORT, disable|enable|drain HOST:PORT, help\n");
 		usage(stderr);
 		return 2;
 	}

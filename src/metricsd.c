@@ -35,7 +35,10 @@ static int render_metrics(struct worker *w, struct mbuf *body)
 	ws = workers_all(&n);
 	for (i = 0; i < n; i++)
 		st[i] = &ws[i]->stats;
-	return metrics_render(body, w->conf, st, n);
+	if (metrics_render(body, w->conf, st, n) == -1)
+		return -1;
+	backend_metrics(body, w->conf, w->loop.now);	/* the servers' states */
+	return body->oom ? -1 : 0;
 }
 
 static const struct page pages[] = {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "conf.h"
 #include "pool.h"
 
@@ -134,7 +135,7 @@ int pool_cooling(const struct backend *be, tick_t now)
 
 int pool_avail(const struct backend *be, tick_t now)
 {
-	return !pool_cooling(be, now);
+	return backend_avail(be, now, 0);
 }
 
 /* -log2(x / 2^64) in fixed point, 24 bits of fraction: > 0 for every x (0
@@ -160,10 +161,15 @@ static uint64_t neglog2(uint64_t x)
 }
 
 /* The class of an untried server, lower preferred: 0 an available primary,
- * 1 an available backup, 2 and 3 the same unavailable. */
+ * 1 an available backup, 2 and 3 the same cooling down (the last resort);
+ * 4 never: down by checks, draining or disabled. */
 static unsigned rank(const struct pool *p, uint32_t i, tick_t now)
 {
-	return (pool_avail(p->srv[i], now) ? 0u : 2u) + ((p->backup >> i) & 1u);
+	unsigned backup = (p->backup >> i) & 1u;
+
+	if (pool_avail(p->srv[i], now))
+		return backup;
+	return backend_avail(p->srv[i], now, 1) ? 2u + backup : 4u;
 }
 
 int pool_pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now)
@@ -178,7 +184,7 @@ int pool_pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now)
 		i = p->balance == BAL_SOURCE ? k : (start + k) % p->n;
 		if (tried & (1u << i))
 			continue;
-		if ((r = rank(p, i, now)) > best_rank)
+		if ((r = rank(p, i, now)) > best_rank || r == 4)
 			continue;
 		w = p->weight[i];
 		switch (p->balance) {
@@ -212,9 +218,8 @@ uint32_t pool_left(const struct pool *p, uint32_t tried, tick_t now)
 	for (i = 0; i < p->n; i++) {
 		if (tried & (1u << i))
 			continue;
-		untried++;
-		if (pool_avail(p->srv[i], now))
-			ready++;
+		untried += backend_avail(p->srv[i], now, 1);
+		ready += backend_avail(p->srv[i], now, 0);
 	}
 	return ready > 0 ? ready : untried;
 }

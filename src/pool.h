@@ -14,11 +14,12 @@
  * pool_pick() gives the next server it has not tried. Among the untried
  * servers it prefers, in this order: available primaries, available
  * backups, then (better a connect that may fail than a certain refusal)
- * unavailable primaries and unavailable backups. Available is
- * pool_avail(): the one place that says whether a server takes new
- * connections (today: not cooling down). So a backup gets a connection
- * only when no primary is available for it: each one is unavailable or was
- * tried by this connection already.
+ * those cooling down, primaries first. Available is pool_avail(): the one
+ * place that says whether a server takes new connections, backend_avail()
+ * without its last resort (backend.h). A server down by checks, draining
+ * or disabled is never picked. So a backup gets a connection only when no
+ * primary is available for it: each one is unavailable or was tried by
+ * this connection already.
  *
  * Round robin with weights is nginx's smooth weighted round robin,
  * precomputed: pool_build() writes the primaries' order for one cycle (sum
@@ -83,16 +84,18 @@ uint32_t pool_first(struct pool *p, const struct sockaddr_storage *client);
  * untried servers of the preferred class (see above): round robin, the
  * first from start on; leastconn, the fewest connections in flight per
  * unit of weight, ties going to the first from start on; source, the best
- * rendezvous score for the client.
+ * rendezvous score for the client. -1 also when only servers down by
+ * checks, draining or disabled are left.
  */
 int pool_pick(const struct pool *p, uint32_t start, uint32_t tried, tick_t now);
 
 /** How many untried servers pool_pick() would choose among: those
- *  available at now, or if none, all untried ones. */
+ *  available at now, or if none, those backend_avail() admits as a last
+ *  resort (cooling down). */
 uint32_t pool_left(const struct pool *p, uint32_t tried, tick_t now);
 
-/** Does be take new connections at now? Today: it is not cooling down. The
- *  one test of a server's state that the pick makes. */
+/** Does be take new connections at now: up, not cooling down
+ *  (backend_avail(be, now, 0))? The pick's test of a server's state. */
 int pool_avail(const struct backend *be, tick_t now);
 
 /** A connect to be is being made: count it in flight. */

@@ -26,7 +26,8 @@
 	X(CR_RESOURCE, "resource")                                             \
 	X(CR_PROXY_REFUSED, "proxy-refused")                                   \
 	X(CR_BAD_PROXY, "bad-proxy")                                           \
-	X(CR_KILLED, "killed")
+	X(CR_KILLED, "killed")                                                 \
+	X(CR_NO_SERVER, "no-server")
 
 #define HP_REASON_ENUM(e, code) e,
 enum close_reason { HP_REASONS(HP_REASON_ENUM) CR_COUNT };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "check.h"
 #include "connect.h"
 #include "fds.h"
 #include "listener.h"
@@ -60,6 +61,7 @@ static void on_reload(struct loop_task *t)
 		log_warnx("out of memory: some backend names are not followed");
 	conf_unref(w->conf);
 	w->conf = c;
+	(void)checks_start(w, c);	/* a server's state is carried (backend_carry()) */
 	if (write(w->ack_fd, &one, sizeof(one)) == -1)
 		fatal("worker %d: eventfd", w->index);
 }
@@ -233,7 +235,7 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	if (index == 0 && ((w->res = resolver_new(&w->loop, c->resolvers)) == NULL ||
 	    resolve_follow(w->res, c) == -1))
 		return -1;
-	return 0;
+	return checks_init(w);
 }
 
 static void *worker_main(void *arg)
@@ -241,6 +243,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	uint64_t one = 1;
 
+	(void)checks_start(w, w->conf);	/* every worker is set up by now */
 	while (!w->draining || w->nlive > 0)
 		if (loop_run_once(&w->loop) == -1)
 			fatal("epoll_wait");
@@ -297,6 +300,7 @@ void worker_join(struct worker *w)
 	admin_close(w);
 	resolver_free(w->res);
 	w->res = NULL;
+	checks_free(w);
 	lognote_stop(&w->fd_log);
 	lognote_stop(&w->source_log);
 	if (w->wake_fd != -1)

@@ -39,6 +39,7 @@ struct session;
 struct metricsd;
 struct admin;
 struct resolver;
+struct checks;
 
 struct worker {
 	int			 index;
@@ -73,6 +74,7 @@ struct worker {
 	struct metricsd		*md;		/* worker 0 with metrics on */
 	struct admin		*admin;		/* admin-socket on */
 	struct resolver		*res;		/* worker 0: follows the backend names */
+	struct checks		*checks;	/* the servers this worker checks (check.h) */
 	int			 draining;
 	struct loop_timer	 drain;		/* the drain's deadline */
 };

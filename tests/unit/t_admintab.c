@@ -5,20 +5,20 @@
 #include "admintab.h"
 #include "test.h"
 
-#define P(s, idp) admin_parse(s, strlen(s), idp)
+#define P(s, ap) admin_parse(s, strlen(s), ap)
 
 int main(void)
 {
 	struct admin_row rows[2];
 	struct mbuf out = { 0 };
-	uint64_t id = 0;
+	struct admin_arg id = { 0 };
 	char big[ADMIN_REQ_MAX];
 
 	CHECK_INT(P("conns\n", &id), ADMIN_CONNS, "conns");
 	CHECK_INT(P("conns\r\n", &id), ADMIN_CONNS, "conns CRLF");
 	CHECK_INT(P("conns", &id), ADMIN_NEED_MORE, "no newline yet");
 	CHECK_INT(P("kill 42\n", &id), ADMIN_KILL, "kill");
-	CHECK(id == 42, "kill id");
+	CHECK(id.id == 42, "kill id");
 	CHECK_INT(P("kill 18446744073709551615\n", &id), ADMIN_KILL, "kill max");
 	CHECK_INT(P("kill 18446744073709551616\n", &id), ADMIN_BAD, "kill overflow");
 	CHECK_INT(P("kill 0\n", &id), ADMIN_BAD, "kill 0");
@@ -27,6 +27,24 @@ int main(void)
 	CHECK_INT(P("connsx\n", &id), ADMIN_BAD, "other");
 	CHECK_INT(P("help\n", &id), ADMIN_HELP, "help");
 	CHECK_INT(P("help me\n", &id), ADMIN_BAD, "help takes no argument");
+	CHECK_INT(P("servers\n", &id), ADMIN_SERVERS, "servers");
+	CHECK_INT(P("servers x\n", &id), ADMIN_BAD, "servers takes no argument");
+	CHECK_INT(P("disable 10.0.0.1:443\n", &id), ADMIN_DISABLE, "disable");
+	CHECK_STR(id.word, "10.0.0.1:443", "disable's server");
+	CHECK_INT(P("enable b.example:443\r\n", &id), ADMIN_ENABLE, "enable CRLF");
+	CHECK_STR(id.word, "b.example:443", "enable's server");
+	CHECK_INT(P("drain [::1]:8443\n", &id), ADMIN_DRAIN, "drain");
+	CHECK_STR(id.word, "[::1]:8443", "drain's server");
+	CHECK_INT(P("drain\n", &id), ADMIN_BAD, "drain without a server");
+	CHECK_INT(P("drain \n", &id), ADMIN_BAD, "drain, empty server");
+	CHECK_INT(P("drain a b\n", &id), ADMIN_BAD, "drain, two words");
+	CHECK_INT(P("disablex 1.2.3.4:5\n", &id), ADMIN_BAD, "not disable");
+	CHECK_INT(P("kill route=a.example\n", &id), ADMIN_KILL_ROUTE, "kill route=");
+	CHECK_STR(id.word, "a.example", "kill route='s name");
+	CHECK_INT(P("kill server=10.0.0.2:443\n", &id), ADMIN_KILL_SERVER, "kill server=");
+	CHECK_STR(id.word, "10.0.0.2:443", "kill server='s address");
+	CHECK_INT(P("kill route=\n", &id), ADMIN_BAD, "kill route= empty");
+	CHECK_INT(P("kill host=x\n", &id), ADMIN_BAD, "kill host= is no command");
 	memset(big, 'a', sizeof(big));
 	CHECK_INT(admin_parse(big, sizeof(big), &id), ADMIN_BAD, "too long");
 

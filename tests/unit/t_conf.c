@@ -358,9 +358,9 @@ test_flags(void)
 	FLAG_ERR(c, "route", "a.example.test=127.0.0.1:9002",
 	    "--route: duplicate route \"a.example.test\" (first at command line)\n");
 	FLAG_ERR(c, "route", "a.example.test",
-	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off])\n");
+	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls])\n");
 	FLAG_ERR(c, "route", "x.example.test=127.0.0.1:1,proto=h2",
-	    "--route: bad option \"proto=h2\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2 or source=ADDR[,ADDR...])\n");
+	    "--route: bad option \"proto=h2\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...] or check=tcp|tls)\n");
 	FLAG_OK(c, "route", "pp.example.test=127.0.0.1:9001,proxy=v2,alpn=h2");
 	{
 		const struct listener_conf *pl = &c->listeners[c->nlisteners - 1];
