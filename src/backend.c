@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
+#include "addrset.h"
 #include "backend.h"
 #include "conf.h"
 #include "log.h"
@@ -172,6 +174,22 @@ void backend_carry(struct conf *nc, const struct conf *old)
 	}
 }
 
+/* The addresses be connects to, " "-separated: a name's from DNS as now
+ * published, else the one it was given. */
+static void addresses(struct mbuf *out, const struct backend *be)
+{
+	struct sockaddr_storage a[ADDRSET_MAX];
+	char ip[ADDR_STRLEN];
+	size_t i, n;
+
+	if (be->dns == NULL || (n = addrset_copy(be->dns, a, ADDRSET_MAX)) == 0) {
+		mbuf_printf(out, "%s", addr_ip_str(&be->addr, ip, sizeof(ip)));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		mbuf_printf(out, "%s%s", i ? " " : "", addr_ip_str(&a[i], ip, sizeof(ip)));
+}
+
 void backend_table(struct mbuf *out, const struct conf *c, tick_t now)
 {
 	const struct backend_health *h;
@@ -179,7 +197,7 @@ void backend_table(struct mbuf *out, const struct conf *c, tick_t now)
 	tick_t at;
 	size_t i;
 
-	mbuf_printf(out, "server\tstate\tinflight\tfails\tcheck\tlast_check\tlatency_ms\tago_ms\n");
+	mbuf_printf(out, "server\tstate\tinflight\tfails\tcheck\tlast_check\tlatency_ms\tago_ms\taddresses\n");
 	for (i = 0; i < c->nbackends; i++) {
 		be = c->backends[i];
 		h = &be->health;
@@ -187,16 +205,16 @@ void backend_table(struct mbuf *out, const struct conf *c, tick_t now)
 		mbuf_printf(out, "%s\t%s\t%u\t%u\t%s\t", be->name,
 		    backend_state_name(backend_state(be, now)), LD(&be->inflight), LD(&be->fails),
 		    check_names[h->check]);
-		if (at == TICK_NONE) {
-			mbuf_printf(out, "-\t-\t-\n");
-			continue;
-		}
-		if (LD(&h->last) == BR_PASS)
-			mbuf_printf(out, "pass");
+		if (at == TICK_NONE)
+			mbuf_printf(out, "-\t-\t-\t");
+		else if (LD(&h->last) == BR_PASS)
+			mbuf_printf(out, "pass\t%u\t%llu\t", LD(&h->last_ms),
+			    (unsigned long long)(now > at ? now - at : 0));
 		else
-			mbuf_printf(out, "fail: %s", LD(&h->why));
-		mbuf_printf(out, "\t%u\t%llu\n", LD(&h->last_ms),
-		    (unsigned long long)(now > at ? now - at : 0));
+			mbuf_printf(out, "fail: %s\t%u\t%llu\t", LD(&h->why), LD(&h->last_ms),
+			    (unsigned long long)(now > at ? now - at : 0));
+		addresses(out, be);
+		mbuf_printf(out, "\n");
 	}
 }
 

@@ -182,12 +182,23 @@ def test_ttl_shorter_than_interval_is_followed(topo, hp_bin):
     assert be.s1.count("hello") == 1
 
 
-def test_two_addresses_are_a_pool_of_two(topo, hp_bin):
+def test_two_addresses_are_a_pool_of_two(topo, hp_bin, tmp_path):
     # NAME has both addresses: 10 connections at once, 5 to each (round
-    # robin over the addresses), each served on the first attempt.
+    # robin over the addresses), each served on the first attempt; the
+    # admin socket's `servers` lists both under the one name.
     be = Backends(topo)
     Dns(topo, [SERVER_ADDR, ADDR2])
-    hp = start(topo, hp_bin, be)
+    sock = str(tmp_path / "admin.sock")
+    hp = start(topo, hp_bin, be, {"admin-socket": sock})
+
+    def listed():
+        r = netns.run([str(hp_bin), "-s", sock, "servers"], ns=topo.proxy, check=False)
+        assert r.returncode == 0, r
+        lines = [ln.split("\t") for ln in r.stdout.decode().splitlines()]
+        rows = {row[0]: dict(zip(lines[0], row)) for row in lines[1:]}
+        return sorted(rows[be.backend]["addresses"].split())
+    procs.poll_until(listed, 5, "`servers` listing both addresses",
+                     done=lambda a: a == sorted([SERVER_ADDR, ADDR2]))
     cli = topo.peer(topo.client, "client")
     cli.connect(PROXY_CADDR, hp.port, [hello(SNI), WAIT_EOF, CLOSE], count=10)
     recs = hp.wait_log(n=10, timeout=15)

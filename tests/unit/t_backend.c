@@ -111,7 +111,7 @@ static void test_carry(void)
 	CHECK_INT(backend_state(n->backends[1], 1), BE_UP, "a new server starts up");
 	backend_table(&out, n, 1);
 	CHECK(out.p != NULL && strncmp(out.p, "server\tstate\t", 13) == 0, "table header");
-	CHECK(out.p != NULL && strstr(out.p, "\n127.0.0.1:2\tdraining\t0\t0\ttcp\t-\t-\t-\n"),
+	CHECK(out.p != NULL && strstr(out.p, "\n127.0.0.1:2\tdraining\t0\t0\ttcp\t-\t-\t-\t127.0.0.1\n"),
 	    "table row: %s", out.p ? out.p : "");
 	mbuf_free(&out);
 	backend_metrics(&out, n, 1);
