@@ -2,6 +2,8 @@
 their ratio; the `source` directive makes the backend see the configured
 source address."""
 
+import re
+
 from harness import (CLOSE, DEFAULT_OPTS, PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF,
                      assert_term, hello)
 import netns
@@ -105,3 +107,34 @@ def test_source_keeps_clients_and_moves_only_a_dead_servers(topo, hp_bin):
             assert second[a] != busiest, (a, first, second)
         else:
             assert second[a] == first[a], (a, first, second)
+
+
+def test_backup_gives_back_when_the_primary_returns(topo, hp_bin):
+    # primary s1 checked (check=tcp), backup s2: s1's port closed, checks
+    # take it down and s2 serves every connection; s1 listening again on
+    # the same port, checks bring it up and every connection goes back to
+    # it, none to the backup.
+    checks = {"check-interval": "200ms", "check-timeout": "150ms", "check-rise": "2",
+              "check-fall": "2"}
+    s1 = topo.peer(topo.server, "s1")
+    s2 = topo.peer(topo.server, "s2")
+    port1 = s1.listen(SERVER_ADDR, SERVE)
+    b1 = "%s:%d" % (SERVER_ADDR, port1)
+    b2 = "%s:%d" % (SERVER_ADDR, s2.listen(SERVER_ADDR, SERVE))
+    hp = start(topo, hp_bin, "%s,%s/backup,check=tcp" % (b1, b2), opts=checks)
+    client = topo.peer(topo.client, "client")
+    s1.finish()
+    hp.wait_stderr(r"server %s: up -> down" % re.escape(b1), timeout=5)
+    client.connect(PROXY_CADDR, hp.port, [hello(), SHUT, WAIT_EOF, CLOSE], count=10)
+    recs = hp.wait_log(n=10, timeout=15)
+    assert_term(recs, "client-fin")
+    assert all(r["backend"] == b2 for r in recs), recs
+
+    s1b = topo.peer(topo.server, "s1b")
+    s1b.send(cmd="listen", addr=SERVER_ADDR, port=port1, scripts=SERVE)
+    assert s1b.wait(ev="listening")[0]["port"] == port1
+    hp.wait_stderr(r"server %s: down -> up" % re.escape(b1), timeout=5)
+    client.connect(PROXY_CADDR, hp.port, [hello(), SHUT, WAIT_EOF, CLOSE], count=10)
+    recs = hp.wait_log(n=20, timeout=15)[10:]
+    assert_term(recs, "client-fin")
+    assert all(r["backend"] == b1 for r in recs), recs

@@ -9,6 +9,7 @@ under load: live transfers finish byte-exact, no new connection goes to the
 drained server; `servers` and the /metrics gauges say so."""
 
 import re
+import signal
 import time
 
 import netns
@@ -168,3 +169,39 @@ def test_drain_under_load(topo, hp_bin, tmp_path):
     k = admin(topo, hp_bin, path, "kill", "server=%s" % b1)
     assert k.returncode == 0 and k.stdout == b"killed 0 connections\n", k
     assert admin(topo, hp_bin, path, "drain", "10.9.9.9:1").returncode == 1
+
+
+def test_state_survives_a_reload(topo, hp_bin, tmp_path):
+    # a drained server and a server down by checks stay so across a reload
+    # of the same file (the new configuration's servers of the same name
+    # take their state): after it, every connection goes to the third one,
+    # and `enable` then brings the drained one back.
+    topo.add_server_addr(ADDR2)
+    topo.add_server_addr(ADDR3)
+    s1, s2, s3 = (topo.peer(topo.server, n) for n in ("s1", "s2", "s3"))
+    b1 = "%s:%d" % (SERVER_ADDR, s1.listen(SERVER_ADDR, SERVE))
+    b2 = "%s:%d" % (ADDR2, s2.listen(ADDR2, SERVE))
+    b3 = "%s:%d" % (ADDR3, s3.listen(ADDR3, SERVE))
+    sock = str(tmp_path / "admin.sock")
+    conf = str(tmp_path / "halfpipe.conf")
+    with open(conf, "w") as f:
+        f.write("".join("%s %s\n" % kv for kv in CHECKS.items()))
+        f.write("admin-socket %s\nlisten %s:0\nroute %s %s,%s,%s check=tcp\n"
+                % (sock, PROXY_CADDR, SNI, b1, b2, b3))
+    hp = topo.halfpipe(hp_bin, ["-c", conf])
+    client = topo.peer(topo.client, "client")
+    assert admin(topo, hp_bin, sock, "drain", b1).returncode == 0
+    s2.kill()
+    s2.wait_exit(T(5))
+    hp.wait_stderr(r"server %s: up -> down" % re.escape(b2), timeout=5)
+
+    hp.kill(signal.SIGHUP)
+    hp.wait_stderr(r"halfpipe: \w+: reloaded", timeout=10)
+    st = {k: v["state"] for k, v in servers(topo, hp_bin, sock).items()}
+    assert st == {b1: "draining", b2: "down", b3: "up"}, st
+    recs = burst(hp, client, 9)
+    assert_term(recs, "client-fin")
+    assert [r["backend"] for r in recs] == [b3] * 9, recs
+    assert admin(topo, hp_bin, sock, "enable", b1).returncode == 0
+    recs = burst(hp, client, 6)
+    assert sorted(set(r["backend"] for r in recs)) == sorted([b1, b3]), recs
