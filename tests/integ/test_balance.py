@@ -5,7 +5,7 @@ source address."""
 import re
 
 from harness import (CLOSE, DEFAULT_OPTS, PROXY_CADDR, SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF,
-                     assert_term, hello)
+                     assert_term, hello, wait_tag)
 import netns
 
 SERVE = [[STRIP, WAIT_EOF, CLOSE]]
@@ -50,6 +50,30 @@ def test_source_address_seen_by_backend(topo, hp_bin):
     assert_term(recs, "client-fin")
     peers = [e["peer"].rsplit(":", 1)[0] for e in s1.wait(ev="accepted", n=20)]
     assert peers == [SRC] * 20, peers
+
+
+def test_source_ports_chosen_at_connect(topo, hp_bin):
+    # 12 ephemeral ports in the proxy's namespace, `source` set, 16
+    # connections held open at once, 8 to each of two backends: all are
+    # served, which needs a port chosen per destination at connect
+    # (IP_BIND_ADDRESS_NO_PORT); a port taken at bind() would run out at 12.
+    netns.run(["ip", "-n", topo.proxy, "addr", "add", SRC + "/24", "dev", topo.tag + "ps"])
+    netns.run(["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=61000 61011"],
+              ns=topo.proxy)
+    s1, s2 = topo.peer(topo.server, "s1"), topo.peer(topo.server, "s2")
+    b1 = "%s:%d" % (SERVER_ADDR, s1.listen(SERVER_ADDR, SERVE))
+    b2 = "%s:%d" % (SERVER_ADDR, s2.listen(SERVER_ADDR, SERVE))
+    hp = start(topo, hp_bin, "%s,%s" % (b1, b2), opts={"source": SRC})
+    client = topo.peer(topo.client, "client")
+    client.connect(PROXY_CADDR, hp.port, [hello(), wait_tag("go"), SHUT, WAIT_EOF, CLOSE],
+                   count=16)
+    for s in (s1, s2):
+        peers = [e["peer"].rsplit(":", 1)[0] for e in s.wait(ev="accepted", n=8, timeout=15)]
+        assert peers == [SRC] * 8, peers
+    client.signal("go")
+    recs = hp.wait_log(n=16, timeout=15)
+    assert_term(recs, "client-fin")
+    assert sorted(r["backend"] for r in recs) == sorted([b1] * 8 + [b2] * 8), recs
 
 
 def test_backup_only_when_every_primary_is_down(topo, hp_bin):
