@@ -68,6 +68,10 @@ void addrset_publish(struct addrset *s, const struct sockaddr_storage *addrs, si
 		m++;
 	}
 	__atomic_store_n(&s->n, (uint32_t)m, __ATOMIC_RELAXED);
+	for (i = 0; i < ADDRSET_MAX; i++) {	/* new addresses start afresh */
+		__atomic_store_n(&s->fails[i], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->down_until[i], 0, __ATOMIC_RELAXED);
+	}
 	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
@@ -123,9 +127,48 @@ size_t addrset_copy(const struct addrset *s, struct sockaddr_storage *out, size_
 	return i;
 }
 
-uint32_t addrset_first(struct addrset *s)
+static int cooling(const struct addrset *s, uint32_t i, uint64_t now)
 {
-	return __atomic_fetch_add(&s->cursor, 1, __ATOMIC_RELAXED);
+	uint64_t until = __atomic_load_n(&s->down_until[i], __ATOMIC_RELAXED);
+
+	return until != 0 && until > now;
+}
+
+uint32_t addrset_first(struct addrset *s, uint64_t now)
+{
+	uint32_t pos = __atomic_fetch_add(&s->cursor, 1, __ATOMIC_RELAXED);
+	uint32_t n = __atomic_load_n(&s->n, __ATOMIC_RELAXED), j;
+
+	for (j = 0; j < n; j++)
+		if (!cooling(s, (pos + j) % n, now))
+			return pos + j;
+	return pos;
+}
+
+void addrset_failed(struct addrset *s, uint32_t k, uint64_t now, uint32_t fails_max,
+    uint32_t cooldown_ms)
+{
+	uint32_t n = __atomic_load_n(&s->n, __ATOMIC_RELAXED), i;
+
+	if (n == 0)
+		return;
+	i = k % n;
+	if (__atomic_add_fetch(&s->fails[i], 1, __ATOMIC_RELAXED) >= fails_max)
+		__atomic_store_n(&s->down_until[i], now + cooldown_ms, __ATOMIC_RELAXED);
+}
+
+void addrset_connected(struct addrset *s, uint32_t k)
+{
+	uint32_t n = __atomic_load_n(&s->n, __ATOMIC_RELAXED), i;
+
+	if (n == 0)
+		return;
+	i = k % n;
+	/* Read first: a healthy address's cache line is not written each time. */
+	if (__atomic_load_n(&s->fails[i], __ATOMIC_RELAXED) != 0)
+		__atomic_store_n(&s->fails[i], 0, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&s->down_until[i], __ATOMIC_RELAXED) != 0)
+		__atomic_store_n(&s->down_until[i], 0, __ATOMIC_RELAXED);
 }
 
 static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)

@@ -44,6 +44,10 @@ struct addrset {
 	uint32_t		 n;		/* addresses in a[] */
 	uint32_t		 cursor;	/* round robin over them, relaxed atomic */
 	struct addrset_slot	 a[ADDRSET_MAX];
+	/* Per address, hints kept with relaxed atomics (addrset_failed()):
+	 * connects failed in a row, and the tick it cools down until. */
+	uint32_t		 fails[ADDRSET_MAX];
+	uint64_t		 down_until[ADDRSET_MAX];
 };
 
 /** Replace the addresses of s with addrs[0..n) (at most ADDRSET_MAX are
@@ -61,8 +65,18 @@ int addrset_read(const struct addrset *s, uint32_t k, struct sockaddr_storage *o
 size_t addrset_copy(const struct addrset *s, struct sockaddr_storage *out, size_t max);
 
 /** Where a connection's walk over the addresses of s starts: the round-robin
- *  cursor, advanced. Any thread. */
-uint32_t addrset_first(struct addrset *s);
+ *  cursor, advanced, then moved on past addresses cooling down at now
+ *  (addrset_failed()) unless every one is. Any thread. */
+uint32_t addrset_first(struct addrset *s, uint64_t now);
+
+/** A connect to address k % n of s failed at now: one more in a row; at
+ *  fails_max or more it cools down until now + cooldown_ms, and walks start
+ *  past it. Any thread. */
+void addrset_failed(struct addrset *s, uint32_t k, uint64_t now, uint32_t fails_max,
+    uint32_t cooldown_ms);
+
+/** A connect to address k % n of s succeeded: its run of failures is over. */
+void addrset_connected(struct addrset *s, uint32_t k);
 
 /** in[0..n) filtered and ordered by prefer (see enum addr_prefer; the order
  *  within a family kept), duplicates dropped, into out[0..ADDRSET_MAX): the

@@ -86,7 +86,7 @@ static void backend_addr(struct session *s, struct backend *be, struct sockaddr_
 	if (s->be != be) {	/* a new server: a new walk over its addresses */
 		s->addr_tries = s->addr_n = 0;
 		if (be->dns != NULL)
-			s->addr_start = addrset_first(be->dns);
+			s->addr_start = addrset_first(be->dns, s->w->loop.now);
 	}
 	if (be->dns == NULL || addrset_read(be->dns, s->addr_start + s->addr_tries, ss, len,
 	    &s->addr_n) == -1) {
@@ -193,6 +193,9 @@ void connect_failed(struct session *s, enum close_reason r)
 	struct worker *w = s->w;
 	int i;
 
+	if (s->be->dns != NULL)		/* this address: passed over for a while */
+		addrset_failed(s->be->dns, s->addr_start + s->addr_tries - 1, w->loop.now,
+		    s->conf->backend_fails, s->conf->backend_cooldown_ms);
 	if (s->addr_tries < s->addr_n && !tick_is_expired(s->connect_end, w->loop.now)) {
 		if (s->held)
 			pool_drop(s->be);
@@ -240,6 +243,8 @@ void connect_check(struct session *s)
 	}
 	if (!s->s.can_write)
 		return;
+	if (s->be->dns != NULL)
+		addrset_connected(s->be->dns, s->addr_start + s->addr_tries - 1);
 	if (s->pool != NULL) {
 		pool_connected(s->be);
 		backend_note(s->be, s->w->loop.now, "a connect succeeded");

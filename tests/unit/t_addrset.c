@@ -56,8 +56,8 @@ static void test_publish_read(void)
 	got = addrset_copy(s, out, 4);
 	CHECK_INT(got, 3, "copy: all three");
 	CHECK(got == 3 && addrset_same(out, 3, in, 3), "copy: the same addresses");
-	CHECK_INT(addrset_first(s), 0, "cursor starts at 0");
-	CHECK_INT(addrset_first(s), 1, "and advances");
+	CHECK_INT(addrset_first(s, 1000), 0, "cursor starts at 0");
+	CHECK_INT(addrset_first(s, 1000), 1, "and advances");
 	addrset_publish(s, in, 1);
 	CHECK(addrset_read(s, 7, &out[0], &len, &n) == 0 && n == 1, "a smaller set replaces it");
 	CHECK_STR(txt(&out[0], b), "192.0.2.1:443", "its one address");
@@ -272,9 +272,55 @@ static void test_conf(void)
 	conf_free(c);
 }
 
+/* A failing address cools down after fails_max failures in a row and walks
+ * start past it until then; a success, or a new set, ends that. */
+static void test_cooling(void)
+{
+	struct sockaddr_storage in[3] = { ip("192.0.2.1", 1), ip("192.0.2.2", 1),
+	    ip("192.0.2.3", 1) };
+	struct addrset *s = calloc(1, sizeof(*s));
+	uint32_t k, seen[3] = { 0, 0, 0 };
+	int i;
+
+	addrset_publish(s, in, 3);
+	addrset_failed(s, 4, 1000, 2, 500);	/* address 1, once: not yet */
+	CHECK_INT(addrset_first(s, 1000) % 3, 0, "one failure of 2: nothing cools");
+	CHECK_INT(addrset_first(s, 1000) % 3, 1, "address 1 still starts a walk");
+	addrset_failed(s, 1, 1000, 2, 500);	/* twice in a row: cools until 1500 */
+	for (i = 0; i < 30; i++)
+		seen[addrset_first(s, 1200) % 3]++;
+	CHECK(seen[1] == 0 && seen[0] == 10 && seen[2] == 20,
+	    "cooling address 1 passed over, its turn to the next: %u %u %u",
+	    seen[0], seen[1], seen[2]);
+	for (i = 0; i < 3; i++)
+		seen[i] = 0;
+	for (i = 0; i < 3; i++)
+		seen[addrset_first(s, 1500) % 3]++;
+	CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1, "at its end it starts walks again");
+	addrset_failed(s, 0, 2000, 1, 500);
+	addrset_failed(s, 1, 2000, 1, 500);
+	addrset_failed(s, 2, 2000, 1, 500);
+	k = addrset_first(s, 2100);
+	CHECK_INT(addrset_first(s, 2100), k + 1, "all cooling: the plain order, better than none");
+	addrset_connected(s, 1);
+	for (i = 0; i < 3; i++)
+		seen[i] = 0;
+	for (i = 0; i < 9; i++)
+		seen[addrset_first(s, 2100) % 3]++;
+	CHECK(seen[1] == 9, "a success ends its cool-down: %u %u %u", seen[0], seen[1], seen[2]);
+	addrset_publish(s, in, 3);
+	for (i = 0; i < 3; i++)
+		seen[i] = 0;
+	for (i = 0; i < 9; i++)
+		seen[addrset_first(s, 2100) % 3]++;
+	CHECK(seen[0] == 3 && seen[1] == 3 && seen[2] == 3, "a new set starts afresh");
+	free(s);
+}
+
 int main(void)
 {
 	test_publish_read();
+	test_cooling();
 	test_prefer();
 	test_same_and_schedule();
 	test_race();
