@@ -166,7 +166,7 @@ static const struct acmd commands[] = {
 	{ ADMIN_KILL_SERVER, "kill server=HOST:PORT",
 	  "end every connection to that server, both sides reset (term killed)",
 	  kill_some_each, kill_some_answer },
-	{ ADMIN_SERVERS, "servers", "the servers: state, in flight, fails, last check (docs/admin.md)",
+	{ ADMIN_SERVERS, "servers", "the servers: state, in flight, fails, last check, addresses (docs/admin.md)",
 	  NULL, servers_answer },
 	{ ADMIN_DISABLE, "disable HOST:PORT",
 	  "no new connections to that server; live ones go on (kill server= ends them)",
