@@ -13,6 +13,7 @@
 #include "check.h"
 #include "conf.h"
 #include "log.h"
+#include "mix.h"
 #include "probe_hello.h"
 #include "worker.h"
 
@@ -41,11 +42,7 @@ struct checks {
 
 static uint64_t rnd64(struct checks *cs)
 {
-	uint64_t z = (cs->rng += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return mix64_next(&cs->rng);
 }
 
 static const char *errno_why(int err)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "limits.h"
+#include "mix.h"
 
 /*
  * A listener block's count lives in a struct of its own, found again by the
@@ -113,17 +114,6 @@ int limits_init(struct conf *c)
 	return 0;
 }
 
-/* A keyed 64-bit mix of up to two words (splitmix64's finaliser). */
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebull;
-	h ^= h >> 31;
-	return h;
-}
-
 uint32_t limits_slot(const struct sockaddr_storage *peer)
 {
 	const struct sockaddr_in *in4 = (const struct sockaddr_in *)peer;
@@ -141,7 +131,7 @@ uint32_t limits_slot(const struct sockaddr_storage *peer)
 		a = 6ull << 32;
 	} else
 		return LIMITS_NO_SLOT;
-	return (uint32_t)(mix(mix(a ^ seed[0]) ^ b ^ seed[1]) % LIMITS_SLOTS);
+	return (uint32_t)(mix64(mix64(a ^ seed[0]) ^ b ^ seed[1]) % LIMITS_SLOTS);
 }
 
 /* Add one to *n unless that passes max (0: no limit); 1 if counted. */

@@ -7,18 +7,8 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "mix.h"
 #include "pool.h"
-
-/* splitmix64's finalizer: every input bit moves every output bit. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
 
 /* FNV-1a over p[0..n), then mixed. */
 static uint64_t hash_bytes(const void *p, size_t n)
@@ -124,13 +114,6 @@ uint32_t pool_first(struct pool *p, const struct sockaddr_storage *client)
 	if (p->nseq == 0)	/* not built: the plain order */
 		return pos % p->n;
 	return p->seq[pos % p->nseq];
-}
-
-int pool_cooling(const struct backend *be, tick_t now)
-{
-	tick_t until = __atomic_load_n(&be->down_until, __ATOMIC_RELAXED);
-
-	return until != TICK_NONE && !tick_is_expired(until, now);
 }
 
 int pool_avail(const struct backend *be, tick_t now)

@@ -107,7 +107,5 @@ void pool_drop(struct backend *be);
 void pool_failed(struct backend *be, tick_t now, uint32_t fails_max, uint32_t cooldown_ms);
 /** A connect to be succeeded: the run of failures is over. */
 void pool_connected(struct backend *be);
-/** Is be cooling down at now? */
-int pool_cooling(const struct backend *be, tick_t now);
 
 #endif

@@ -3,6 +3,7 @@
  * clock, every server cooling down, the budget split's server count). */
 #include <string.h>
 
+#include "backend.h"
 #include "conf.h"
 #include "pool.h"
 #include "route.h"
@@ -131,17 +132,17 @@ static void test_pick(void)
 	/* cool-down: 3 failures in a row, 10 s */
 	pool_failed(&be[0], now, 3, 10000);
 	pool_failed(&be[0], now, 3, 10000);
-	CHECK(!pool_cooling(&be[0], now), "two failures: still in");
+	CHECK(!backend_cooling(&be[0], now), "two failures: still in");
 	pool_failed(&be[0], now, 3, 10000);
-	CHECK(pool_cooling(&be[0], now), "third failure: cooling down");
+	CHECK(backend_cooling(&be[0], now), "third failure: cooling down");
 	CHECK_INT(pool_pick(&p, 0, 0, now), 1, "a cooling server is passed over");
 	CHECK_INT(pool_pick(&p, 0, 0, now + 9999), 1, "until the cool-down ends");
 	CHECK_INT(pool_left(&p, 0, now), 2, "a cooling server is not counted for the split");
 	CHECK_INT(pool_pick(&p, 0, 0, now + 10000), 0, "then tried again");
 	pool_failed(&be[0], now + 10000, 3, 10000);
-	CHECK(pool_cooling(&be[0], now + 10001), "one more failure after it: cooling again");
+	CHECK(backend_cooling(&be[0], now + 10001), "one more failure after it: cooling again");
 	pool_connected(&be[0]);
-	CHECK(!pool_cooling(&be[0], now) && be[0].fails == 0, "a success ends the run");
+	CHECK(!backend_cooling(&be[0], now) && be[0].fails == 0, "a success ends the run");
 	/* every untried server cooling: tried anyway */
 	for (i = 0; i < 3; i++)
 		pool_failed(&be[i], now, 1, 10000);
