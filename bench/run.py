@@ -512,9 +512,13 @@ class HalfpipeBase(Halfpipe):
     measured in the same rounds: a before/after comparison in one run."""
     name = "halfpipe-base"
 
+    workers = 2     # --base-workers
+
     def commands(self):
         cmd = Halfpipe.commands(self)
         cmd[0][0] = HALFPIPE_BASE
+        cmd[0][cmd[0].index("--workers") + 1] = str(self.workers)
+        self.listeners = self.workers   # one SO_REUSEPORT socket each
         return cmd
 
 
@@ -1048,6 +1052,8 @@ def main():
     ap.add_argument("--only", default=",".join(ALL_PEERS), help="peers, comma-separated")
     ap.add_argument("--base", help="another halfpipe binary, measured beside build/halfpipe "
                     "as peer halfpipe-base (before/after a change, in one run)")
+    ap.add_argument("--base-workers", type=int, default=2,
+                    help="workers of halfpipe-base (halfpipe has 2): the cost of a second worker")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--max-minutes", type=float, default=30, help="hard limit for the whole run")
     ap.add_argument("--no-install", action="store_true")
@@ -1065,6 +1071,7 @@ def main():
     global ACCESS_LOG, HALFPIPE, HALFPIPE_BASE
     ACCESS_LOG = opt.access_log
     peers = [p for p in opt.only.split(",") if p]
+    HalfpipeBase.workers = opt.base_workers
     if opt.base:
         if not os.access(opt.base, os.X_OK):
             sys.exit("bench: --base %s: not an executable" % opt.base)
