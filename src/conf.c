@@ -135,7 +135,7 @@ static const struct conf_directive directives[] = {
 	{ .name = "workers", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_count, .keep = keep_u32, ONE, .args = "N|auto", .def = "auto",
 	  .min = 1, .max = 64, .off = G(workers),
-	  .doc = "event-loop threads sharing the listeners (SO_REUSEPORT); auto: one per CPU" },
+	  .doc = "event-loop threads sharing the listeners (SO_REUSEPORT); auto: one per CPU halfpipe may run on (its affinity)" },
 	{ .name = "splice-pipes", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_count, .keep = keep_u32, ONE, .args = "N", .def = "1000",
 	  .min = 0, .max = 100000, .off = G(splice_pipes),

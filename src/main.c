@@ -2,6 +2,7 @@
  * which only waits; the event loops are the workers' (worker.c). */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,18 @@ static FILE *open_access_log(const char *path)
 	return f;
 }
 
+/* The CPUs this process may run on (taskset, a cpuset, systemd's
+ * CPUAffinity=), not all the machine's: workers beyond them would only take
+ * turns on the same cores, each paying the other's latency. */
+static long usable_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static int run(struct conf *c, const char *file, const struct flag *flags, int nflags)
 {
 	struct conf *cur = conf_ref(c), *nc;
@@ -347,7 +360,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	int n = (int)c->workers, sfd, done_fd, ack_fd, signals = 0;
 
 	if (n == 0) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		ncpu = usable_cpus();
 		n = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu;
 	}
 	signal(SIGPIPE, SIG_IGN);
