@@ -614,6 +614,12 @@ class MatrixRun:
                 break
             got.append(e["conn"])
         p.probes = (len(got), n)
+        # when a probe took the cell's client port again (a reset leaves no
+        # TIME-WAIT to keep it), the sockets of that port after it are the
+        # probe's: the lingering check looks only before it
+        p.port_reused = min((e["t"] for e in self.chub.events(lb)
+                             if e["ev"] == "connected" and e.get("lport") == p.lport),
+                            default=None)
 
     # the drain instance
     def run_drain(self):
@@ -762,7 +768,10 @@ class MatrixRun:
             if recs:
                 after = max(after, recs[0][0])
             snap = self.ss.at_or_after(after + 0.05)
+            reused = getattr(p, "port_reused", None)
             eps = [(CLIENT_ADDR, p.lport)] + ([p.endpoint] if p.endpoint else [])
+            if snap is not None and reused is not None and snap[0] >= reused:
+                eps = eps[1:]       # that port is a probe's now
             if snap is None:
                 problems.append("sockets: no ss snapshot past the bound")
             else:
