@@ -45,8 +45,9 @@ import time
 import pytest
 
 import netns
+import nftcheck
 import procs
-from harness import (CLOSE, SHUT, SNI, STRIP, WAIT_EOF, ended_conns, hello, pattern,
+from harness import (CLOSE, REPO, SHUT, SNI, STRIP, WAIT_EOF, ended_conns, hello, pattern,
                      send_pattern, sha, T)
 from netns import run
 
@@ -448,3 +449,15 @@ def test_keepalived_conf_is_valid(loopback):
         r = subprocess.run(["keepalived", "-t", "-f", path], capture_output=True, timeout=T(20))
         assert (r.returncode == 0) == (rc == 0), (path, r.returncode, r.stderr[-2000:])
     assert text.count("real_server ") == 3 and text.count("path /ready") == 3
+
+
+def test_deploy_doc_shows_the_tested_configs():
+    # docs/deploy.md shows the keepalived.conf the IPVS variant writes and
+    # the rule nftcheck.py installs, for the fleet's addresses on ports 443
+    # (TLS) and 9101 (metrics): the same text, not a copy that drifts.
+    doc = open(os.path.join(REPO, "docs", "deploy.md")).read()
+    assert "```\n" + keepalived_conf([443] * N, [9101] * N) + "```" in doc
+    a = type("A", (), {"table": "hpfleet", "vip": VIP, "port": VIP_PORT})
+    rule = nftcheck.rule(a, list(range(N)), [(inst_addr(i), 443) for i in range(N)])
+    assert rule.startswith("add rule ip hpfleet pre ")
+    assert "\t\t" + rule[len("add rule ip hpfleet pre "):] in doc
