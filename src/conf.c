@@ -72,6 +72,7 @@ struct conf_parse {
 #define SETTER(name) \
 	static int name(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 SETTER(set_duration);
+SETTER(set_delay);
 SETTER(set_bytes);
 SETTER(set_count);
 SETTER(set_string);
@@ -120,6 +121,10 @@ static const struct conf_directive directives[] = {
 	  .set = set_duration, ONE, .args = "DURATION", .def = "30s", DAY,
 	  .off = G(drain_timeout_ms),
 	  .doc = "after SIGTERM/SIGINT, time live sessions have to finish before they are reset" },
+	{ .name = "drain-delay", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_delay, ONE, .args = "DURATION", .def = "0", .min = 0, .max = MS_H,
+	  .off = G(drain_delay_ms),
+	  .doc = "after the first SIGTERM/SIGINT, keep accepting for this long while GET /ready answers 503 (a balancer takes the instance out), then close the listeners and drain; a second signal ends it at once; 0: close them at the first signal" },
 	{ .name = "hello-max", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
 	  .set = set_bytes, ONE, .args = "BYTES", .def = "32768",
 	  .min = 512, .max = 1048576, .off = G(hello_max),
@@ -188,7 +193,7 @@ static const struct conf_directive directives[] = {
 	  .doc = "checks failed in a row that take a server down: no connection is sent to it" },
 	{ .name = "metrics", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_metrics, .keep = keep_metrics, ONE, .args = "ADDR:PORT|off", .def = "off",
-	  .doc = "serve Prometheus metrics over HTTP (GET /metrics) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
+	  .doc = "serve Prometheus metrics over HTTP (GET /metrics) and readiness (GET /ready, for a balancer) on this address, a.b.c.d:PORT or [IPv6]:PORT; off: none" },
 	{ .name = "resolve-interval", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
 	  .set = set_duration, ONE, .args = "DURATION", .def = "10s",
 	  .min = MS_S, .max = 24 * MS_H, .off = G(resolve_interval_ms),
@@ -400,7 +405,7 @@ const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t l
 
 	if (d->min == 0 && d->max == 0)
 		snprintf(buf, len, "%s", "");
-	else if (d->set == set_duration)
+	else if (d->set == set_duration || d->set == set_delay)
 		snprintf(buf, len, "%s..%s", fmt_duration(d->min, lo, sizeof(lo)),
 		    fmt_duration(d->max, hi, sizeof(hi)));
 	else
@@ -466,6 +471,19 @@ static int set_duration(struct conf_parse *p, const struct conf_directive *d, ch
 	if (v == 0) {
 		perr(p, "%s is not allowed: every phase needs a deadline (%s)", av[0],
 		    conf_bounds_text(d, b, sizeof(b)));
+		return -1;
+	}
+	return set_u32(p, d, av[0], v);
+}
+
+/* DURATION, in ms, 0 allowed: a wait, not a phase's deadline. */
+static int set_delay(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	uint32_t v;
+
+	(void)ac;
+	if (conf_parse_duration(av[0], &v) == -1) {
+		perr(p, "bad duration \"%s\" (want e.g. 0, 500ms, 3s, 10m)", av[0]);
 		return -1;
 	}
 	return set_u32(p, d, av[0], v);

@@ -97,6 +97,7 @@ struct conf {
 	uint32_t		 idle_timeout_ms;
 	uint32_t		 half_closed_timeout_ms;
 	uint32_t		 drain_timeout_ms;
+	uint32_t		 drain_delay_ms;	/* accept on after the first signal; 0: no */
 	uint32_t		 hello_max;		/* cap on the ClientHello body, bytes */
 	char			*access_log;		/* "-" is stdout, "off" disables */
 	char			*admin_socket;		/* unix socket path; "off": none */

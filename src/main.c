@@ -479,8 +479,10 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 		} else {
 			log_info("signal %u%s", si.ssi_signo,
 			    signals++ ? ": ending every connection now" : "");
-			if (signals == 1)
+			if (signals == 1) {
 				notify_send("STOPPING=1");	/* the drain starts */
+				workers_stopping();		/* /ready: 503 */
+			}
 			for (i = 0; i < (size_t)n; i++)
 				worker_signal(&ws[i]);
 		}

@@ -18,8 +18,9 @@ struct metricsd {
 	struct worker		*w;
 };
 
-/* A page: a row. render appends the body for GET path; 0, or -1 (out of
- * memory: a 500). */
+/* A page: a row. render appends the body for GET path and returns the
+ * status (200, or another the page means, such as /ready's 503), or -1
+ * (out of memory: a 500). */
 struct page {
 	const char	*path;
 	const char	*help;
@@ -38,11 +39,23 @@ static int render_metrics(struct worker *w, struct mbuf *body)
 	if (metrics_render(body, w->conf, st, n) == -1)
 		return -1;
 	backend_metrics(body, w->conf, w->loop.now);	/* the servers' states */
-	return body->oom ? -1 : 0;
+	return body->oom ? -1 : 200;
+}
+
+/* For a balancer's health check: 200 while halfpipe accepts, 503 from the
+ * first SIGTERM/SIGINT on (drain-delay, then the drain). */
+static int render_ready(struct worker *w, struct mbuf *body)
+{
+	int ready = workers_ready();
+
+	(void)w;
+	mbuf_printf(body, "%s\n", ready ? "ready" : "draining");
+	return body->oom ? -1 : ready ? 200 : 503;
 }
 
 static const struct page pages[] = {
 	{ "/metrics", "Prometheus text format 0.0.4 (docs/metrics.md)", render_metrics },
+	{ "/ready", "200 ready, or 503 draining from the first SIGTERM on", render_ready },
 };
 #define NPAGES (sizeof(pages) / sizeof(pages[0]))
 
@@ -54,6 +67,7 @@ static const char *status_text(int st)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
 	default: return "Request Header Fields Too Large";
 	}
 }
@@ -74,11 +88,11 @@ static enum ctl_verdict on_request(struct ctl_conn *cc, const char *req, size_t 
 			pg = &pages[i];
 	if (st == 200 && pg == NULL)
 		st = 404;
-	if (pg != NULL && pg->render(md->w, &body) == -1) {
+	if (pg != NULL && (st = pg->render(md->w, &body)) == -1) {
 		mbuf_free(&body);
 		st = 500;
 	}
-	if (st != 200)
+	if (st != 200 && body.len == 0)
 		mbuf_printf(&body, "%d %s\n", st, st == 500 ? "out of memory" : status_text(st));
 	mbuf_printf(out, "HTTP/1.0 %d %s\r\n"
 	    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"

@@ -3,8 +3,10 @@
  * over a control connection (ctl.h: one request, its header block at most
  * 4 KiB, one answer, all within 5 s, at most 8 scrapes at once, more are
  * reset) in the first worker's loop. The pages are rows of metricsd.c's
- * table: GET /metrics gets the exposition of every worker's statistics;
- * another path 404, another method 405.
+ * table: GET /metrics gets the exposition of every worker's statistics,
+ * GET /ready 200 "ready" while halfpipe accepts and 503 "draining" from the
+ * first SIGTERM/SIGINT on (workers_ready()); another path 404, another
+ * method 405.
  */
 #ifndef HP_METRICSD_H
 #define HP_METRICSD_H

@@ -27,6 +27,17 @@
 
 static struct worker *all[WORKERS_MAX];
 static size_t nall;
+static int stopping;		/* workers_stopping(): __atomic */
+
+void workers_stopping(void)
+{
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+}
+
+int workers_ready(void)
+{
+	return !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE);
+}
 
 struct worker **workers_all(size_t *n)
 {
@@ -99,13 +110,9 @@ static void on_drain_deadline(struct loop_timer *lt)
 	session_drain_deadline(container_of(lt, struct worker, drain));
 }
 
-/* SIGTERM or SIGINT: the first starts the drain, the next ends it now. */
-static void on_signal(struct worker *w)
+/* The drain: no new connection; the live ones have drain-timeout. */
+static void drain_start(struct worker *w)
 {
-	if (w->draining) {	/* second signal: end them now */
-		(void)loop_timer_set(&w->loop, &w->drain, w->loop.now);
-		return;
-	}
 	w->draining = 1;
 	if (loop_timer_in(&w->loop, &w->drain, w->conf->drain_timeout_ms) == -1)
 		fatalx("worker %d: out of memory", w->index);
@@ -113,6 +120,44 @@ static void on_signal(struct worker *w)
 	if (w->index == 0)
 		log_info("draining: no new connections; live ones have up to %u ms",
 		    w->conf->drain_timeout_ms);
+}
+
+static void on_delay_end(struct loop_timer *lt)
+{
+	struct worker *w = container_of(lt, struct worker, delay);
+
+	w->delaying = 0;
+	if (w->index == 0)
+		log_info("drain-delay: %u ms over, closing the listeners", w->conf->drain_delay_ms);
+	drain_start(w);
+}
+
+/* SIGTERM or SIGINT: the first starts the drain, after drain-delay if set
+ * (the listeners accept on meanwhile; /ready already says draining); the
+ * next ends the delay if it still runs and every session now. */
+static void on_signal(struct worker *w)
+{
+	if (w->delaying) {
+		loop_timer_stop(&w->loop, &w->delay);
+		w->delaying = 0;
+		if (w->index == 0)
+			log_info("drain-delay: cut short by a second signal");
+		drain_start(w);
+	}
+	if (w->draining) {	/* second signal: end them now */
+		(void)loop_timer_set(&w->loop, &w->drain, w->loop.now);
+		return;
+	}
+	if (w->conf->drain_delay_ms == 0) {
+		drain_start(w);
+		return;
+	}
+	w->delaying = 1;
+	if (loop_timer_in(&w->loop, &w->delay, w->conf->drain_delay_ms) == -1)
+		fatalx("worker %d: out of memory", w->index);
+	if (w->index == 0)
+		log_info("drain-delay: /ready answers 503; still accepting for %u ms, then "
+		    "draining", w->conf->drain_delay_ms);
 }
 
 static void on_census(struct loop_timer *lt)
@@ -204,6 +249,7 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 	loop_task_init(&w->reload, on_reload);
 	loop_timer_init(&w->flush, on_flush);
 	loop_timer_init(&w->drain, on_drain_deadline);
+	loop_timer_init(&w->delay, on_delay_end);
 	loop_timer_init(&w->census, on_census);
 	fds_note_init(&w->fd_log, &w->loop, index);
 	connect_note_init(&w->source_log, &w->loop, index);

@@ -77,6 +77,8 @@ struct worker {
 	struct checks		*checks;	/* the servers this worker checks (check.h) */
 	int			 draining;
 	struct loop_timer	 drain;		/* the drain's deadline */
+	int			 delaying;	/* in drain-delay: still accepting */
+	struct loop_timer	 delay;		/* drain-delay's end: the drain starts */
 };
 
 /**
@@ -89,9 +91,17 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
     int done_fd, int ack_fd, struct sockaddr_storage *bound, int first);
 /** Start the worker's thread. 0 or -1. */
 int worker_start(struct worker *w);
-/** From the main thread: the first call starts the drain, the second ends
- *  every session at once. */
+/** From the main thread: the first call starts the drain (after
+ *  drain-delay, during which w accepts on), the second ends the delay if it
+ *  still runs and every session at once. */
 void worker_signal(struct worker *w);
+/** From the main thread, before it signals the first worker: halfpipe is
+ *  draining (or about to, after drain-delay); workers_ready() says 0 from
+ *  now on. */
+void workers_stopping(void);
+/** 1 until workers_stopping(), then 0 (GET /ready: 200, then 503). Any
+ *  thread; one atomic load, no lock. */
+int workers_ready(void);
 /** From the main thread: serve c (a reference, which w takes over) for new
  *  connections once it writes 1 to its ack_fd; live ones keep theirs.
  *  src and fd NULL: c's addresses are w's, in the same order. Otherwise

@@ -121,6 +121,7 @@ test_defaults(void)
 	CHECK_INT(c->idle_timeout_ms, 300000, "default idle-timeout 5m");
 	CHECK_INT(c->half_closed_timeout_ms, 30000, "default half-closed-timeout 30s");
 	CHECK_INT(c->drain_timeout_ms, 30000, "default drain-timeout 30s");
+	CHECK_INT(c->drain_delay_ms, 0, "default drain-delay 0: listeners close at the signal");
 	CHECK_INT(c->hello_max, 32768, "default hello-max 32768");
 	CHECK_STR(c->access_log, "-", "default access-log -");
 	CHECK_INT(c->nlisteners, 0, "no listener by default");
@@ -154,6 +155,7 @@ test_good(void)
 	CHECK_INT(c->idle_timeout_ms, 600000, "idle-timeout 10m");
 	CHECK_INT(c->half_closed_timeout_ms, 3600000, "half-closed-timeout 1h");
 	CHECK_INT(c->drain_timeout_ms, 86400000, "drain-timeout 24h (the maximum)");
+	CHECK_INT(c->drain_delay_ms, 3600000, "drain-delay 1h (the maximum)");
 	CHECK_INT(c->hello_max, 512, "hello-max 512 (the minimum)");
 	CHECK_STR(c->access_log, "/tmp/halfpipe-access.log", "access-log FILE");
 	CHECK_INT(c->nlisteners, 2, "two listener blocks");
