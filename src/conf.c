@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "addr.h"
 #include "conf.h"
 #include "route.h"
@@ -84,6 +85,7 @@ SETTER(set_route);
 SETTER(set_nets);
 SETTER(set_action);
 SETTER(set_prefer);
+SETTER(set_log_format);
 SETTER(set_resolvers);
 SETTER(set_source);
 #undef SETTER
@@ -127,7 +129,11 @@ static const struct conf_directive directives[] = {
 	{ .name = "access-log", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_string, .keep = keep_string, ONE, .args = "FILE|-|off", .def = "-",
 	  .off = G(access_log),
-	  .doc = "one line per session: '-' is stdout, FILE is appended to, 'off' disables" },
+	  .doc = "one line per session: '-' is stdout, FILE is appended to (SIGUSR1 reopens it), 'off' disables" },
+	{ .name = "access-log-format", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_log_format, .keep = keep_u32, ONE, .args = "logfmt|json", .def = "logfmt",
+	  .off = G(access_log_format),
+	  .doc = "the access log's lines: logfmt (key=value pairs) or json (one object per line, the same keys, numbers as numbers, none as null)" },
 	{ .name = "admin-socket", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_string, .keep = keep_string, ONE, .args = "PATH|off", .def = "off",
 	  .off = G(admin_socket),
@@ -636,6 +642,23 @@ static int set_prefer(struct conf_parse *p, const struct conf_directive *d, char
 			return 0;
 		}
 	perr(p, "bad value \"%.300s\" (want any, ipv4 or ipv6)", av[0]);
+	return -1;
+}
+
+/* access-log-format logfmt|json. */
+static int set_log_format(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac)
+{
+	static const char *const names[] = { [ACCESS_LOGFMT] = "logfmt", [ACCESS_JSON] = "json" };
+	size_t i;
+
+	(void)ac;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(av[0], names[i]) == 0) {
+			*(uint32_t *)field(p, d, d->off) = (uint32_t)i;
+			return 0;
+		}
+	perr(p, "bad value \"%.300s\" (want logfmt or json)", av[0]);
 	return -1;
 }
 

@@ -241,7 +241,8 @@ static void end(struct session *s, enum close_reason r, int abort)
 	    (s->c2s.flags & HF_EOF) && (s->s2c.flags & HF_EOF))
 		s->second_close_at = w->loop.now;
 	if (w->access != NULL) {
-		accesslog_write(w->access, s, w->loop.now);
+		accesslog_write(w->access, s, w->loop.now,
+		    (enum access_format)s->conf->access_log_format);
 		if (!timer_armed(&w->flush.t))
 			(void)loop_timer_in(&w->loop, &w->flush, ACCESS_FLUSH_MS);
 	}
