@@ -66,8 +66,9 @@ int accesslog_json_string(char *out, size_t cap, const char *s, size_t len)
 	out[o++] = '"';
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
+		size_t need = c == '"' || c == '\\' ? 2 : c >= 0x20 && c < 0x7f ? 1 : 6;
 
-		if (cap - o < 7 + 2)	/* the longest escape, the quote, '\0' */
+		if (cap - o < need + 2)		/* then the quote and the '\0' */
 			goto full;
 		if (c == '"' || c == '\\') {
 			out[o++] = '\\';
