@@ -194,3 +194,28 @@ def test_shipped_logrotate_config(loopback, hp_bin):
     _wait_sni(log, "two.example.test")
     assert [r["sni"] for r in _lines(log + ".1")] == ["one.example.test"]
     assert [r["sni"] for r in _lines(log)] == ["two.example.test"]
+
+
+def test_reopen_while_draining(loopback, hp_bin):
+    # SIGTERM first, a connection still live: the reopen works in the
+    # drain too, and that connection's line lands in the new file
+    topo = loopback
+    log = os.path.join(topo.tmp, "access.log")
+    server, hp = _start(topo, hp_bin, log, ["--drain-timeout", "30s"])
+    client = topo.peer(None, "client")
+    client.connect(LO, hp.port, [hello("long.example.test"), {"op": "wait", "tag": "go"},
+                                 SHUT, WAIT_EOF, CLOSE])
+    server.wait(ev="hello")
+    hp.kill(signal.SIGTERM)
+    hp.wait_stderr(r"draining: no new connections")
+    os.rename(log, log + ".1")
+    hp.kill(signal.SIGUSR1)
+    hp.wait_stderr(r"SIGUSR1: reopened the access log " + log)
+    client.signal("go")
+    client.wait(ev="eof")
+    rc = hp.wait_exit(15)
+    hp.join_readers()
+    hp.exit_code = rc
+    assert rc == 0, hp.tail()
+    assert [r["sni"] for r in _lines(log, whole=True)] == ["long.example.test"]
+    assert _lines(log + ".1", whole=True) == []
