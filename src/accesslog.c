@@ -15,7 +15,7 @@ struct field {
 	int		 num;	/* 1: digits, a JSON number */
 };
 
-#define NFIELDS	19
+#define NFIELDS	20	/* the last, event, only on a line while it lasts */
 
 /* A line being built: one fwrite() at the end. */
 struct line {
@@ -130,7 +130,8 @@ static void json(struct line *l, const struct field *f, size_t n)
 	put(l, "}\n", 2);
 }
 
-void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_format fmt)
+void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_format fmt,
+    const char *event)
 {
 	char ts[48], client[64], id[24], hb[24], hr[24], cb[24], sb[24], at[24];
 	char cms[24], dms[24], lag[24];
@@ -170,16 +171,18 @@ void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_f
 		    sizeof(lag)), 1 },
 		{ "client_tcp", or_none(s->tcp_state[0]), 0 },
 		{ "server_tcp", or_none(s->tcp_state[1]), 0 },
-		{ "term", reason_code(s->reason), 0 },
+		{ "term", or_none(reason_code(s->reason)), 0 },
 		{ "attempts", at, 1 },
+		{ "event", event, 0 },
 	};
+	size_t nf = event != NULL ? NFIELDS : NFIELDS - 1;
 
 	l.len = 0;
 	l.full = 0;
 	if (fmt == ACCESS_JSON)
-		json(&l, fields, NFIELDS);
+		json(&l, fields, nf);
 	else
-		logfmt(&l, fields, NFIELDS);
+		logfmt(&l, fields, nf);
 	if (!l.full)
 		fwrite(l.buf, 1, l.len, f);
 }

@@ -26,9 +26,13 @@ enum access_format { ACCESS_LOGFMT, ACCESS_JSON };
  * byte of a string escaped as \u00XX (6 bytes). */
 #define ACCESS_LINE_MAX	8192
 
-/** Write the line of s, ending at now, to f, in format fmt: one fwrite(),
- *  so lines of several workers never interleave. */
-void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_format fmt);
+/** Write the line of s at now to f, in format fmt: one fwrite(), so lines
+ *  of several workers never interleave. event NULL: the line of its end;
+ *  else a line while it lasts (access-log-interval: "connect",
+ *  "progress"): the same keys with the values so far (term none), and
+ *  one more, event, last. */
+void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_format fmt,
+    const char *event);
 
 /**
  * The JSON string of the len bytes at s, quotes included, into out (cap

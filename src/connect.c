@@ -254,6 +254,7 @@ void connect_check(struct session *s)
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
 	s->last_active = s->w->loop.now;
+	session_log_connect(s);
 	if (s->proxy_send && hello_proxy_prepend(s) == -1) {
 		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
 		session_close(s, CR_RESOURCE);

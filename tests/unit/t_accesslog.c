@@ -65,7 +65,7 @@ static const char *line(struct session *s, enum access_format fmt, char *buf, si
 	FILE *f = fmemopen(buf, cap, "w");
 
 	memset(buf, 0, cap);
-	accesslog_write(f, s, 1500, fmt);
+	accesslog_write(f, s, 1500, fmt, NULL);
 	fclose(f);
 	return buf;
 }
