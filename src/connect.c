@@ -254,7 +254,6 @@ void connect_check(struct session *s)
 	s->phase = PH_RELAY;
 	s->phase_expire = TICK_NONE;
 	s->last_active = s->w->loop.now;
-	session_log_connect(s);
 	if (s->proxy_send && hello_proxy_prepend(s) == -1) {
 		log_warn("conn %llu: PROXY protocol header", (unsigned long long)s->id);
 		session_close(s, CR_RESOURCE);
@@ -267,5 +266,6 @@ void connect_check(struct session *s)
 		session_close(s, CR_RESOURCE);
 		return;
 	}
+	session_log_connect(s);		/* may close s (out of memory): step is a no-op then */
 	session_step(s);
 }
