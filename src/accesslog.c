@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
 #include <time.h>
 
@@ -183,6 +184,15 @@ void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_f
 		json(&l, fields, nf);
 	else
 		logfmt(&l, fields, nf);
-	if (!l.full)
-		fwrite(l.buf, 1, l.len, f);
+	if (l.full)
+		return;
+	/* A line that does not fit in what is left of the buffer goes after a
+	 * flush, not half in this write() and half in the next: every write()
+	 * ends a line, so two processes appending to one file (a hand-over,
+	 * an upgrade) never cut each other's lines. */
+	flockfile(f);
+	if (__fpending(f) + l.len > __fbufsize(f))
+		fflush(f);
+	fwrite(l.buf, 1, l.len, f);
+	funlockfile(f);
 }

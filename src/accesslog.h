@@ -27,7 +27,8 @@ enum access_format { ACCESS_LOGFMT, ACCESS_JSON };
 #define ACCESS_LINE_MAX	8192
 
 /** Write the line of s at now to f, in format fmt: one fwrite(), so lines
- *  of several workers never interleave. event NULL: the line of its end;
+ *  of several workers never interleave, after a flush if the buffer has no
+ *  room left for the whole line, so that every write() ends a line. event NULL: the line of its end;
  *  else a line while it lasts (access-log-interval: "connect",
  *  "progress"): the same keys with the values so far (term none), and
  *  one more, event, last. */

@@ -219,3 +219,32 @@ def test_reopen_while_draining(loopback, hp_bin):
     assert rc == 0, hp.tail()
     assert [r["sni"] for r in _lines(log, whole=True)] == ["long.example.test"]
     assert _lines(log + ".1", whole=True) == []
+
+
+def test_two_processes_appending_never_cut_lines(loopback, hp_bin):
+    # Two halfpipes append to one file (as the old and the new process do
+    # during a hand-over). Every write() of each ends a line (a line that
+    # does not fit in the buffer waits for the next write), so a burst that
+    # fills the 32 KiB buffer many times still leaves only whole lines:
+    # each instance's ids 1..N once each, every line parses.
+    topo = loopback
+    n = 400
+    log = os.path.join(topo.tmp, "shared.log")
+    server, sport = _backend(topo)
+    hps = [topo.halfpipe(hp_bin, ["--listen", "%s:0" % LO,
+                                  "--route", "*.example.test=%s:%d" % (LO, sport),
+                                  "--access-log", log]) for _ in range(2)]
+    client = topo.peer(None, "client")
+    for hp in hps:
+        client.connect(LO, hp.port, [hello("burst.example.test"), SHUT, WAIT_EOF, CLOSE],
+                       count=n)
+    client.wait(ev="eof", n=2 * n, timeout=60)
+    text = poll_until(lambda: open(log).read(), 10, "%d lines in %s" % (2 * n, log),
+                      done=lambda t: t.count("\n") >= 2 * n)
+    assert text.endswith("\n")
+    recs = [parse_logfmt(line) for line in text.split("\n")[:-1]]
+    for hp in hps:
+        ids = sorted(int(r["id"]) for r in recs if r["listener"].endswith(":%d" % hp.port))
+        assert ids == list(range(1, n + 1)), (len(ids), ids[:5])
+    assert len(recs) == 2 * n
+    assert os.path.getsize(log) > 4 * 32 * 1024, "the burst must fill the buffer several times"
