@@ -1,5 +1,6 @@
-/* The access log: one logfmt line per connection, written when it ends
- * (docs/logging.md lists the keys and the term codes). */
+/* The access log: one line per connection, written when it ends, in logfmt
+ * or JSON (access-log-format; docs/logging.md lists the keys and the term
+ * codes). */
 #ifndef HP_ACCESSLOG_H
 #define HP_ACCESSLOG_H
 
@@ -11,14 +12,38 @@
 
 struct session;
 
-/* Lines are buffered (ACCESS_BUF bytes, main.c's setvbuf()) and reach the
+/* Lines are buffered (ACCESS_BUF bytes, logfile.c's setvbuf()) and reach the
  * file when the buffer fills or ACCESS_FLUSH_MS after a worker wrote one
  * (its flush timer), and at exit: one write() per many lines under load,
  * a line at most this late when idle. */
 #define ACCESS_FLUSH_MS	100
 #define ACCESS_BUF	(32 * 1024)
 
-/** Write the line of s, ending at now, to f. */
-void accesslog_write(FILE *f, const struct session *s, tick_t now);
+/* access-log-format: the value stored in struct conf. */
+enum access_format { ACCESS_LOGFMT, ACCESS_JSON };
+
+/* The longest line either format writes: every field at its longest, each
+ * byte of a string escaped as \u00XX (6 bytes). */
+#define ACCESS_LINE_MAX	8192
+
+/** Write the line of s at now to f, in format fmt: one fwrite(), so lines
+ *  of several workers never interleave, after a flush if the buffer has no
+ *  room left for the whole line, so that every write() ends a line. event NULL: the line of its end;
+ *  else a line while it lasts (access-log-interval: "connect",
+ *  "progress"): the same keys with the values so far (term none), and
+ *  one more, event, last. */
+void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_format fmt,
+    const char *event);
+
+/**
+ * The JSON string of the len bytes at s, quotes included, into out (cap
+ * bytes, '\0'-terminated), per RFC 8259: '"' and '\\' get a backslash, every
+ * byte outside 0x20..0x7e (control bytes, DEL, and every byte >= 0x80, valid
+ * UTF-8 or not) becomes \u00XX of the byte, so the result is printable ASCII
+ * and each code point below 256 is the byte sent. Returns the length
+ * written, or -1 (out holds "") if it would not fit: at most 6 * len + 3
+ * bytes are needed. Pure.
+ */
+int accesslog_json_string(char *out, size_t cap, const char *s, size_t len);
 
 #endif

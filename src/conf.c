@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "addr.h"
 #include "conf.h"
 #include "route.h"
@@ -73,6 +74,7 @@ struct conf_parse {
 	static int name(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 SETTER(set_duration);
 SETTER(set_delay);
+SETTER(set_duration_off);
 SETTER(set_bytes);
 SETTER(set_count);
 SETTER(set_string);
@@ -85,6 +87,7 @@ SETTER(set_route);
 SETTER(set_nets);
 SETTER(set_action);
 SETTER(set_prefer);
+SETTER(set_log_format);
 SETTER(set_resolvers);
 SETTER(set_source);
 #undef SETTER
@@ -132,7 +135,15 @@ static const struct conf_directive directives[] = {
 	{ .name = "access-log", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_string, .keep = keep_string, ONE, .args = "FILE|-|off", .def = "-",
 	  .off = G(access_log),
-	  .doc = "one line per session: '-' is stdout, FILE is appended to, 'off' disables" },
+	  .doc = "one line per session: '-' is stdout, FILE is appended to (SIGUSR1 reopens it), 'off' disables" },
+	{ .name = "access-log-format", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
+	  .set = set_log_format, .keep = keep_u32, ONE, .args = "logfmt|json", .def = "logfmt",
+	  .off = G(access_log_format),
+	  .doc = "the access log's lines: logfmt (key=value pairs) or json (one object per line, the same keys, numbers as numbers, none as null)" },
+	{ .name = "access-log-interval", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off",
+	  .min = 100, .max = 24 * MS_H, .off = G(access_log_interval_ms),
+	  .doc = "also log a line (event=connect) when a session's relay starts and one (event=progress, the bytes so far) every DURATION while it lasts; off: only the line at its end" },
 	{ .name = "admin-socket", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
 	  .set = set_string, .keep = keep_string, ONE, .args = "PATH|off", .def = "off",
 	  .off = G(admin_socket),
@@ -405,7 +416,7 @@ const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t l
 
 	if (d->min == 0 && d->max == 0)
 		snprintf(buf, len, "%s", "");
-	else if (d->set == set_duration || d->set == set_delay)
+	else if (d->set == set_duration || d->set == set_delay || d->set == set_duration_off)
 		snprintf(buf, len, "%s..%s", fmt_duration(d->min, lo, sizeof(lo)),
 		    fmt_duration(d->max, hi, sizeof(hi)));
 	else
@@ -654,6 +665,42 @@ static int set_prefer(struct conf_parse *p, const struct conf_directive *d, char
 			return 0;
 		}
 	perr(p, "bad value \"%.300s\" (want any, ipv4 or ipv6)", av[0]);
+	return -1;
+}
+
+/* DURATION|off: off is 0, a duration within the row's bounds. */
+static int set_duration_off(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac)
+{
+	char b[64];
+	uint32_t v;
+
+	if (strcmp(av[0], "off") == 0) {
+		*(uint32_t *)field(p, d, d->off) = 0;
+		return 0;
+	}
+	if (conf_parse_duration(av[0], &v) == 0 && v == 0) {
+		perr(p, "%s is not allowed (want off, or %s)", av[0],
+		    conf_bounds_text(d, b, sizeof(b)));
+		return -1;
+	}
+	return set_duration(p, d, av, ac);
+}
+
+/* access-log-format logfmt|json. */
+static int set_log_format(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac)
+{
+	static const char *const names[] = { [ACCESS_LOGFMT] = "logfmt", [ACCESS_JSON] = "json" };
+	size_t i;
+
+	(void)ac;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(av[0], names[i]) == 0) {
+			*(uint32_t *)field(p, d, d->off) = (uint32_t)i;
+			return 0;
+		}
+	perr(p, "bad value \"%.300s\" (want logfmt or json)", av[0]);
 	return -1;
 }
 

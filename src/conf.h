@@ -100,6 +100,8 @@ struct conf {
 	uint32_t		 drain_delay_ms;	/* accept on after the first signal; 0: no */
 	uint32_t		 hello_max;		/* cap on the ClientHello body, bytes */
 	char			*access_log;		/* "-" is stdout, "off" disables */
+	uint32_t		 access_log_format;	/* enum access_format (accesslog.h) */
+	uint32_t		 access_log_interval_ms;	/* progress lines; 0: off */
 	char			*admin_socket;		/* unix socket path; "off": none */
 	uint32_t		 workers;		/* event-loop threads; 0: one per CPU */
 	uint32_t		 splice_pipes;		/* kernel pipes per worker; 0: no splice */

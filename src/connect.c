@@ -266,5 +266,6 @@ void connect_check(struct session *s)
 		session_close(s, CR_RESOURCE);
 		return;
 	}
+	session_log_connect(s);		/* may close s (out of memory): step is a no-op then */
 	session_step(s);
 }

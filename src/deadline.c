@@ -6,7 +6,7 @@
  * the deadline a peer still taking bytes can be told from a stalled one; a
  * connection that ends before it costs no TCP_INFO call at all.
  */
-tick_t dl_next(const struct dl_in *in)
+static tick_t phase_next(const struct dl_in *in)
 {
 	uint32_t t = in->relay_ms;
 
@@ -24,6 +24,16 @@ tick_t dl_next(const struct dl_in *in)
 	default:
 		return in->phase_expire;
 	}
+}
+
+/* A long session's access-log progress line rides on the same timer. */
+tick_t dl_next(const struct dl_in *in)
+{
+	tick_t d = phase_next(in);
+
+	if (in->phase == PH_RELAY || in->phase == PH_LINGER)
+		d = tick_first(d, in->log_at);
+	return d;
 }
 
 uint32_t dl_relay_timeout(int half_closed, uint32_t idle_ms, uint32_t half_closed_ms)

@@ -28,6 +28,8 @@ struct dl_in {
 	tick_t		acked_at;	/* RELAY: when the checkpoint last read the
 					   acknowledgements, TICK_NONE before it */
 	uint32_t	relay_ms;	/* RELAY: the timeout, dl_relay_timeout() */
+	tick_t		log_at;		/* RELAY, LINGER: the next access-log progress
+					   line (access-log-interval); TICK_NONE: none */
 };
 
 /**
@@ -36,6 +38,7 @@ struct dl_in {
  * window (acked_at >= last_active + relay_ms / 2), that checkpoint (at least
  * 1 ms after last_active), then last_active + relay_ms. LINGER: the earlier
  * of phase_expire and poll_at. CLOSED: none. The others: phase_expire.
+ * In RELAY and LINGER, log_at when it comes first.
  */
 tick_t dl_next(const struct dl_in *in);
 

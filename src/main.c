@@ -16,7 +16,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "accesslog.h"
 #include "addr.h"
 #include "admintab.h"
 #include "conf.h"
@@ -24,6 +23,7 @@
 #include "limits.h"
 #include "listener.h"
 #include "log.h"
+#include "logfile.h"
 #include "notify.h"
 #include "resolve.h"
 #include "sandbox.h"
@@ -312,27 +312,6 @@ static struct conf *reload_conf(const struct conf *old, const char *file,
 	return c;
 }
 
-static FILE *open_access_log(const char *path)
-{
-	/* glibc's setvbuf() ignores the size unless given the buffer */
-	static char buf[ACCESS_BUF];
-	FILE *f;
-
-	if (path == NULL || strcmp(path, "-") == 0) {
-		if (!isatty(STDOUT_FILENO))	/* a terminal keeps its lines */
-			(void)setvbuf(stdout, buf, _IOFBF, sizeof(buf));
-		return stdout;
-	}
-	if (strcmp(path, "off") == 0)
-		return NULL;
-	if ((f = fopen(path, "a")) == NULL)
-		fatal("access-log %s", path);
-	/* lines reach the file when this fills or ACCESS_FLUSH_MS after one
-	 * was written, whichever comes first: one write() per many lines */
-	(void)setvbuf(f, buf, _IOFBF, sizeof(buf));
-	return f;
-}
-
 /* The CPUs this process may run on (taskset, a cpuset, systemd's
  * CPUAffinity=), not all the machine's: workers beyond them would only take
  * turns on the same cores, each paying the other's latency. */
@@ -370,6 +349,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);	/* reload the configuration, see below */
+	sigaddset(&mask, SIGUSR1);	/* reopen the access log (logfile.h) */
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
 		fatal("sigprocmask");
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
@@ -384,7 +364,9 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	fds = calloc((size_t)n, sizeof(*fds));
 	if (bound == NULL || ws == NULL || fds == NULL)
 		fatalx("out of memory");
-	access = open_access_log(c->access_log);
+	access = logfile_open(c->access_log);
+	/* the filter lets SIGUSR1's reopen put a new file on this descriptor */
+	sandbox_reopen_fd(access != NULL && access != stdout ? fileno(access) : -1);
 	if (limits_init(c) == -1)	/* getrandom(): before the filter */
 		fatalx("out of memory");
 	/* a reload's names: the channel reads /etc/resolv.conf before the filter */
@@ -426,6 +408,9 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 		if (!(pfd[0].revents & POLLIN) ||
 		    read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
 			;
+		} else if (si.ssi_signo == SIGUSR1) {
+			/* the start's path (access-log is set once at start) */
+			(void)logfile_reopen(access, c->access_log);
 		} else if (si.ssi_signo == SIGHUP && signals > 0) {
 			log_warnx("SIGHUP: draining, no reload");
 		} else if (si.ssi_signo == SIGHUP) {
@@ -496,8 +481,7 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	close(ack_fd);
 	conf_unref(cur);
 	log_info("drained: exiting");
-	if (access != NULL && access != stdout)
-		fclose(access);
+	logfile_close(access);
 	close(sfd);
 	notify_close();
 	limits_free();

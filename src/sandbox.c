@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "logfile.h"
 #include "sandbox.h"
 
 void sandbox_drop(const struct conf *c)
@@ -133,7 +134,7 @@ static const struct rule sanitizer_rules[] = {
 
 const char *const *sandbox_allowed(void)
 {
-	static const char *names[sizeof(rules) / sizeof(rules[0]) + 2];
+	static const char *names[sizeof(rules) / sizeof(rules[0]) + 3];
 	size_t i, n = 0, j;
 
 	if (names[0] != NULL)
@@ -146,6 +147,7 @@ const char *const *sandbox_allowed(void)
 			names[n++] = rules[i].name;
 	}
 	names[n++] = "tgkill";		/* its rule needs getpid(): sandbox_seccomp() */
+	names[n++] = "dup3";		/* its rule needs the log's fd: sandbox_seccomp() */
 	names[n] = NULL;
 	return names;
 }
@@ -167,6 +169,13 @@ static int add_rules(scmp_filter_ctx ctx, const struct rule *r, size_t n)
 		}
 	}
 	return 0;
+}
+
+static int reopen_fd = -1;
+
+void sandbox_reopen_fd(int fd)
+{
+	reopen_fd = fd;
 }
 
 int sandbox_seccomp(const struct conf *c)
@@ -194,6 +203,18 @@ int sandbox_seccomp(const struct conf *c)
 		errno = -rc;
 		log_warn("seccomp: rule for tgkill");
 		goto fail;
+	}
+	/* SIGUSR1 reopening the access log (logfile.c): the new file opened
+	 * append-only, made if missing, mode 0640, then put on the log's
+	 * descriptor; dup3() onto any other descriptor stays refused. */
+	if (reopen_fd != -1) {
+		const struct rule reopen[] = {
+			IF2(openat, EQ(2, LOGFILE_FLAGS), EQ(3, LOGFILE_MODE)),
+			IF2(dup3, EQ(1, reopen_fd), EQ(2, O_CLOEXEC)),
+		};
+
+		if (add_rules(ctx, reopen, sizeof(reopen) / sizeof(reopen[0])) == -1)
+			goto fail;
 	}
 	/* glibc tries clone3() first, whose flags a filter cannot see, and
 	 * falls back to clone() on ENOSYS. */

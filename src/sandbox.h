@@ -33,6 +33,14 @@
 void sandbox_drop(const struct conf *c);
 
 /**
+ * The access log's descriptor (-1, the default: none, or stdout), which
+ * SIGUSR1's reopen replaces (logfile.h): the filter then also allows
+ * openat() with exactly LOGFILE_FLAGS and LOGFILE_MODE, and dup3() onto
+ * this descriptor only, with O_CLOEXEC. Call before sandbox_seccomp().
+ */
+void sandbox_reopen_fd(int fd);
+
+/**
  * If c->seccomp, install the filter in the calling thread; threads created
  * afterwards inherit it. 0 (also when off), or -1 after logging why.
  */

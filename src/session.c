@@ -206,6 +206,31 @@ static void session_free(struct loop_closing *c)
 	free(s);
 }
 
+/* An access-log line of s (event: see accesslog_write()), reaching the file
+ * within ACCESS_FLUSH_MS. */
+static void access_line(struct session *s, const char *event)
+{
+	struct worker *w = s->w;
+
+	if (w->access == NULL)
+		return;
+	accesslog_write(w->access, s, w->loop.now,
+	    (enum access_format)s->conf->access_log_format, event);
+	if (!timer_armed(&w->flush.t))
+		(void)loop_timer_in(&w->loop, &w->flush, ACCESS_FLUSH_MS);
+}
+
+void session_log_connect(struct session *s)
+{
+	uint32_t ms = s->conf->access_log_interval_ms;
+
+	if (ms == 0 || s->w->access == NULL)
+		return;
+	access_line(s, "connect");
+	s->log_at = tick_add(s->w->loop.now, ms);
+	session_update_timer(s);
+}
+
 static void end(struct session *s, enum close_reason r, int abort)
 {
 	struct worker *w = s->w;
@@ -240,11 +265,7 @@ static void end(struct session *s, enum close_reason r, int abort)
 	if (s->first_close && !s->second_close_at &&
 	    (s->c2s.flags & HF_EOF) && (s->s2c.flags & HF_EOF))
 		s->second_close_at = w->loop.now;
-	if (w->access != NULL) {
-		accesslog_write(w->access, s, w->loop.now);
-		if (!timer_armed(&w->flush.t))
-			(void)loop_timer_in(&w->loop, &w->flush, ACCESS_FLUSH_MS);
-	}
+	access_line(s, NULL);
 	stat_add(&w->stats.closed[r], 1);
 	stats_observe(&w->stats, H_DURATION, w->loop.now - s->start);
 	/* Per-route and per-backend bytes: counted against the configuration
@@ -301,7 +322,7 @@ static tick_t deadline(const struct session *s)
 	struct dl_in in = {
 		.phase = s->phase, .phase_expire = s->phase_expire, .poll_at = s->poll_at,
 		.last_active = s->last_active, .acked_at = s->acked_at,
-		.relay_ms = relay_timeout(s),
+		.relay_ms = relay_timeout(s), .log_at = s->log_at,
 	};
 
 	return dl_next(&in);
@@ -571,6 +592,12 @@ static void on_deadline(struct loop_timer *lt)
 	struct worker *w = s->w;
 	tick_t d = deadline(s);
 
+	if (tick_is_expired(s->log_at, w->loop.now) &&
+	    (s->phase == PH_RELAY || s->phase == PH_LINGER)) {
+		access_line(s, "progress");	/* access-log-interval */
+		s->log_at = tick_add(w->loop.now, s->conf->access_log_interval_ms);
+		d = deadline(s);
+	}
 	if (!tick_is_expired(d, w->loop.now)) {	/* moved since armed (lazy) */
 		session_update_timer(s);
 		return;

@@ -77,6 +77,7 @@ struct session {
 	unsigned		 linger_step;
 	tick_t			 poll_at;	/* LINGER: next TCP_INFO look */
 	enum close_reason	 pending;	/* REJECT: the reason to log */
+	tick_t			 log_at;	/* the next progress line (access-log-interval) */
 
 	/* facts for the access log */
 	struct sockaddr_storage	 peer;

@@ -20,6 +20,11 @@
 /* What a session's sockets are registered for, once, edge-triggered. */
 #define SIDE_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
+/** The relay starts (CONNECT done): with access-log-interval on, the
+ *  event=connect line, and the first progress line planned on s's timer
+ *  (which, out of memory, closes s: CR_RESOURCE). */
+void session_log_connect(struct session *s);
+
 /** Run s's current phase on what its sockets have reported. */
 void session_step(struct session *s);
 

@@ -10,7 +10,7 @@
   -uc -b` builds it and runs its unit tests, the .deb is installed with `dpkg -i` (a
   policy-rc.d keeps any service from starting), `halfpipe -t` passes on the
   shipped /etc/halfpipe/halfpipe.conf, the man pages and the unit are in
-  place, `systemd-analyze verify` accepts the unit, then `dpkg --purge`
+  place (the logrotate file too), `systemd-analyze verify` accepts the unit, then `dpkg --purge`
   removes it all. Needs root; installs dpkg-dev, debhelper and the
   Build-Depends when missing.
 """
@@ -280,6 +280,9 @@ def test_deb_builds_installs_checks_purges(tmp_path):
             assert r.returncode == 0 and r.stdout.strip().startswith("/usr/share/man/"), r.stdout + r.stderr
         unit = "/lib/systemd/system/halfpipe.service"
         assert os.path.exists(unit)
+        # the shipped logrotate file (debian/halfpipe.logrotate links it)
+        with open("/etc/logrotate.d/halfpipe") as f:
+            assert f.read() == open(os.path.join(ROOT, "dist/halfpipe.logrotate")).read()
         assert "/etc/halfpipe/halfpipe.conf" in subprocess.run(
             ["dpkg-query", "--showformat=${Conffiles}", "-W", "halfpipe"], capture_output=True, text=True).stdout
         r = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, timeout=60)
@@ -293,5 +296,6 @@ def test_deb_builds_installs_checks_purges(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert not dpkg_installed("halfpipe")
     for path in ("/usr/sbin/halfpipe", "/etc/halfpipe", "/lib/systemd/system/halfpipe.service",
+                 "/etc/logrotate.d/halfpipe",
                  "/usr/share/man/man8/halfpipe.8.gz"):
         assert not os.path.exists(path), f"{path} left after dpkg --purge"

@@ -566,7 +566,8 @@ test_keep(void)
 {
 	static const char *restart[] = {
 		"workers", "splice-pipes", "seccomp", "max-conns", "max-conns-per-source",
-		"user", "group", "access-log", "admin-socket", "metrics", "resolvers",
+		"user", "group", "access-log", "access-log-format", "admin-socket", "metrics",
+		"resolvers",
 	};
 	const struct conf_directive *d;
 	struct conf *old = conf_new(), *c = conf_new();

@@ -115,9 +115,36 @@ static void linger(void)
 	CHECK_INT(step, 1, "and counts");
 }
 
+/* access-log-interval: the next progress line rides on the same timer, in
+ * RELAY and LINGER only. */
+static void progress_line(void)
+{
+	struct dl_in in = {
+		.phase = PH_RELAY, .last_active = NOW, .relay_ms = 60000, .log_at = NOW + 500,
+	};
+
+	CHECK_INT(dl_next(&in), NOW + 500, "RELAY: the progress line before the checkpoint");
+	in.log_at = NOW + 40000;
+	CHECK_INT(dl_next(&in), NOW + 30000, "RELAY: the checkpoint before the progress line");
+	in.log_at = TICK_NONE;
+	CHECK_INT(dl_next(&in), NOW + 30000, "RELAY, interval off: as before");
+	in.relay_ms = 0;
+	in.log_at = NOW + 500;
+	CHECK_INT(dl_next(&in), NOW + 500, "RELAY with no timeout: the progress line still");
+	in = (struct dl_in){ .phase = PH_LINGER, .phase_expire = NOW + 30000,
+	    .poll_at = NOW + 200, .log_at = NOW + 100 };
+	CHECK_INT(dl_next(&in), NOW + 100, "LINGER: the progress line first");
+	in.phase = PH_HELLO;
+	in.phase_expire = NOW + 5000;
+	CHECK_INT(dl_next(&in), NOW + 5000, "HELLO: no progress line");
+	in.phase = PH_CLOSED;
+	CHECK_INT(dl_next(&in), TICK_NONE, "CLOSED: nothing");
+}
+
 int main(void)
 {
 	phases();
+	progress_line();
 	relay();
 	attempts();
 	linger();

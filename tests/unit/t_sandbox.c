@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "logfile.h"
 #include "sandbox.h"
 #include "test.h"
 
@@ -83,7 +84,9 @@ test_directives(void)
 }
 
 enum { DO_ALLOWED, DO_EXECVE, DO_UNIX_SOCKET, DO_OPEN_WRITE, DO_FORK, DO_OFF_EXECVE,
-	DO_STOPPED_POLL };
+	DO_STOPPED_POLL,
+	/* with an access-log descriptor (sandbox_reopen_fd(), here p[1]) */
+	DO_REOPEN, DO_REOPEN_TRUNC, DO_REOPEN_MODE, DO_REOPEN_WRITE, DO_REOPEN_DUP_OTHER };
 
 /* Fork; the child installs the filter (unless DO_OFF_*), then does what.
  * Returns the wait status. */
@@ -100,6 +103,7 @@ in_child(int what)
 	fflush(stdout);
 	if ((pid = fork()) == 0) {
 		c->seccomp = what != DO_OFF_EXECVE;
+		sandbox_reopen_fd(what >= DO_REOPEN ? p[1] : -1);
 		if (sandbox_seccomp(c) == -1)
 			_exit(90);
 		switch (what) {
@@ -132,6 +136,25 @@ in_child(int what)
 				_exit(99);
 			poll(NULL, 0, 600);
 			_exit(0);
+		case DO_REOPEN:		/* SIGUSR1's reopen (logfile.c) */
+			if ((fd = open("/dev/null", LOGFILE_FLAGS, LOGFILE_MODE)) == -1 ||
+			    dup3(fd, p[1], O_CLOEXEC) == -1)
+				_exit(80);
+			_exit(0);
+		case DO_REOPEN_TRUNC:
+			open("/dev/null", LOGFILE_FLAGS | O_TRUNC, LOGFILE_MODE);
+			_exit(81);
+		case DO_REOPEN_MODE:
+			open("/dev/null", LOGFILE_FLAGS, 0666);
+			_exit(82);
+		case DO_REOPEN_WRITE:
+			open("/dev/null", O_WRONLY | O_CLOEXEC);
+			_exit(83);
+		case DO_REOPEN_DUP_OTHER:
+			if ((fd = open("/dev/null", LOGFILE_FLAGS, LOGFILE_MODE)) == -1)
+				_exit(84);
+			dup3(fd, p[0], O_CLOEXEC);
+			_exit(85);
 		case DO_FORK:
 			if (fork() == 0)
 				_exit(0);
@@ -172,6 +195,11 @@ test_filter(void)
 		{ DO_STOPPED_POLL, 0, "a timed poll stopped and continued is resumed" },
 		{ DO_UNIX_SOCKET, 1, "socket(AF_UNIX) kills: only TCP/IP" },
 		{ DO_OPEN_WRITE, 1, "open for writing kills" },
+		{ DO_REOPEN, 0, "with a log fd: open append-only 0640, dup3 onto it: fine" },
+		{ DO_REOPEN_TRUNC, 1, "with a log fd: O_TRUNC kills" },
+		{ DO_REOPEN_MODE, 1, "with a log fd: another mode kills" },
+		{ DO_REOPEN_WRITE, 1, "with a log fd: writing without O_APPEND kills" },
+		{ DO_REOPEN_DUP_OTHER, 1, "with a log fd: dup3 onto another fd kills" },
 #ifndef HP_SANITIZER	/* LeakSanitizer needs clone() without CLONE_THREAD */
 		{ DO_FORK, 1, "fork (clone without CLONE_THREAD) kills" },
 #endif
