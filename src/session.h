@@ -71,6 +71,7 @@ struct session {
 	/* deadlines: one heap timer at the earliest (HAProxy stream.c) */
 	struct loop_timer	 timer;
 	tick_t			 phase_expire;	/* hello / connect deadline */
+	tick_t			 life_expire;	/* max-lifetime's end; TICK_NONE: none */
 	tick_t			 last_active;	/* last byte either way */
 	uint64_t		 acked[2];	/* tcpi_bytes_acked seen (client, server) */
 	tick_t			 acked_at;	/* when acked[] was read (RELAY) */
