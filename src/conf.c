@@ -431,7 +431,7 @@ const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t l
 
 	if (d->min == 0 && d->max == 0)
 		snprintf(buf, len, "%s", "");
-	else if (d->set == set_duration)
+	else if (d->set == set_duration || d->set == set_duration_off)
 		snprintf(buf, len, "%s..%s", fmt_duration(d->min, lo, sizeof(lo)),
 		    fmt_duration(d->max, hi, sizeof(hi)));
 	else
@@ -547,7 +547,7 @@ static int set_keepalive(struct conf_parse *p, const struct conf_directive *d, c
 	for (i = 0; i < n && i < 2; i++)
 		if (conf_parse_duration(part[i], &ms[i]) == -1 || ms[i] == 0 ||
 		    ms[i] % MS_S != 0 || ms[i] > 24 * MS_H) {
-			perr(p, "bad %s \"%.300s\" (want whole seconds, 1s..24h)",
+			perr(p, "bad %s \"%.300s\" (want whole seconds, 1s..24h, or off)",
 			    i == 0 ? "idle time" : "interval", part[i]);
 			return -1;
 		}

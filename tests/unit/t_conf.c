@@ -320,7 +320,7 @@ test_flags(void)
 	FLAG_ERR(c, "hello-timeout", "5x",
 	    "--hello-timeout: bad duration \"5x\" (want e.g. 500ms, 3s, 10m, 1h)\n");
 	FLAG_ERR(c, "idle-timeout", "0",
-	    "--idle-timeout: 0 is not allowed: every phase needs a deadline (1ms..24h)\n");
+	    "--idle-timeout: 0 is not allowed (1ms..24h, or off)\n");
 	FLAG_ERR(c, "hello-max", "2000000", "--hello-max: 2000000 is out of range (512..1048576)\n");
 	FLAG_ERR(c, "hello-timeout", NULL,
 	    "--hello-timeout: wrong number of arguments: 0 (usage: --hello-timeout DURATION)\n");
@@ -358,9 +358,9 @@ test_flags(void)
 	FLAG_ERR(c, "route", "a.example.test=127.0.0.1:9002",
 	    "--route: duplicate route \"a.example.test\" (first at command line)\n");
 	FLAG_ERR(c, "route", "a.example.test",
-	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls])\n");
+	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls][,allow=NET[,NET...]][,deny=NET[,NET...]][,max-lifetime=DURATION|off])\n");
 	FLAG_ERR(c, "route", "x.example.test=127.0.0.1:1,proto=h2",
-	    "--route: bad option \"proto=h2\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...] or check=tcp|tls)\n");
+	    "--route: bad option \"proto=h2\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...], check=tcp|tls, allow=NET[,NET...], deny=NET[,NET...] or max-lifetime=DURATION|off)\n");
 	FLAG_OK(c, "route", "pp.example.test=127.0.0.1:9001,proxy=v2,alpn=h2");
 	{
 		const struct listener_conf *pl = &c->listeners[c->nlisteners - 1];
