@@ -120,3 +120,17 @@ def test_listener_and_route_rules_on_the_proxy_header(topo, hp_bin):
     assert recs[0]["client"] == "203.0.113.7:40000", recs[0]
     assert recs[3]["client"] == "192.0.2.66:40000" and recs[3]["sni"] == SNI, recs[3]
     assert len(srv.find(ev="accepted")) == 1
+
+
+def test_local_header_keeps_the_balancer_address(topo, hp_bin):
+    # A v2 LOCAL header (a balancer's health check) names no client: the
+    # listener's rules see the connection's own address, the balancer's.
+    local = bytes.fromhex("0d0a0d0a000d0a515549540a") + bytes([0x20, 0x00, 0x00, 0x00])
+    block = "accept-proxy 198.18.1.0/24\ndeny %s" % OTHER
+    srv, hp, cli = _start(topo, hp_bin, block, [(SNI, "")])
+    ok, rec = _one_client(cli, hp, OTHER, SNI, local)
+    assert not ok and rec["client"].startswith(OTHER + ":"), rec
+    assert_term([rec], "denied")
+    ok, rec = _one_client(cli, hp, CLIENT_ADDR, SNI, local)
+    assert ok and rec["client"].startswith(CLIENT_ADDR + ":"), rec
+    assert len(srv.find(ev="accepted")) == 1
