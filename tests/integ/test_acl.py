@@ -15,6 +15,7 @@ import pytest
 
 from harness import (CLIENT_ADDR, CLOSE, PROXY_CADDR, SERVER_ADDR, SNI, STRIP, WAIT_EOF,
                      DEFAULT_OPTS, assert_term, ended, hello, one)
+from test_reload import reload
 
 OTHER = "198.18.1.3"        # a second client address on the client's link
 OTHER_SNI = "b.example.test"
@@ -134,3 +135,39 @@ def test_local_header_keeps_the_balancer_address(topo, hp_bin):
     ok, rec = _one_client(cli, hp, CLIENT_ADDR, SNI, local)
     assert ok and rec["client"].startswith(CLIENT_ADDR + ":"), rec
     assert len(srv.find(ev="accepted")) == 1
+
+
+def test_reload_applies_new_rules_to_new_connections(topo, hp_bin):
+    # A connection from OTHER is relaying when a reload denies OTHER: it
+    # goes on to its clean end; a new one from OTHER is denied, one from
+    # 198.18.1.1 still served.
+    topo.add_client_addr(OTHER)
+    srv = topo.peer(topo.server, "server")
+    sport = srv.listen(SERVER_ADDR, [[STRIP, {"op": "wait", "tag": "go"},
+                                      {"op": "send", "hex": b"ok".hex()}, CLOSE],
+                                     [STRIP, {"op": "send", "hex": b"ok".hex()}, CLOSE]])
+    conf = os.path.join(topo.tmp, "hp.conf")
+
+    def write(block):
+        with open(conf, "w") as f:
+            f.write("listen %s:0\n%s\nroute %s %s:%d\n" % (PROXY_CADDR, block, SNI,
+                                                         SERVER_ADDR, sport))
+    write("allow 198.18.1.0/24")
+    hp = topo.halfpipe(hp_bin, ["-c", conf] + _opts())
+    cli = topo.peer(topo.client, "client")
+    cli.send(cmd="connect", addr=PROXY_CADDR, port=hp.port, count=1, src=OTHER, label="live",
+             script=[hello(SNI), WAIT_EOF, CLOSE])
+    srv.wait(ev="hello")
+    write("deny %s" % OTHER)
+    reload(hp, 1)
+    ok, rec = _one_client(cli, hp, OTHER)
+    assert not ok
+    assert_term([rec], "denied")
+    srv.signal("go")
+    end = one(cli.wait(pred=lambda e: e.get("label") == "live" and ended(e)))
+    assert _served(end), end
+    rec = hp.wait_log(n=2)[1]
+    assert rec["client"].startswith(OTHER + ":"), rec
+    assert_term([rec], "server-fin", "client-fin")
+    ok, rec = _one_client(cli, hp, CLIENT_ADDR)
+    assert ok, rec
