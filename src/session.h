@@ -12,6 +12,9 @@
  *              for its FIN, bounded by half-closed-timeout (then LINGER,
  *              under the same deadline, for its acknowledgement of ours)
  *
+ * HELLO, CONNECT and RELAY also end at max-lifetime (the route's, else the
+ * listener's), on the same timer: both sockets reset.
+ *
  * Every way out goes through session_close(s, reason): it closes both
  * sockets (abortively where the reason says the stream was cut), writes the
  * access-log line once, and hands the session to the loop's close-later
