@@ -75,6 +75,8 @@ struct conf_parse {
 SETTER(set_duration);
 SETTER(set_delay);
 SETTER(set_duration_off);
+SETTER(set_keepalive);
+SETTER(set_acl);
 SETTER(set_bytes);
 SETTER(set_count);
 SETTER(set_string);
@@ -113,9 +115,9 @@ static const struct conf_directive directives[] = {
 	  .off = G(connect_timeout_ms),
 	  .doc = "time a backend connect has to complete" },
 	{ .name = "idle-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
-	  .set = set_duration, ONE, .args = "DURATION", .def = "5m", DAY,
+	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "5m", DAY,
 	  .off = G(idle_timeout_ms),
-	  .doc = "with both directions open, a session with no byte moving either way for this long is reset" },
+	  .doc = "with both directions open, a session with no byte moving either way for this long is reset; off only with keepalive and a user timeout on both sides" },
 	{ .name = "half-closed-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
 	  .set = set_duration, ONE, .args = "DURATION", .def = "30s", DAY,
 	  .off = G(half_closed_timeout_ms),
@@ -128,6 +130,22 @@ static const struct conf_directive directives[] = {
 	  .set = set_delay, ONE, .args = "DURATION", .def = "0", .min = 0, .max = MS_H,
 	  .off = G(drain_delay_ms),
 	  .doc = "after the first SIGTERM/SIGINT, keep accepting for this long while GET /ready answers 503 (a balancer takes the instance out), then close the listeners and drain; a second signal ends it at once; 0: close them at the first signal" },
+	{ .name = "client-keepalive", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_keepalive, ONE, .args = "IDLE[,INTVL[,COUNT]]|off", .def = "off",
+	  .off = G(keepalive[0]),
+	  .doc = "TCP keepalive on client sockets (set on the listening sockets, which accepted ones inherit): the first probe after IDLE quiet, then every INTVL, the peer given up after COUNT unanswered (whole seconds; INTVL, COUNT omitted: the kernel's)" },
+	{ .name = "server-keepalive", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_keepalive, ONE, .args = "IDLE[,INTVL[,COUNT]]|off", .def = "off",
+	  .off = G(keepalive[1]),
+	  .doc = "TCP keepalive on backend sockets, as client-keepalive" },
+	{ .name = "client-user-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off", DAY,
+	  .off = G(user_timeout_ms[0]),
+	  .doc = "TCP_USER_TIMEOUT on client sockets: data the client leaves unacknowledged this long (or keepalive probes unanswered) ends the connection" },
+	{ .name = "server-user-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off", DAY,
+	  .off = G(user_timeout_ms[1]),
+	  .doc = "TCP_USER_TIMEOUT on backend sockets, as client-user-timeout" },
 	{ .name = "hello-max", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
 	  .set = set_bytes, ONE, .args = "BYTES", .def = "32768",
 	  .min = 512, .max = 1048576, .off = G(hello_max),
@@ -223,13 +241,25 @@ static const struct conf_directive directives[] = {
 	  .args = "ADDR:PORT...", .flag_args = "ADDR:PORT",
 	  .doc = "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
 	{ .name = "route", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
-	  .set = set_route, .minargs = 2, .maxargs = 7, .split = split_route_flag,
-	  .args = "NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [balance=rr|leastconn|source] [alpn=PROTO] [proxy=v1|v2] [source=ADDR[,ADDR...]|off] [check=tcp|tls]",
-	  .flag_args = "NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls]",
-	  .doc = "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (each with /weight=N, /backup; balance=: round robin, the default, least connections or the client's address; a failed connect tries the next one); proxy= puts a PROXY protocol header first; source= binds these local addresses (instead of the global source); check= checks each server actively (a TCP connect, or a TLS ClientHello for NAME answered by a TLS record)" },
+	  .set = set_route, .minargs = 2, .maxargs = CONF_WORDS_MAX - 1, .split = split_route_flag,
+	  .args = "NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [balance=rr|leastconn|source] [alpn=PROTO] [proxy=v1|v2] [source=ADDR[,ADDR...]|off] [check=tcp|tls] [allow=NET[,NET...]] [deny=NET[,NET...]] [max-lifetime=DURATION|off]",
+	  .flag_args = "NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls][,allow=NET[,NET...]][,deny=NET[,NET...]][,max-lifetime=DURATION|off]",
+	  .doc = "send SNI NAME (exact or *.suffix), if alpn= is given only when the client offers PROTO, to HOST:PORT, or to one of a pool of up to 32 servers (each with /weight=N, /backup; balance=: round robin, the default, least connections or the client's address; a failed connect tries the next one); proxy= puts a PROXY protocol header first; source= binds these local addresses (instead of the global source); check= checks each server actively (a TCP connect, or a TLS ClientHello for NAME answered by a TLS record); allow=/deny= admit clients to this route only, as allow and deny do, after the listener's; max-lifetime= replaces the listener's" },
 	{ .name = "accept-proxy", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
 	  .set = set_nets, .minargs = 1, .maxargs = 8, .args = "NET...", .flag_args = "NET",
 	  .doc = "require a PROXY protocol header (v1 or v2) before the ClientHello, from these source networks only (ADDR or ADDR/BITS); refuse every other source" },
+	{ .name = "allow", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_acl, .minargs = 1, .maxargs = 8, .many = "networks",
+	  .args = "NET...", .flag_args = "NET",
+	  .doc = "admit clients from these networks (ADDR or ADDR/BITS); with deny, in order, the first that holds the client decides, none: the opposite of the last; before the routes; checked at accept, or on a trusted PROXY header's source" },
+	{ .name = "deny", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_acl, .minargs = 1, .maxargs = 8, .many = "networks",
+	  .args = "NET...", .flag_args = "NET",
+	  .doc = "reset clients from these networks (ADDR or ADDR/BITS), term=denied; see allow" },
+	{ .name = "max-lifetime", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off",
+	  .min = 1, .max = 30 * 24 * MS_H, .off = L(max_lifetime_ms),
+	  .doc = "a connection this old is reset both ways (term=max-lifetime), whatever it is doing; off: no limit" },
 	{ .name = "listener-max-conns", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
 	  .set = set_count, ONE, .args = "N", .def = "0",
 	  .min = 0, .max = 10000000, .off = L(max_conns),
@@ -500,6 +530,47 @@ static int set_delay(struct conf_parse *p, const struct conf_directive *d, char 
 	return set_u32(p, d, av[0], v);
 }
 
+/* IDLE[,INTVL[,COUNT]] or off, whole seconds, into a struct conf_keepalive. */
+static int set_keepalive(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac)
+{
+	struct conf_keepalive *ka = field(p, d, d->off), v = { 0, 0, 0 };
+	char *part[3], *s = av[0];
+	uint32_t ms[2];
+	int n = 0, i;
+
+	(void)ac;
+	if (strcmp(av[0], "off") == 0) {
+		*ka = v;
+		return 0;
+	}
+	while (n < 3 && s != NULL) {
+		part[n++] = s;
+		if ((s = strchr(s, ',')) != NULL)
+			*s++ = '\0';
+	}
+	if (s != NULL) {
+		perr(p, "too many values after \"%.300s\" (want IDLE[,INTVL[,COUNT]] or off)",
+		    part[2]);
+		return -1;
+	}
+	for (i = 0; i < n && i < 2; i++)
+		if (conf_parse_duration(part[i], &ms[i]) == -1 || ms[i] == 0 ||
+		    ms[i] % MS_S != 0 || ms[i] > 24 * MS_H) {
+			perr(p, "bad %s \"%.300s\" (want whole seconds, 1s..24h, or off)",
+			    i == 0 ? "idle time" : "interval", part[i]);
+			return -1;
+		}
+	if (n == 3 && (parse_u32(part[2], &v.count) == -1 || v.count < 1 || v.count > 127)) {
+		perr(p, "bad probe count \"%.300s\" (want 1..127)", part[2]);
+		return -1;
+	}
+	v.idle_s = ms[0] / MS_S;
+	v.intvl_s = n >= 2 ? ms[1] / MS_S : 0;
+	*ka = v;
+	return 0;
+}
+
 /* BYTES: a plain number. */
 static int set_bytes(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
@@ -680,7 +751,7 @@ static int set_duration_off(struct conf_parse *p, const struct conf_directive *d
 		return 0;
 	}
 	if (conf_parse_duration(av[0], &v) == 0 && v == 0) {
-		perr(p, "%s is not allowed (want off, or %s)", av[0],
+		perr(p, "%s is not allowed (%s, or off)", av[0],
 		    conf_bounds_text(d, b, sizeof(b)));
 		return -1;
 	}
@@ -908,6 +979,7 @@ static void listener_clear(struct listener_conf *l)
 		free(l->routes[i].alpn);
 		pool_free(l->routes[i].pool);
 		free(l->routes[i].source);
+		acl_clear(&l->routes[i].acl);
 	}
 	free(l->routes);
 	l->routes = NULL;
@@ -915,6 +987,7 @@ static void listener_clear(struct listener_conf *l)
 	free(l->accept_proxy);
 	l->accept_proxy = NULL;
 	l->naccept_proxy = 0;
+	acl_clear(&l->acl);
 	route_table_free(l->table);
 	l->table = NULL;
 }
@@ -1011,6 +1084,39 @@ static int set_source(struct conf_parse *p, const struct conf_directive *d, char
 	return source_set_parse(p, av[0], field(p, d, d->off));
 }
 
+/* A route's allow=NET[,NET...] and deny=NET[,NET...] options among
+ * av[0..ac), in the order written, into *out; 0, or -1 after perr(). */
+static int route_acl(struct conf_parse *p, char **av, int ac, struct acl *out)
+{
+	char net[ADDR_TEXT_MAX];
+	const char *list, *end;
+	int i, allow, e;
+	size_t len;
+
+	for (i = 0; i < ac; i++) {
+		allow = strncmp(av[i], "allow=", 6) == 0;
+		if (!allow && strncmp(av[i], "deny=", 5) != 0)
+			continue;
+		for (list = av[i] + (allow ? 6 : 5);; list = end + 1) {
+			end = strchrnul(list, ',');
+			len = (size_t)(end - list);
+			snprintf(net, sizeof(net), "%.*s", (int)(len < sizeof(net) ? len : 0), list);
+			if ((e = acl_add(out, net, allow)) == ACL_ENOMEM) {
+				perr(p, "out of memory");
+				return -1;
+			}
+			if (e == ACL_EBAD) {
+				perr(p, "bad network \"%.*s\" in %s= (want a.b.c.d[/N] or IPv6[/N])",
+				    (int)(len < 300 ? len : 300), list, allow ? "allow" : "deny");
+				return -1;
+			}
+			if (*end == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
 /* route NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [OPTION...]. */
 static int set_route(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
@@ -1021,8 +1127,10 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 	struct route *r, *rs;
 	struct pool *pool = NULL;
 	struct source_set *ss = NULL;
+	struct acl acl = { NULL, 0 };
 	size_t i, nsrv = 0;
-	int proxy = 0, balance = -1;
+	uint32_t lifetime = 0;
+	int proxy = 0, balance = -1, lifetime_set = 0;
 	enum be_check check = BC_NONE;
 	char *list, *word, *next, *opts;
 
@@ -1085,8 +1193,24 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 			}
 			continue;
 		}
+		if (strncmp(av[i], "allow=", 6) == 0 || strncmp(av[i], "deny=", 5) == 0)
+			continue;	/* route_acl(), in order */
+		if (strncmp(av[i], "max-lifetime=", 13) == 0) {
+			if (lifetime_set++) {
+				perr(p, "max-lifetime= given twice");
+				return -1;
+			}
+			if (strcmp(av[i] + 13, "off") != 0 &&
+			    (conf_parse_duration(av[i] + 13, &lifetime) == -1 || lifetime == 0 ||
+			    lifetime > 30 * 24 * MS_H)) {
+				perr(p, "bad max-lifetime \"%.300s\" (want max-lifetime=DURATION, 1ms..720h, or off)",
+				    av[i] + 13);
+				return -1;
+			}
+			continue;
+		}
 		if (strncmp(av[i], "alpn=", 5) != 0) {
-			perr(p, "bad option \"%.300s\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...] or check=tcp|tls)",
+			perr(p, "bad option \"%.300s\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...], check=tcp|tls, allow=NET[,NET...], deny=NET[,NET...] or max-lifetime=DURATION|off)",
 			    av[i]);
 			return -1;
 		}
@@ -1118,6 +1242,8 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 			    alpn ? " alpn=" : "", alpn ? alpn : "", r->file);
 		return -1;
 	}
+	if (route_acl(p, av + 2, ac - 2, &acl) == -1)
+		goto fail;
 	if (source != NULL) {
 		if ((ss = malloc(sizeof(*ss))) == NULL)
 			goto oom;
@@ -1178,6 +1304,9 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 	r->source = ss;
 	ss = NULL;
 	r->proxy = proxy;
+	r->acl = acl;
+	r->max_lifetime_ms = lifetime;
+	r->lifetime_set = lifetime_set;
 	for (i = 0; i < nsrv; i++)
 		backend_want_check(srv[i], check, r->name);
 	r->file = p->file ? p->file : "command line";
@@ -1191,6 +1320,7 @@ fail:
 	pool = NULL;
 	free(ss);
 	ss = NULL;
+	acl_clear(&acl);
 	return -1;
 }
 
@@ -1218,6 +1348,35 @@ static int set_nets(struct conf_parse *p, const struct conf_directive *d, char *
 		}
 		l->accept_proxy = ns;
 		l->accept_proxy[l->naccept_proxy++] = n;
+	}
+	return rc;
+}
+
+/* allow NET..., deny NET...: appended to the listener's rules, before its
+ * routes. */
+static int set_acl(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
+{
+	struct listener_conf *l = block(p);
+	int i, rc = 0, e;
+
+	if (l->nroutes > 0) {
+		perr(p, "after the block's routes: put allow and deny before them (a route's own rules are its allow= and deny= options)");
+		return -1;
+	}
+	for (i = 0; i < ac; i++) {
+		if (l->acl.n >= CONF_NETS_MAX) {
+			perr(p, "more than %d allow and deny networks in one listener",
+			    CONF_NETS_MAX);
+			return -1;
+		}
+		if ((e = acl_add(&l->acl, av[i], strcmp(d->name, "allow") == 0)) == ACL_ENOMEM) {
+			perr(p, "out of memory");
+			return -1;
+		}
+		if (e == ACL_EBAD) {
+			perr(p, "bad network \"%.300s\" (want a.b.c.d[/N] or IPv6[/N])", av[i]);
+			rc = -1;
+		}
 	}
 	return rc;
 }
@@ -1701,6 +1860,15 @@ int conf_finish(struct conf *c, FILE *errs)
 			fprintf(errs, "check-timeout %u ms is longer than check-interval %u ms "
 			    "(one check in flight per server at most)\n", c->check_timeout_ms,
 			    c->check_interval_ms);
+		n++;
+	}
+	if (c->idle_timeout_ms == 0 &&
+	    (c->keepalive[0].idle_s == 0 || c->keepalive[1].idle_s == 0 ||
+	    c->user_timeout_ms[0] == 0 || c->user_timeout_ms[1] == 0)) {
+		if (errs != NULL)
+			fprintf(errs, "idle-timeout off needs client-keepalive, server-keepalive, "
+			    "client-user-timeout and server-user-timeout all set: without them "
+			    "nothing would end a quiet connection whose peer vanished\n");
 		n++;
 	}
 	n += names_resolve(c, errs);

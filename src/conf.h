@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "acl.h"
 #include "addr.h"
 #include "addrset.h"
 #include "backend.h"
@@ -57,6 +58,10 @@ struct route {
 	int			 line;
 	int			 proxy;		/* PROXY protocol version to send: 0 none, 1, 2 */
 	struct source_set	*source;	/* source=, owned; NULL: the global one */
+	struct acl		 acl;		/* allow=, deny=: checked once routed */
+	uint32_t		 max_lifetime_ms;	/* max-lifetime=; 0: off */
+	int			 lifetime_set;	/* max-lifetime= given: it wins over
+						   the listener's */
 	size_t			 mindex;	/* over every listener's routes (metrics);
 						   set by conf_finish() */
 };
@@ -78,6 +83,16 @@ struct listener_conf {
 	unsigned long		*live;		/* its live connections (limits_bind()) */
 	struct addr_net		*accept_proxy;	/* trusted senders of a PROXY header; */
 	size_t			 naccept_proxy;	/* none: no header is read */
+	struct acl		 acl;		/* allow, deny: at accept, or on the
+						   PROXY header's source */
+	uint32_t		 max_lifetime_ms;	/* 0: off */
+};
+
+/* TCP keepalive on one side's sockets (client-keepalive, server-keepalive). */
+struct conf_keepalive {
+	uint32_t		 idle_s;	/* TCP_KEEPIDLE; 0: keepalive off */
+	uint32_t		 intvl_s;	/* TCP_KEEPINTVL; 0: the kernel's */
+	uint32_t		 count;		/* TCP_KEEPCNT; 0: the kernel's */
 };
 
 /* A user or group named in the configuration, resolved when it is loaded. */
@@ -99,6 +114,9 @@ struct conf {
 	uint32_t		 drain_timeout_ms;
 	uint32_t		 drain_delay_ms;	/* accept on after the first signal; 0: no */
 	uint32_t		 hello_max;		/* cap on the ClientHello body, bytes */
+	struct conf_keepalive	 keepalive[2];		/* client, server side */
+	uint32_t		 user_timeout_ms[2];	/* TCP_USER_TIMEOUT, client, server;
+							   0: off */
 	char			*access_log;		/* "-" is stdout, "off" disables */
 	uint32_t		 access_log_format;	/* enum access_format (accesslog.h) */
 	uint32_t		 access_log_interval_ms;	/* progress lines; 0: off */

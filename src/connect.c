@@ -11,14 +11,19 @@
 #include "log.h"
 #include "pool.h"
 #include "session_int.h"
+#include "tcpopt.h"
 
 /* A backend socket: no Nagle delay, the hello and small records go out at
- * once (client sockets inherit it from the listener). */
-static void set_backend_opts(int fd)
+ * once (client sockets inherit it from the listener); server-keepalive and
+ * server-user-timeout if set (no call when they are off). */
+static void set_backend_opts(int fd, const struct conf *c)
 {
+	const char *what;
 	int one = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tcpopt_wanted(&c->keepalive[1], c->user_timeout_ms[1]))
+		(void)tcpopt_apply(fd, &c->keepalive[1], c->user_timeout_ms[1], &what);
 }
 
 /* The summary of the source binds kept quiet (connect_note_init()). */
@@ -125,7 +130,7 @@ void connect_backend(struct session *s, struct backend *be)
 		return;
 	}
 	s->s.fd = fd;
-	set_backend_opts(fd);
+	set_backend_opts(fd, s->conf);
 	side_inline(&s->s);	/* now, not lazily: see pipe.h */
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->s_ev) == -1) {
 		session_close(s, CR_RESOURCE);

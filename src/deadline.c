@@ -6,17 +6,26 @@
  * the deadline a peer still taking bytes can be told from a stalled one; a
  * connection that ends before it costs no TCP_INFO call at all.
  */
-static tick_t phase_next(const struct dl_in *in)
+static tick_t relay_next(const struct dl_in *in)
 {
 	uint32_t t = in->relay_ms;
 
+	if (t == 0)
+		return TICK_NONE;
+	if (in->acked_at == TICK_NONE || in->acked_at < in->last_active + t / 2)
+		return tick_add(in->last_active, t / 2 ? t / 2 : 1);
+	return tick_add(in->last_active, t);
+}
+
+/* The phase's own deadline, max-lifetime's end where it applies. */
+static tick_t phase_next(const struct dl_in *in)
+{
 	switch (in->phase) {
 	case PH_RELAY:
-		if (t == 0)
-			return TICK_NONE;
-		if (in->acked_at == TICK_NONE || in->acked_at < in->last_active + t / 2)
-			return tick_add(in->last_active, t / 2 ? t / 2 : 1);
-		return tick_add(in->last_active, t);
+		return tick_first(relay_next(in), in->life_expire);
+	case PH_HELLO:
+	case PH_CONNECT:
+		return tick_first(in->phase_expire, in->life_expire);
 	case PH_LINGER:
 		return tick_first(in->phase_expire, in->poll_at);
 	case PH_CLOSED:

@@ -30,6 +30,8 @@ struct dl_in {
 	uint32_t	relay_ms;	/* RELAY: the timeout, dl_relay_timeout() */
 	tick_t		log_at;		/* RELAY, LINGER: the next access-log progress
 					   line (access-log-interval); TICK_NONE: none */
+	tick_t		life_expire;	/* HELLO, CONNECT, RELAY: max-lifetime's end,
+					   TICK_NONE: none */
 };
 
 /**
@@ -38,6 +40,8 @@ struct dl_in {
  * window (acked_at >= last_active + relay_ms / 2), that checkpoint (at least
  * 1 ms after last_active), then last_active + relay_ms. LINGER: the earlier
  * of phase_expire and poll_at. CLOSED: none. The others: phase_expire.
+ * HELLO, CONNECT and RELAY: whichever of that and life_expire is earlier
+ * (LINGER and REJECT are already ending, under their own bound).
  * In RELAY and LINGER, log_at when it comes first.
  */
 tick_t dl_next(const struct dl_in *in);

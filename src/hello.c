@@ -98,6 +98,13 @@ static void hello_verdict(struct session *s)
 		act = NULL;
 		if (rt != NULL) {
 			free(scratch);
+			if (!acl_allows(&rt->acl, &s->peer)) {	/* after a trusted header */
+				s->rt = rt;
+				session_close(s, CR_DENIED);
+				return;
+			}
+			if (rt->lifetime_set)	/* the route's wins */
+				s->life_expire = tick_add(s->start, rt->max_lifetime_ms);
 			connect_route(s, rt);
 			return;
 		}
@@ -160,6 +167,10 @@ static int proxy_header(struct session *s)
 	s->proxy_bytes = (size_t)n;
 	s->hlen -= (size_t)n;
 	memmove(s->hbuf, s->hbuf + n, s->hlen);
+	if (!acl_allows(&s->lc->acl, &s->peer)) {	/* the client the header names */
+		session_close(s, CR_DENIED);
+		return -1;
+	}
 	return s->hlen > 0;
 }
 

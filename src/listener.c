@@ -15,6 +15,7 @@
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "tcpopt.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH 64
@@ -335,6 +336,17 @@ fail:
 	return NULL;
 }
 
+/* client-keepalive, client-user-timeout: on the listening socket, which the
+ * sockets it accepts inherit (one call per listener and reload instead of
+ * four per connection); set, or cleared, again at every reload. */
+static void client_opts(struct listener *l, const struct conf *c)
+{
+	const char *what;
+
+	if (tcpopt_apply(l->fd, &c->keepalive[0], c->user_timeout_ms[0], &what) == -1)
+		log_warn("listen %s: %s", l->name, what);
+}
+
 static void listener_close(struct listener *l)
 {
 	if (l->fd == -1)
@@ -383,6 +395,7 @@ int listeners_open(struct listeners *set, struct worker *w, const struct conf *c
 			}
 			if ((set->v[n] = adopt(set, lc, fd, &bound[n])) == NULL)
 				return -1;
+			client_opts(set->v[n], c);
 			set->n = n + 1;
 			if (first)
 				log_info("listening on %s", set->v[n]->name);
@@ -412,8 +425,10 @@ void listeners_take(struct listeners *set, const struct conf *c, const int *src,
 
 	if (src == NULL) {	/* the same addresses: only the blocks change */
 		for (i = 0; i < c->nlisteners; i++)
-			for (j = 0; j < c->listeners[i].naddr && n < set->n; j++)
+			for (j = 0; j < c->listeners[i].naddr && n < set->n; j++) {
+				client_opts(set->v[n], c);
 				set->v[n++]->lc = &c->listeners[i];
+			}
 		return;
 	}
 	if ((v = calloc(nnew + 1, sizeof(*v))) == NULL)
@@ -432,6 +447,8 @@ void listeners_take(struct listeners *set, const struct conf *c, const int *src,
 			if (set->w->index == 0)
 				log_info("listening on %s", v[n]->name);
 		}
+	for (n = 0; n < nnew; n++)
+		client_opts(v[n], c);
 	for (i = 0; i < set->n; i++)
 		if (set->v[i] != NULL)
 			retire(set, set->v[i]);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "acl.h"
 #include "proxy_proto.h"
 #include "wire.h"
 
@@ -273,35 +274,12 @@ size_t pp_write(int version, const struct sockaddr_storage *src,
 
 /* ---- trusted source networks ------------------------------------------- */
 
-static int in_net(const struct addr_net *n, int fam, const uint8_t *a)
-{
-	unsigned full = n->bits / 8, rest = n->bits % 8;
-
-	if (n->family != fam || memcmp(a, n->addr, full) != 0)
-		return 0;
-	return rest == 0 || (a[full] & (uint8_t)(0xff00u >> rest)) == n->addr[full];
-}
-
 int pp_net_match(const struct addr_net *nets, size_t n, const struct sockaddr_storage *ss)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	const uint8_t *a;
-	int fam = ss->ss_family;
 	size_t i;
 
-	if (fam == AF_INET) {
-		a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-	} else if (fam == AF_INET6) {
-		a = (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
-			a += 12;
-			fam = AF_INET;
-		}
-	} else {
-		return 0;
-	}
 	for (i = 0; i < n; i++)
-		if (in_net(&nets[i], fam, a))
+		if (acl_net_match(&nets[i], ss))
 			return 1;
 	return 0;
 }

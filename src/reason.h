@@ -27,7 +27,9 @@
 	X(CR_PROXY_REFUSED, "proxy-refused")                                   \
 	X(CR_BAD_PROXY, "bad-proxy")                                           \
 	X(CR_KILLED, "killed")                                                 \
-	X(CR_NO_SERVER, "no-server")
+	X(CR_NO_SERVER, "no-server")                                           \
+	X(CR_DENIED, "denied")                                                 \
+	X(CR_MAX_LIFETIME, "max-lifetime")
 
 #define HP_REASON_ENUM(e, code) e,
 enum close_reason { HP_REASONS(HP_REASON_ENUM) CR_COUNT };

@@ -323,6 +323,7 @@ static tick_t deadline(const struct session *s)
 		.phase = s->phase, .phase_expire = s->phase_expire, .poll_at = s->poll_at,
 		.last_active = s->last_active, .acked_at = s->acked_at,
 		.relay_ms = relay_timeout(s), .log_at = s->log_at,
+		.life_expire = s->life_expire,
 	};
 
 	return dl_next(&in);
@@ -602,6 +603,11 @@ static void on_deadline(struct loop_timer *lt)
 		session_update_timer(s);
 		return;
 	}
+	if ((s->phase == PH_HELLO || s->phase == PH_CONNECT || s->phase == PH_RELAY) &&
+	    tick_is_expired(s->life_expire, w->loop.now)) {
+		session_close(s, CR_MAX_LIFETIME);	/* both sides reset */
+		return;
+	}
 	switch (s->phase) {
 	case PH_HELLO:
 		session_close(s, CR_HELLO_TIMEOUT);
@@ -610,6 +616,10 @@ static void on_deadline(struct loop_timer *lt)
 		connect_failed(s, CR_CONNECT_TIMEOUT);	/* this attempt's share is up */
 		break;
 	case PH_RELAY:
+		if (relay_timeout(s) == 0) {	/* idle-timeout off: no relay bound */
+			session_update_timer(s);
+			break;
+		}
 		if (!tick_is_expired(tick_add(s->last_active, relay_timeout(s)), w->loop.now)) {
 			acked_progress(s);	/* the checkpoint: a baseline */
 			s->acked_at = w->loop.now;
@@ -720,6 +730,13 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 		session_close(s, CR_PROXY_REFUSED);	/* reset, logged */
 		return 0;
 	}
+	/* allow/deny: here, before a byte is read, unless a PROXY header will
+	 * name the client (hello.c checks its source then) */
+	if (lc->naccept_proxy == 0 && !acl_allows(&lc->acl, peer)) {
+		session_close(s, CR_DENIED);	/* reset, logged */
+		return 0;
+	}
+	s->life_expire = tick_add(s->start, lc->max_lifetime_ms);
 	if (loop_add(&w->loop, fd, SIDE_EVENTS, &s->c_ev) == -1) {
 		session_close(s, CR_RESOURCE);
 		return -1;

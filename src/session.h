@@ -12,6 +12,9 @@
  *              for its FIN, bounded by half-closed-timeout (then LINGER,
  *              under the same deadline, for its acknowledgement of ours)
  *
+ * HELLO, CONNECT and RELAY also end at max-lifetime (the route's, else the
+ * listener's), on the same timer: both sockets reset.
+ *
  * Every way out goes through session_close(s, reason): it closes both
  * sockets (abortively where the reason says the stream was cut), writes the
  * access-log line once, and hands the session to the loop's close-later
@@ -71,6 +74,7 @@ struct session {
 	/* deadlines: one heap timer at the earliest (HAProxy stream.c) */
 	struct loop_timer	 timer;
 	tick_t			 phase_expire;	/* hello / connect deadline */
+	tick_t			 life_expire;	/* max-lifetime's end; TICK_NONE: none */
 	tick_t			 last_active;	/* last byte either way */
 	uint64_t		 acked[2];	/* tcpi_bytes_acked seen (client, server) */
 	tick_t			 acked_at;	/* when acked[] was read (RELAY) */

@@ -99,7 +99,8 @@ PROBES = 6
 
 TERMS = set("""client-fin server-fin client-rst server-rst hello-timeout connect-timeout
 idle-timeout half-closed-timeout drain-timeout hello-abort no-sni no-route not-tls
-malformed connect-refused connect-error resource proxy-refused bad-proxy killed""".split())
+malformed connect-refused connect-error resource proxy-refused bad-proxy killed
+no-server denied max-lifetime""".split())
 RELAY_TERMS = {"client-fin", "server-fin", "client-rst", "server-rst", "idle-timeout",
                "half-closed-timeout"}
 FIN_TERMS = {"client-fin", "server-fin"}

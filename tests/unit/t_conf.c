@@ -302,6 +302,96 @@ flag(struct conf *c, const char *name, const char *value, int *n)
 	free(o_);                                                          \
 } while (0)
 
+/* A configuration from text (conf_load_stream, conf_finish); the error
+ * count into *nerr, the errors printed to stdout as TAP comments. */
+static struct conf *
+load_text(const char *text, int *nerr)
+{
+	struct conf *c = conf_new();
+	FILE *in = fmemopen((void *)text, strlen(text), "r");
+
+	*nerr = conf_load_stream(c, in, "t.conf", stdout);
+	*nerr += conf_finish(c, stdout);
+	fclose(in);
+	return c;
+}
+
+/* allow/deny, route allow=/deny=, max-lifetime, keepalive, user timeouts,
+ * idle-timeout off: what the parser keeps. */
+static void
+test_access_and_tcp(void)
+{
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_storage ss;
+	const struct listener_conf *l;
+	const struct route *r;
+	struct conf *c;
+	int n;
+
+	c = load_text("client-keepalive 30s,5s,3\nserver-keepalive 1m\n"
+	    "client-user-timeout 20s\nserver-user-timeout 1500ms\nidle-timeout off\n"
+	    "listen 127.0.0.1:0\ndeny 198.18.0.66\nallow 198.18.0.0/15 ::1\n"
+	    "max-lifetime 1h\n"
+	    "route a.example.test 127.0.0.1:9001 allow=10.0.0.0/8,192.0.2.1 deny=0.0.0.0/0 "
+	    "max-lifetime=off\n"
+	    "route b.example.test 127.0.0.1:9001 max-lifetime=90s\n"
+	    "route c.example.test 127.0.0.1:9001\n", &n);
+	CHECK_INT(n, 0, "access control, keepalive, lifetime: no error");
+	CHECK_INT(c->keepalive[0].idle_s, 30, "client keepalive idle");
+	CHECK_INT(c->keepalive[0].intvl_s, 5, "client keepalive interval");
+	CHECK_INT(c->keepalive[0].count, 3, "client keepalive count");
+	CHECK(c->keepalive[1].idle_s == 60 && c->keepalive[1].intvl_s == 0 &&
+	    c->keepalive[1].count == 0, "server keepalive: IDLE alone, the rest the kernel's");
+	CHECK_INT(c->user_timeout_ms[0], 20000, "client user timeout");
+	CHECK_INT(c->user_timeout_ms[1], 1500, "server user timeout");
+	CHECK_INT(c->idle_timeout_ms, 0, "idle-timeout off with all four set");
+	l = &c->listeners[0];
+	CHECK_INT(l->acl.n, 3, "listener: three rules");
+	CHECK(l->acl.n == 3 && l->acl.rule[0].allow == 0 && l->acl.rule[1].allow == 1 &&
+	    l->acl.rule[2].allow == 1 && l->acl.rule[2].net.family == AF_INET6,
+	    "listener: deny, allow, allow (IPv6), in order");
+	CHECK_INT(l->max_lifetime_ms, 3600000, "listener max-lifetime");
+	r = &l->routes[0];
+	CHECK(r->acl.n == 3 && r->acl.rule[0].allow && r->acl.rule[1].allow &&
+	    !r->acl.rule[2].allow, "route a: allow, allow, deny, in order");
+	a4.sin_addr.s_addr = htonl(0x0a010203);		/* 10.1.2.3 */
+	memcpy(&ss, &a4, sizeof(a4));
+	CHECK_INT(acl_allows(&r->acl, &ss), 1, "route a admits 10.1.2.3");
+	a4.sin_addr.s_addr = htonl(0xc0000202);		/* 192.0.2.2 */
+	memcpy(&ss, &a4, sizeof(a4));
+	CHECK_INT(acl_allows(&r->acl, &ss), 0, "route a denies 192.0.2.2");
+	CHECK(r->lifetime_set && r->max_lifetime_ms == 0, "route a: max-lifetime=off wins");
+	CHECK(l->routes[1].lifetime_set && l->routes[1].max_lifetime_ms == 90000,
+	    "route b: max-lifetime=90s");
+	CHECK(!l->routes[2].lifetime_set && l->routes[2].acl.n == 0,
+	    "route c: the listener's lifetime, no rules of its own");
+	conf_free(c);
+
+	c = load_text("listen 127.0.0.1:0\n", &n);
+	CHECK(n == 0 && c->keepalive[0].idle_s == 0 && c->keepalive[1].idle_s == 0 &&
+	    c->user_timeout_ms[0] == 0 && c->user_timeout_ms[1] == 0 &&
+	    c->listeners[0].max_lifetime_ms == 0 && c->listeners[0].acl.n == 0 &&
+	    c->idle_timeout_ms == 300000, "defaults: all off, no rules, idle-timeout 5m");
+	FLAG_OK(c, "listen", "127.0.0.1:0");
+	FLAG_OK(c, "allow", "192.0.2.0/24");
+	FLAG_OK(c, "deny", "2001:db8::/32");
+	FLAG_OK(c, "max-lifetime", "10m");
+	FLAG_ERR(c, "deny", "10.0.0.0/99",
+	    "--deny: bad network \"10.0.0.0/99\" (want a.b.c.d[/N] or IPv6[/N])\n");
+	FLAG_OK(c, "route", "d.example.test=127.0.0.1:9001,deny=192.0.2.7,198.18.0.0/15,max-lifetime=5s");
+	FLAG_OK(c, "client-keepalive", "10s,2s,4");
+	l = &c->listeners[c->nlisteners - 1];
+	CHECK(l->acl.n == 2 && l->acl.rule[0].allow && !l->acl.rule[1].allow &&
+	    l->max_lifetime_ms == 600000, "--allow, --deny, --max-lifetime fill the last --listen");
+	CHECK(l->nroutes == 1 && l->routes[0].acl.n == 2 && l->routes[0].max_lifetime_ms == 5000,
+	    "--route ...,deny=A,B,max-lifetime=5s");
+	CHECK(c->keepalive[0].idle_s == 10 && c->keepalive[0].intvl_s == 2 &&
+	    c->keepalive[0].count == 4, "--client-keepalive 10s,2s,4");
+	FLAG_ERR(c, "allow", "10.0.0.0/8",
+	    "--allow: after the block's routes: put allow and deny before them (a route's own rules are its allow= and deny= options)\n");
+	conf_free(c);
+}
+
 static void
 test_flags(void)
 {
@@ -322,7 +412,7 @@ test_flags(void)
 	FLAG_ERR(c, "hello-timeout", "5x",
 	    "--hello-timeout: bad duration \"5x\" (want e.g. 500ms, 3s, 10m, 1h)\n");
 	FLAG_ERR(c, "idle-timeout", "0",
-	    "--idle-timeout: 0 is not allowed: every phase needs a deadline (1ms..24h)\n");
+	    "--idle-timeout: 0 is not allowed (1ms..24h, or off)\n");
 	FLAG_ERR(c, "hello-max", "2000000", "--hello-max: 2000000 is out of range (512..1048576)\n");
 	FLAG_ERR(c, "hello-timeout", NULL,
 	    "--hello-timeout: wrong number of arguments: 0 (usage: --hello-timeout DURATION)\n");
@@ -360,9 +450,9 @@ test_flags(void)
 	FLAG_ERR(c, "route", "a.example.test=127.0.0.1:9002",
 	    "--route: duplicate route \"a.example.test\" (first at command line)\n");
 	FLAG_ERR(c, "route", "a.example.test",
-	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls])\n");
+	    "--route: bad value \"a.example.test\" (want NAME=HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...][,balance=rr|leastconn|source][,alpn=PROTO][,proxy=v1|v2][,source=ADDR[,ADDR...]|off][,check=tcp|tls][,allow=NET[,NET...]][,deny=NET[,NET...]][,max-lifetime=DURATION|off])\n");
 	FLAG_ERR(c, "route", "x.example.test=127.0.0.1:1,proto=h2",
-	    "--route: bad option \"proto=h2\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...] or check=tcp|tls)\n");
+	    "--route: bad option \"proto=h2\" (want balance=rr|leastconn|source, alpn=PROTO, proxy=v1|v2, source=ADDR[,ADDR...], check=tcp|tls, allow=NET[,NET...], deny=NET[,NET...] or max-lifetime=DURATION|off)\n");
 	FLAG_OK(c, "route", "pp.example.test=127.0.0.1:9001,proxy=v2,alpn=h2");
 	{
 		const struct listener_conf *pl = &c->listeners[c->nlisteners - 1];
@@ -678,6 +768,7 @@ main(void)
 	globfree(&bad);
 	test_open_error();
 	test_flags();
+	test_access_and_tcp();
 	test_docs();
 	test_print_directives();
 	test_keep();

@@ -141,10 +141,47 @@ static void progress_line(void)
 	CHECK_INT(dl_next(&in), TICK_NONE, "CLOSED: nothing");
 }
 
+/* max-lifetime: the earlier of the phase's deadline and the lifetime's end,
+ * in HELLO, CONNECT and RELAY; LINGER and REJECT keep their own bound. */
+static tick_t life(enum phase ph, tick_t expire, tick_t last, uint32_t ms, tick_t end)
+{
+	struct dl_in in = {
+		.phase = ph, .phase_expire = expire, .poll_at = TICK_NONE,
+		.last_active = last, .acked_at = TICK_NONE, .relay_ms = ms,
+		.life_expire = end,
+	};
+
+	return dl_next(&in);
+}
+
+static void lifetime(void)
+{
+	CHECK_INT(life(PH_HELLO, NOW + 5000, NOW, 0, NOW + 100), NOW + 100,
+	    "HELLO: a lifetime ending before hello-timeout wins");
+	CHECK_INT(life(PH_HELLO, NOW + 5000, NOW, 0, NOW + 9000), NOW + 5000,
+	    "HELLO: hello-timeout before the lifetime's end");
+	CHECK_INT(life(PH_CONNECT, NOW + 250, NOW, 0, NOW + 200), NOW + 200,
+	    "CONNECT: the lifetime before the attempt's deadline");
+	CHECK_INT(life(PH_RELAY, TICK_NONE, NOW, 10000, NOW + 3000), NOW + 3000,
+	    "RELAY: the lifetime before the idle checkpoint");
+	CHECK_INT(life(PH_RELAY, TICK_NONE, NOW, 10000, NOW + 9000), NOW + 5000,
+	    "RELAY: the idle checkpoint before the lifetime");
+	CHECK_INT(life(PH_RELAY, TICK_NONE, NOW, 0, NOW + 9000), NOW + 9000,
+	    "RELAY with idle-timeout off: the lifetime is the only deadline");
+	CHECK_INT(life(PH_RELAY, TICK_NONE, NOW, 0, TICK_NONE), TICK_NONE,
+	    "RELAY, idle-timeout off, no lifetime: none");
+	CHECK_INT(life(PH_LINGER, NOW + 30000, NOW, 0, NOW + 5), NOW + 30000,
+	    "LINGER: ending already, the lifetime ignored");
+	CHECK_INT(life(PH_REJECT, NOW + 30000, NOW, 0, NOW + 5), NOW + 30000,
+	    "REJECT: the lifetime ignored");
+	CHECK_INT(life(PH_CLOSED, NOW + 1, NOW, 0, NOW + 5), TICK_NONE, "CLOSED: none");
+}
+
 int main(void)
 {
 	phases();
 	progress_line();
+	lifetime();
 	relay();
 	attempts();
 	linger();
