@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +67,7 @@ static void add(int fd, int from, const char *fdname)
 {
 	struct isock *e = &tab[ntab];
 	const char *why;
-	int fl;
+	int fl, one = 1;
 
 	memset(e, 0, sizeof(*e));
 	e->fd = fd;
@@ -77,6 +79,9 @@ static void add(int fd, int from, const char *fdname)
 	if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 		fatal("%s: fd %d", from_text(from), fd);
+	/* as listener_bind() sets them: the accepted sockets inherit them */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	ntab++;
 	ninherited++;
 }

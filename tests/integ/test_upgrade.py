@@ -26,6 +26,7 @@ import threading
 
 import peer as peerlib
 import procs
+from harness import workers_of
 from procs import T, poll_until
 
 SNI = "a.example.test"
@@ -274,13 +275,19 @@ def test_take_over_refuses_nothing(loopback, hp_bin):
         poll_until(load.count, 20, "clients served by the old process",
                    done=lambda n: n >= 10)
 
+        # another number of workers: one watching both of two old sockets,
+        # or two sharing the one of an old single worker
+        nold = workers_of(hp_bin)
+        nnew = 1 if nold > 1 else 2
         new = procs.Halfpipe([str(hp_bin)], hp_args(hp_bin, port, echo.port,
                                                     "--admin-socket", admin,
-                                                    "--take-over", admin), loopback.tmp)
+                                                    "--take-over", admin,
+                                                    "--workers", str(nnew)), loopback.tmp)
         loopback._own(new)
         new.start()
-        new.wait_stderr(r"took over \d+ listening sockets? from pid %d" % old.pid)
-        new.wait_stderr(r"listening on 127\.0\.0\.1:%d \(taken over" % port)
+        new.wait_stderr(r"took over %d listening sockets? from pid %d" % (nold, old.pid))
+        new.wait_stderr(r"listening on 127\.0\.0\.1:%d \(taken over, %d sockets?%s\)" % (
+            port, nold if nnew == 1 else 1, ", shared by the workers" if nnew > nold else ""))
         old.wait_stderr(r"handover: listening sockets sent; draining")
         with lock:
             assert len(long_res) < 50, "the transfers ended before the hand-over"
