@@ -341,3 +341,63 @@ def test_handover_is_not_an_admin_client_command(loopback, hp_bin):
                        capture_output=True, text=True, timeout=T(10))
     assert r.returncode == 2 and "-s SOCKET wants a command" in r.stderr, r
 
+
+
+def free_port():
+    """A port nothing listens on now (bound to port 0, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def halfpipe_holds(pid, port):
+    """Whether process pid holds a listening socket of 127.0.0.1:port."""
+    out = subprocess.run(["ss", "-Htlnp", "sport = :%d" % port], capture_output=True,
+                         text=True, check=True, timeout=T(10)).stdout
+    return "pid=%d," % pid in out
+
+
+def test_reload_keeps_or_closes_an_inherited_socket(loopback, hp_bin):
+    # A reload that adds an address keeps the inherited socket of a kept
+    # one (halfpipe binds none of its own for it); one that removes it
+    # closes halfpipe's copies ("no longer listening"), the test's socket
+    # (systemd's) stays.
+    echo = Echo()
+    lsock = socket.socket()
+    conf = os.path.join(loopback.tmp, "hp.conf")
+    try:
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(4096)
+        a, b = lsock.getsockname()[1], free_port()
+
+        def write(*ports):
+            with open(conf, "w") as f:
+                f.write("drain-timeout 30s\n")
+                for p in ports:
+                    f.write("listen 127.0.0.1:%d\nroute %s 127.0.0.1:%d\n" % (p, SNI, echo.port))
+
+        def reload(n):
+            hp.kill(signal.SIGHUP)
+            poll_until(lambda: hp.stderr_count(r"info: reloaded: "), 20, "reload %d" % n,
+                       done=lambda k: k >= n)
+
+        write(a)
+        hp = activated(loopback, hp_bin, lsock, ["-c", conf] + list(hp_bin.extra)).start()
+        hp.wait_stderr(r"listening on 127\.0\.0\.1:%d \(from systemd" % a)
+        assert exchange(a, 3000, 1) == "ok"
+        write(b, a)
+        reload(1)
+        assert exchange(a, 3000, 2) == "ok" and exchange(b, 3000, 3) == "ok"
+        assert len(listening(a)) == 1 and halfpipe_holds(hp.pid, a), listening(a)
+        write(b)
+        reload(2)
+        hp.wait_stderr(r"no longer listening on 127\.0\.0\.1:%d" % a)
+        assert not halfpipe_holds(hp.pid, a)
+        assert len(listening(a)) == 1          # the test's own, as systemd's
+        hp.addrs = [("127.0.0.1", b)]           # what the watchdog probes
+        assert exchange(b, 3000, 4) == "ok"
+    finally:
+        lsock.close()
+        echo.close()
