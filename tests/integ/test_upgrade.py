@@ -252,10 +252,12 @@ def test_take_over_refuses_nothing(loopback, hp_bin):
     admin = os.path.join(loopback.tmp, "admin.sock")
     try:
         old = procs.Halfpipe([str(hp_bin)], hp_args(hp_bin, 0, echo.port, "--admin-socket",
-                                                    admin), loopback.tmp)
+                                                    admin, "--metrics", "127.0.0.1:0"),
+                             loopback.tmp)
         loopback._own(old)
         old.start()
         port = old.port
+        mport = int(old.wait_stderr(r"serving metrics on 127\.0\.0\.1:\d+").rsplit(":", 1)[1])
         assert exchange(port, 1000, 1) == "ok"
 
         # 50 long transfers, paced to span the upgrade (2 MiB each, ~4 s)
@@ -282,10 +284,13 @@ def test_take_over_refuses_nothing(loopback, hp_bin):
         new = procs.Halfpipe([str(hp_bin)], hp_args(hp_bin, port, echo.port,
                                                     "--admin-socket", admin,
                                                     "--take-over", admin,
+                                                    "--metrics", "127.0.0.1:%d" % mport,
                                                     "--workers", str(nnew)), loopback.tmp)
         loopback._own(new)
         new.start()
-        new.wait_stderr(r"took over %d listening sockets? from pid %d" % (nold, old.pid))
+        # every worker's listener and the metrics one (bound, it would be in use)
+        new.wait_stderr(r"took over %d listening sockets from pid %d" % (nold + 1, old.pid))
+        new.wait_stderr(r"serving metrics on 127\.0\.0\.1:%d" % mport)
         new.wait_stderr(r"listening on 127\.0\.0\.1:%d \(taken over, %d sockets?%s\)" % (
             port, nold if nnew == 1 else 1, ", shared by the workers" if nnew > nold else ""))
         old.wait_stderr(r"handover: listening sockets sent; draining")
@@ -314,6 +319,13 @@ def test_take_over_refuses_nothing(loopback, hp_bin):
         r = subprocess.run([str(hp_bin), "-s", admin, "conns"], capture_output=True,
                            text=True, timeout=T(10))
         assert r.returncode == 0 and r.stdout.startswith("id\t"), r
+        m = socket.create_connection(("127.0.0.1", mport), timeout=T(5))
+        try:
+            m.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            page = b"".join(iter(lambda: m.recv(65536), b""))
+        finally:
+            m.close()
+        assert page.startswith(b"HTTP/1.0 200"), page[:200]
     finally:
         echo.close()
 
