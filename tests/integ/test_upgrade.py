@@ -413,3 +413,55 @@ def test_reload_keeps_or_closes_an_inherited_socket(loopback, hp_bin):
     finally:
         lsock.close()
         echo.close()
+
+
+def test_take_over_refused_by_a_draining_halfpipe(loopback, hp_bin):
+    # the old one is draining (SIGTERM, a connection still live on its one
+    # worker): it has no listening socket left to give and says so; the new
+    # one exits 1 with that message; the old one finishes its drain.
+    echo = Echo()
+    admin = os.path.join(loopback.tmp, "admin.sock")
+    held = None
+    try:
+        old = procs.Halfpipe([str(hp_bin)], hp_args(hp_bin, 0, echo.port, "--admin-socket",
+                                                    admin, "--workers", "1"), loopback.tmp)
+        loopback._own(old)
+        old.start()
+        held = socket.create_connection(("127.0.0.1", old.port), timeout=T(5))
+        held.sendall(HELLO)
+        poll_until(lambda: len(listening_conns(old.port)), 10, "the held connection",
+                   done=lambda n: n >= 1)
+        old.kill(signal.SIGTERM)
+        old.wait_stderr(r"draining: no new connections")
+        r = subprocess.run([str(hp_bin)] + hp_args(hp_bin, old.port, echo.port,
+                                                   "--take-over", admin),
+                           capture_output=True, text=True, timeout=T(20))
+        assert r.returncode == 1, r
+        assert ("--take-over %s: the old halfpipe refused: handover refused: draining" % admin
+                in r.stderr), r.stderr
+        held.close()
+        held = None
+        rc = old.wait_exit(T(40))
+        old.exit_code = rc
+        assert rc == 0, old.tail()
+        old.join_readers()
+    finally:
+        if held is not None:
+            held.close()
+        echo.close()
+
+
+def test_take_over_from_a_silent_socket_times_out(loopback, hp_bin):
+    # something listens at the path but never answers: the take-over gives
+    # up after 5 s, exit 1, and says so
+    path = os.path.join(loopback.tmp, "silent.sock")
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind(path)
+        s.listen(4)
+        r = subprocess.run([str(hp_bin)] + hp_args(hp_bin, 0, 9, "--take-over", path),
+                           capture_output=True, text=True, timeout=T(20))
+        assert r.returncode == 1, r
+        assert "--take-over %s: no answer within 5000 ms" % path in r.stderr, r.stderr
+    finally:
+        s.close()
