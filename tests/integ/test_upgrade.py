@@ -465,3 +465,34 @@ def test_take_over_from_a_silent_socket_times_out(loopback, hp_bin):
         assert "--take-over %s: no answer within 5000 ms" % path in r.stderr, r.stderr
     finally:
         s.close()
+
+
+def test_take_over_into_other_addresses(loopback, hp_bin):
+    # the new configuration has another address: the old one's sockets are
+    # closed (and said so), the new address is bound; once the old one has
+    # drained nothing listens on the old address any more.
+    echo = Echo()
+    admin = os.path.join(loopback.tmp, "admin.sock")
+    try:
+        old = procs.Halfpipe([str(hp_bin)], hp_args(hp_bin, 0, echo.port, "--admin-socket",
+                                                    admin), loopback.tmp)
+        loopback._own(old)
+        old.start()
+        a, b = old.port, free_port()
+        new = procs.Halfpipe([str(hp_bin)], hp_args(hp_bin, b, echo.port, "--admin-socket",
+                                                    admin, "--take-over", admin), loopback.tmp)
+        loopback._own(new)
+        new.start()
+        line = new.wait_stderr(r"listening on 127\.0\.0\.1:%d" % b)
+        assert "taken over" not in line, line
+        assert new.stderr_count(r"taken over: 127\.0\.0\.1:%d is not in the configuration: "
+                                r"closed" % a) == workers_of(hp_bin), new.tail()
+        rc = old.wait_exit(T(20))
+        old.exit_code = rc
+        assert rc == 0, old.tail()
+        old.join_readers()
+        old.addrs = []
+        assert listening(a) == [], listening(a)
+        assert exchange(b, 3000, 5) == "ok"
+    finally:
+        echo.close()
