@@ -95,7 +95,7 @@ test-asan: deps asan units
 	$(PYTHON) -m pytest -p no:cacheprovider tests -k "asan" $(PYTEST_ARGS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, both man pages,
-# the systemd unit (its paths follow PREFIX), the example configuration under
+# the systemd units (the service's paths follow PREFIX; the socket, optional), the example configuration under
 # share/doc and, only if there is none yet, as /etc/halfpipe/halfpipe.conf.
 PREFIX  ?= /usr/local
 UNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -109,6 +109,7 @@ install: $(B)/halfpipe
 	sed 's|/usr/sbin/halfpipe|$(PREFIX)/sbin/halfpipe|g' dist/halfpipe.service \
 	    >$(DESTDIR)$(UNITDIR)/halfpipe.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/halfpipe.service
+	install -m 644 dist/halfpipe.socket $(DESTDIR)$(UNITDIR)/halfpipe.socket
 	install -m 644 examples/halfpipe.conf $(DESTDIR)$(PREFIX)/share/doc/halfpipe/examples/
 	test -e $(DESTDIR)/etc/halfpipe/halfpipe.conf || \
 	    install -m 644 examples/halfpipe.conf $(DESTDIR)/etc/halfpipe/halfpipe.conf

@@ -1,15 +1,19 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "admintab.h"
 #include "ctl.h"
 #include "log.h"
+#include "metricsd.h"
 #include "session.h"
 #include "worker.h"
 
@@ -23,6 +27,10 @@ struct areq {
 	struct admin_row	*rows;
 	size_t			 nrows, cap;
 	int			 oom;
+	struct ctl_conn		*cc;		/* the asking connection */
+	int			 fds[CTL_FDS_MAX];	/* handover: dups to send */
+	size_t			 nfds;
+	const char		*refuse;	/* handover: why not */
 };
 
 /*
@@ -153,6 +161,79 @@ static void server_op_answer(struct areq *rq, struct mbuf *out)
 	    backend_state_name(backend_state(be, w0->loop.now)));
 }
 
+/* The hand-over (docs/upgrade.md): one per process. */
+static int handed_over;
+
+/* handover: a dup of every listening socket of this worker (and worker 0's
+ * metrics listener); a draining worker has none left to give. */
+static void handover_each(struct worker *w, struct areq *rq)
+{
+	int fds[CTL_FDS_MAX], fd;
+	size_t n, i;
+
+	if (w->draining) {
+		rq->refuse = "draining";
+		return;
+	}
+	n = listeners_fds(&w->ls, fds, CTL_FDS_MAX);
+	if (w->index == 0 && (fd = metricsd_fd(w)) != -1 && n < CTL_FDS_MAX)
+		fds[n++] = fd;
+	for (i = 0; i < n && rq->refuse == NULL; i++) {
+		if (rq->nfds == CTL_FDS_MAX)
+			rq->refuse = "more listening sockets than one message carries (253)";
+		else if ((fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) == -1)
+			rq->refuse = "out of file descriptors";
+		else
+			rq->fds[rq->nfds++] = fd;
+	}
+}
+
+/* The sockets went (ok), or the asker left first: then a later hand-over
+ * may try again. Once sent, the drain starts as at SIGTERM (the main
+ * thread's signalfd takes it): our sockets close, the new process's copies
+ * keep their queues. */
+static void handover_sent(void *arg, int ok)
+{
+	(void)arg;
+	if (!ok) {
+		log_warnx("handover: the new process left before taking the sockets; "
+		    "still serving");
+		handed_over = 0;
+		return;
+	}
+	log_info("handover: listening sockets sent; draining as at SIGTERM");
+	if (tgkill(getpid(), getpid(), SIGTERM) == -1)
+		log_warn("handover: cannot start the drain (SIGTERM ends it)");
+}
+
+static void handover_answer(struct areq *rq, struct mbuf *out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char name[64];
+	size_t i;
+
+	if (rq->refuse == NULL && handed_over)
+		rq->refuse = "already handed over";
+	if (rq->refuse == NULL && rq->nfds == 0)
+		rq->refuse = "no listening socket";
+	if (rq->refuse != NULL) {
+		mbuf_printf(out, "error: handover refused: %s\n", rq->refuse);
+		return;		/* areq_free() closes the dups */
+	}
+	mbuf_printf(out, "handover %zu pid %ld\n", rq->nfds, (long)getpid());
+	for (i = 0; i < rq->nfds; i++) {
+		len = sizeof(ss);
+		if (getsockname(rq->fds[i], (struct sockaddr *)&ss, &len) == -1)
+			ss.ss_family = AF_UNSPEC;
+		mbuf_printf(out, "socket %zu %s\n", i, sockaddr_str(&ss, name, sizeof(name)));
+	}
+	log_info("handover: sending %zu listening socket%s", rq->nfds, rq->nfds == 1 ? "" : "s");
+	ctl_out_fds(rq->cc, rq->fds, rq->nfds, handover_sent, NULL);
+	rq->nfds = 0;
+	handed_over = 1;
+}
+
 static void help_answer(struct areq *rq, struct mbuf *out);
 
 static const struct acmd commands[] = {
@@ -174,6 +255,9 @@ static const struct acmd commands[] = {
 	{ ADMIN_DRAIN, "drain HOST:PORT", "no new connections to that server; live ones finish",
 	  NULL, server_op_answer },
 	{ ADMIN_ENABLE, "enable HOST:PORT", "undo disable or drain", NULL, server_op_answer },
+	{ ADMIN_HANDOVER, "handover",
+	  "pass every listening socket to the asker (halfpipe --take-over), then drain",
+	  handover_each, handover_answer },
 	{ ADMIN_HELP, "help", "this list", NULL, help_answer },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -201,6 +285,8 @@ static void areq_free(struct areq *rq)
 			break;
 		}
 	pthread_mutex_unlock(&mx);
+	while (rq->nfds > 0)
+		close(rq->fds[--rq->nfds]);
 	free(rq->rows);
 	free(rq);
 }
@@ -266,6 +352,7 @@ static enum ctl_verdict on_request(struct ctl_conn *cc, const char *req, size_t 
 	}
 	rq->cmd = &commands[i];
 	rq->arg = arg;
+	rq->cc = cc;
 	if (rq->cmd->each == NULL) {
 		rq->cmd->answer(rq, out);
 		free(rq);

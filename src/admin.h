@@ -4,7 +4,9 @@
  * (ctl.h: one request line, one answer, all within 5 s, at most 8 clients
  * at once, more are reset). The commands are the rows of admin.c's table:
  * "conns", "kill ID", "servers", "disable|enable|drain SERVER", "kill
- * route=NAME|server=ADDR", "help"; a new command is a new row.
+ * route=NAME|server=ADDR", "handover" (every listening socket to the
+ * asker over SCM_RIGHTS, then the drain: halfpipe --take-over,
+ * docs/upgrade.md), "help"; a new command is a new row.
  *
  * Only a session's own worker may look at it, so a request is put on a list
  * shared under one mutex, with a bit per worker still to answer, and every

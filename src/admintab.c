@@ -40,6 +40,8 @@ enum admin_cmd admin_parse(const char *req, size_t len, struct admin_arg *a)
 		return ADMIN_SERVERS;
 	if (n == 4 && memcmp(req, "help", 4) == 0)
 		return ADMIN_HELP;
+	if (n == 8 && memcmp(req, "handover", 8) == 0)
+		return ADMIN_HANDOVER;
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		k = strlen(ops[i].word);
 		if (n <= k || memcmp(req, ops[i].word, k) != 0)

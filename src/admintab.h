@@ -14,7 +14,7 @@
 
 enum admin_cmd { ADMIN_NEED_MORE, ADMIN_BAD, ADMIN_CONNS, ADMIN_KILL, ADMIN_HELP,
 	ADMIN_SERVERS, ADMIN_DISABLE, ADMIN_ENABLE, ADMIN_DRAIN, ADMIN_KILL_ROUTE,
-	ADMIN_KILL_SERVER };
+	ADMIN_KILL_SERVER, ADMIN_HANDOVER };
 
 #define ADMIN_ARG_MAX	280	/* a server (HOST:PORT as written) or route name, '\0' too */
 
@@ -27,7 +27,7 @@ struct admin_arg {
 
 /** The request in req[0..len): ADMIN_NEED_MORE until its newline is there
  *  (ADMIN_BAD once len reaches ADMIN_REQ_MAX without one); "conns",
- *  "servers", "help", "kill ID" (ID decimal, 1..2^64-1, a->id set),
+ *  "servers", "help", "handover", "kill ID" (ID decimal, 1..2^64-1, a->id set),
  *  "disable SERVER", "enable SERVER", "drain SERVER", "kill route=NAME",
  *  "kill server=ADDR" (a->word set: one word, no blank, shorter than
  *  ADMIN_ARG_MAX); anything else ADMIN_BAD. */

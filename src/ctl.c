@@ -22,6 +22,10 @@ struct ctl_conn {
 	int			 state;
 	size_t			 rlen, opos;
 	void			*data;		/* the protocol's */
+	int			*fds;		/* to send with the answer */
+	size_t			 nfds;
+	void			(*sent)(void *arg, int ok);
+	void			*sent_arg;
 	struct mbuf		 out;
 	char			 req[];		/* proto->req_max bytes */
 };
@@ -49,6 +53,66 @@ static void reset_fd(int fd)
 	close(fd);
 }
 
+/* Close the fds not sent (none: nothing to do); sent(arg, 0) if any. */
+static void close_fds(struct ctl_conn *cc)
+{
+	size_t i;
+
+	if (cc->nfds > 0 && cc->sent != NULL)
+		cc->sent(cc->sent_arg, 0);
+	cc->sent = NULL;
+	for (i = 0; i < cc->nfds; i++)
+		close(cc->fds[i]);
+	free(cc->fds);
+	cc->fds = NULL;
+	cc->nfds = 0;
+}
+
+void ctl_out_fds(struct ctl_conn *cc, const int *fds, size_t n,
+    void (*sent)(void *arg, int ok), void *arg)
+{
+	close_fds(cc);
+	if (n == 0 || n > CTL_FDS_MAX || (cc->fds = malloc(n * sizeof(int))) == NULL) {
+		cc->out.oom |= n != 0;
+		while (n > 0)
+			close(fds[--n]);
+		return;
+	}
+	memcpy(cc->fds, fds, n * sizeof(int));
+	cc->nfds = n;
+	cc->sent = sent;
+	cc->sent_arg = arg;
+}
+
+/* The answer's next bytes; the fds ride with the first (SCM_RIGHTS). */
+static ssize_t send_out(struct ctl_conn *cc)
+{
+	union { char buf[CMSG_SPACE(CTL_FDS_MAX * sizeof(int))]; struct cmsghdr align; } u;
+	struct iovec iov = { cc->out.p + cc->opos, cc->out.len - cc->opos };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (cc->nfds == 0)
+		return send(cc->fd, iov.iov_base, iov.iov_len, MSG_NOSIGNAL);
+	memset(&u, 0, sizeof(u));
+	m.msg_control = u.buf;
+	m.msg_controllen = CMSG_SPACE(cc->nfds * sizeof(int));
+	cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(cc->nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), cc->fds, cc->nfds * sizeof(int));
+	if ((n = sendmsg(cc->fd, &m, MSG_NOSIGNAL)) > 0) {
+		void (*sent)(void *, int) = cc->sent;
+
+		cc->sent = NULL;
+		close_fds(cc);		/* they are the peer's now */
+		sent(cc->sent_arg, 1);
+	}
+	return n;
+}
+
 static void cc_free(struct loop_closing *c)
 {
 	struct ctl_conn *cc = container_of(c, struct ctl_conn, closing);
@@ -65,6 +129,7 @@ static void cc_end(struct ctl_conn *cc, int abort)
 
 	if (cc->state == CC_WAIT && sv->proto->cancel != NULL)
 		sv->proto->cancel(cc);
+	close_fds(cc);
 	loop_del(sv->loop, cc->fd);
 	if (abort)
 		reset_fd(cc->fd);
@@ -138,8 +203,7 @@ static void cc_step(struct ctl_conn *cc)
 				cc->state = CC_FIN;
 				break;
 			}
-			n = send(cc->fd, cc->out.p + cc->opos, cc->out.len - cc->opos,
-			    MSG_NOSIGNAL);
+			n = send_out(cc);
 			if (io_ok(cc, n) <= 0)
 				return;
 			if (n > 0)

@@ -26,6 +26,7 @@
 #define CTL_CONN_MAX	8
 #define CTL_TIMEOUT_MS	5000
 #define CTL_BACKLOG	64
+#define CTL_FDS_MAX	253	/* SCM_MAX_FD: fds with one answer */
 
 struct ctl_conn;
 
@@ -73,6 +74,13 @@ int ctl_listen_unix(const char *path, const char *name);
 struct mbuf *ctl_out(struct ctl_conn *cc);
 struct ctl_server *ctl_server_of(struct ctl_conn *cc);
 void **ctl_data(struct ctl_conn *cc);
+
+/** Send fds[0..n) (copied; the fds are taken over) with the first bytes
+ *  of cc's answer (SCM_RIGHTS, n <= CTL_FDS_MAX); once that send succeeded
+ *  they are closed and sent(arg, 1) runs; if cc ends before, they are
+ *  closed and sent(arg, 0) runs. The hand-over's (admin.c). */
+void ctl_out_fds(struct ctl_conn *cc, const int *fds, size_t n,
+    void (*sent)(void *arg, int ok), void *arg);
 
 /** Ask every WAITing connection of sv whether its answer is ready. */
 void ctl_wake(struct ctl_server *sv);

@@ -11,6 +11,7 @@
 
 #include "accesslog.h"
 #include "fds.h"
+#include "inherit.h"
 #include "limits.h"
 #include "listener.h"
 #include "log.h"
@@ -104,6 +105,7 @@ static void limit_note(struct listener *l, enum limit_why why)
  * it arrives instead of making epoll_wait return at once for ever. */
 static void watch(struct listeners *set, int et)
 {
+	struct listener *l;
 	size_t i;
 
 	/* Only on a change: EPOLL_CTL_MOD puts a ready listener straight
@@ -113,9 +115,20 @@ static void watch(struct listeners *set, int et)
 		return;
 	set->et = et;
 	for (i = 0; i < set->n; i++)
-		if (set->v[i] != NULL && set->v[i]->fd != -1)
-			(void)loop_mod(&set->w->loop, set->v[i]->fd,
-			    EPOLLIN | (et ? EPOLLET : 0), &set->v[i]->ev);
+		for (l = set->v[i]; l != NULL; l = l->next) {
+			if (l->fd == -1)
+				continue;
+			if (!l->excl) {
+				(void)loop_mod(&set->w->loop, l->fd,
+				    EPOLLIN | (et ? EPOLLET : 0), &l->ev);
+				continue;
+			}
+			/* EPOLL_CTL_MOD is refused (EINVAL) on an
+			 * EPOLLEXCLUSIVE registration: delete, add again */
+			(void)loop_del(&set->w->loop, l->fd);
+			(void)loop_add(&set->w->loop, l->fd,
+			    EPOLLIN | EPOLLEXCLUSIVE | (et ? EPOLLET : 0), &l->ev);
+		}
 }
 
 /* Pause: edge-triggered until the retry timer (armed if it is not). */
@@ -297,11 +310,11 @@ fail:
 	return -1;
 }
 
-/* Serve fd (from listener_bind()) in set, as a new listener of block lc;
- * its address goes to *bound (may be NULL). NULL (logged, fd closed) if it
- * cannot be. */
+/* Serve fd (from listener_bind(), or inherited: excl if other workers
+ * watch it too) in set, as a new listener of block lc; its address goes to
+ * *bound (may be NULL). NULL (logged, fd closed) if it cannot be. */
 static struct listener *adopt(struct listeners *set, const struct listener_conf *lc, int fd,
-    struct sockaddr_storage *bound)
+    struct sockaddr_storage *bound, int excl)
 {
 	struct sockaddr_storage ss;
 	socklen_t blen = sizeof(ss);
@@ -316,6 +329,7 @@ static struct listener *adopt(struct listeners *set, const struct listener_conf 
 	l->lc = lc;
 	l->set = set;
 	l->fd = -1;
+	l->excl = excl;
 	if (bound == NULL)
 		bound = &ss;
 	if (getsockname(fd, (struct sockaddr *)bound, &blen) == -1) {
@@ -324,7 +338,8 @@ static struct listener *adopt(struct listeners *set, const struct listener_conf 
 	}
 	sockaddr_str(bound, l->name, sizeof(l->name));
 	/* as the set's other listeners are watched now (see watch()) */
-	if (loop_add(&set->w->loop, fd, EPOLLIN | (set->et ? EPOLLET : 0), &l->ev) == -1) {
+	if (loop_add(&set->w->loop, fd, EPOLLIN | (set->et ? EPOLLET : 0) |
+	    (excl ? EPOLLEXCLUSIVE : 0), &l->ev) == -1) {
 		log_warn("listen %s: epoll", l->name);
 		goto fail;
 	}
@@ -336,24 +351,66 @@ fail:
 	return NULL;
 }
 
-/* client-keepalive, client-user-timeout: on the listening socket, which the
- * sockets it accepts inherit (one call per listener and reload instead of
- * four per connection); set, or cleared, again at every reload. */
+/* client-keepalive, client-user-timeout: on the listening sockets of an
+ * address (l and its next ones), which the sockets they accept inherit (one
+ * call per listener and reload instead of four per connection); set, or
+ * cleared, again at every reload. */
 static void client_opts(struct listener *l, const struct conf *c)
 {
 	const char *what;
 
-	if (tcpopt_apply(l->fd, &c->keepalive[0], c->user_timeout_ms[0], &what) == -1)
-		log_warn("listen %s: %s", l->name, what);
+	for (; l != NULL; l = l->next)
+		if (l->fd != -1 && tcpopt_apply(l->fd, &c->keepalive[0], c->user_timeout_ms[0],
+		    &what) == -1)
+			log_warn("listen %s: %s", l->name, what);
 }
 
+/* Close l and the other sockets of its address. */
 static void listener_close(struct listener *l)
 {
-	if (l->fd == -1)
-		return;
-	loop_del(&l->set->w->loop, l->fd);
-	close(l->fd);
-	l->fd = -1;
+	for (; l != NULL; l = l->next) {
+		if (l->fd == -1)
+			continue;
+		loop_del(&l->set->w->loop, l->fd);
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+static void listener_free(struct listener *l)
+{
+	struct listener *next;
+
+	for (; l != NULL; l = next) {
+		next = l->next;
+		free(l);
+	}
+}
+
+/* Inherited sockets for lc's j-th address (inherit.h): served as the n-th
+ * address of set, the first one's address in *bound. 1 if there were
+ * some, 0 if none (bind it), -1 if they cannot be served (logged). */
+static int adopt_inherited(struct listeners *set, const struct listener_conf *lc, size_t j,
+    size_t n, struct sockaddr_storage *bound, int first)
+{
+	int fds[INHERIT_MAX], shared;
+	const char *from = "";
+	struct listener **tail = &set->v[n];
+	size_t k, nfd = inherit_fds(&lc->addr[j], set->w->index, fds, INHERIT_MAX, &shared,
+	    &from);
+
+	for (k = 0; k < nfd; k++) {
+		if ((*tail = adopt(set, lc, fds[k], k == 0 ? bound : NULL, shared)) == NULL) {
+			while (++k < nfd)
+				close(fds[k]);
+			return -1;
+		}
+		tail = &(*tail)->next;
+	}
+	if (nfd > 0 && first)
+		log_info("listening on %s (%s, %zu socket%s%s)", set->v[n]->name, from, nfd,
+		    nfd == 1 ? "" : "s", shared ? ", shared by the workers" : "");
+	return nfd > 0;
 }
 
 static size_t naddrs(const struct conf *c)
@@ -387,16 +444,22 @@ int listeners_open(struct listeners *set, struct worker *w, const struct conf *c
 		for (j = 0; j < lc->naddr; j++, n++) {
 			const struct sockaddr_storage *a = first ? &lc->addr[j] : &bound[n];
 			const char *what;
-			int fd = listener_bind(a, lc->addrlen[j], &what);
+			int fd, rc = adopt_inherited(set, lc, j, n, &bound[n], first);
 
-			if (fd == -1) {
+			set->n = n + 1;
+			if (rc == -1)
+				return -1;
+			if (rc == 1) {
+				client_opts(set->v[n], c);
+				continue;
+			}
+			if ((fd = listener_bind(a, lc->addrlen[j], &what)) == -1) {
 				log_warn("listen %s: %s", lc->addrname[j], what);
 				return -1;
 			}
-			if ((set->v[n] = adopt(set, lc, fd, &bound[n])) == NULL)
+			if ((set->v[n] = adopt(set, lc, fd, &bound[n], 0)) == NULL)
 				return -1;
 			client_opts(set->v[n], c);
-			set->n = n + 1;
 			if (first)
 				log_info("listening on %s", set->v[n]->name);
 		}
@@ -411,7 +474,7 @@ static void retire(struct listeners *set, struct listener *l)
 
 	if (set->w->index == 0)
 		log_info("no longer listening on %s", l->name);
-	listener_close(l);
+	listener_close(l);	/* an inherited one: systemd keeps its own */
 	if ((r = realloc(set->retired, (set->nretired + 1) * sizeof(*r))) == NULL)
 		fatalx("worker %d: out of memory", set->w->index);
 	set->retired = r;
@@ -420,14 +483,15 @@ static void retire(struct listeners *set, struct listener *l)
 
 void listeners_take(struct listeners *set, const struct conf *c, const int *src, const int *fd)
 {
-	struct listener **v;
+	struct listener **v, *l;
 	size_t i, j, n = 0, nnew = naddrs(c);
 
 	if (src == NULL) {	/* the same addresses: only the blocks change */
 		for (i = 0; i < c->nlisteners; i++)
-			for (j = 0; j < c->listeners[i].naddr && n < set->n; j++) {
+			for (j = 0; j < c->listeners[i].naddr && n < set->n; j++, n++) {
 				client_opts(set->v[n], c);
-				set->v[n++]->lc = &c->listeners[i];
+				for (l = set->v[n]; l != NULL; l = l->next)
+					l->lc = &c->listeners[i];
 			}
 		return;
 	}
@@ -438,10 +502,11 @@ void listeners_take(struct listeners *set, const struct conf *c, const int *src,
 			if (src[n] >= 0) {
 				v[n] = set->v[src[n]];
 				set->v[src[n]] = NULL;
-				v[n]->lc = &c->listeners[i];
+				for (l = v[n]; l != NULL; l = l->next)
+					l->lc = &c->listeners[i];
 				continue;
 			}
-			if ((v[n] = adopt(set, &c->listeners[i], fd[n], NULL)) == NULL)
+			if ((v[n] = adopt(set, &c->listeners[i], fd[n], NULL, 0)) == NULL)
 				fatalx("worker %d: cannot serve a new listen address",
 				    set->w->index);
 			if (set->w->index == 0)
@@ -477,13 +542,25 @@ void listeners_free(struct listeners *set)
 		return;
 	listeners_stop(set);
 	for (i = 0; i < set->n; i++)
-		free(set->v[i]);
+		listener_free(set->v[i]);
 	free(set->v);
 	for (i = 0; i < set->nretired; i++)
-		free(set->retired[i]);
+		listener_free(set->retired[i]);
 	free(set->retired);
 	if (set->spare_fd != -1)
 		close(set->spare_fd);
 	memset(set, 0, sizeof(*set));
 	set->spare_fd = -1;
+}
+
+size_t listeners_fds(const struct listeners *set, int *out, size_t max)
+{
+	const struct listener *l;
+	size_t i, n = 0;
+
+	for (i = 0; i < set->n; i++)
+		for (l = set->v[i]; l != NULL && n < max; l = l->next)
+			if (l->fd != -1)
+				out[n++] = l->fd;
+	return n;
 }

@@ -25,6 +25,9 @@ struct listener {
 	int				 fd;
 	const struct listener_conf	*lc;
 	struct listeners		*set;
+	struct listener			*next;		/* more sockets for this address */
+	int				 excl;		/* shared with other workers:
+							   EPOLLEXCLUSIVE */
 	char				 name[64];	/* bound address, port resolved */
 	uint64_t			 shed;		/* dropped for lack of fds */
 	uint64_t			 refused;	/* reset over a connection limit */
@@ -32,7 +35,10 @@ struct listener {
 
 struct listeners {
 	struct worker		 *w;
-	struct listener		**v;		/* serving (NULL: moved away) */
+	struct listener		**v;		/* serving, one per address (NULL:
+						   moved away), each the head of
+						   its address's sockets (->next:
+						   inherited, inherit.h) */
 	size_t			  n;
 	struct listener		**retired;	/* removed by a reload: sessions */
 	size_t			  nretired;	/* may still name them; freed at the end */
@@ -46,7 +52,9 @@ struct listeners {
 
 /**
  * Bind and listen on every address of c for worker w (SO_REUSEPORT, so every
- * worker binds the same addresses). first: bind c's addresses as written
+ * worker binds the same addresses); an address with inherited sockets
+ * (inherit_fds(): systemd's, an old halfpipe's) is served from them and
+ * not bound. first: bind c's addresses as written
  * and store the addresses got (ports chosen for port 0 resolved) in bound[]
  * (one per address, in c's order); otherwise bind bound[]. Logs "listening
  * on ..." if first. 0, or -1 (logged; listeners_free() cleans up).
@@ -66,6 +74,10 @@ void listeners_take(struct listeners *set, const struct conf *c, const int *src,
 
 /** The drain: stop accepting, close every socket. */
 void listeners_stop(struct listeners *set);
+
+/** The open listening sockets of set (every address's, not dups): up to
+ *  max into out[], how many. The hand-over sends them (admin.c). */
+size_t listeners_fds(const struct listeners *set, int *out, size_t max);
 
 /** Close and free everything (safe after a failed listeners_open()). */
 void listeners_free(struct listeners *set);

@@ -19,6 +19,7 @@
 #include "addr.h"
 #include "admintab.h"
 #include "conf.h"
+#include "inherit.h"
 #include "inspect.h"
 #include "limits.h"
 #include "listener.h"
@@ -35,6 +36,9 @@
 static const char usage_text[] =
 "usage: halfpipe -c FILE            run in the foreground, logs to stderr\n"
 "       halfpipe -t -c FILE         check the config: exit 0, or 1 with every error\n"
+"       halfpipe -c FILE --take-over SOCKET\n"
+"                                   take the listening sockets over from the halfpipe\n"
+"                                   whose admin-socket is SOCKET, which then drains\n"
 "       halfpipe -V | -h            version | usage\n"
 "       halfpipe -s SOCKET conns    list the live connections (admin-socket)\n"
 "       halfpipe -s SOCKET kill ID  end connection ID, both sides reset\n"
@@ -75,7 +79,7 @@ static void usage(FILE *f)
 	fputc('\n', f);
 }
 
-enum { OPT_INSPECT = 256, OPT_DIRECTIVES, OPT_FLAG };
+enum { OPT_INSPECT = 256, OPT_DIRECTIVES, OPT_FLAG, OPT_TAKEOVER };
 
 /* The long options: the few of our own, then one per directive (a flag
  * shares its name with the file's directive), NULL-terminated. */
@@ -84,6 +88,7 @@ static struct option *make_longopts(void)
 	static const struct option own[] = {
 		{ "inspect",	no_argument,	NULL, OPT_INSPECT },
 		{ "directives",	no_argument,	NULL, OPT_DIRECTIVES },
+		{ "take-over",	required_argument, NULL, OPT_TAKEOVER },
 		{ "help",	no_argument,	NULL, 'h' },
 		{ "version",	no_argument,	NULL, 'V' },
 	};
@@ -324,7 +329,19 @@ static long usable_cpus(void)
 	return sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-static int run(struct conf *c, const char *file, const struct flag *flags, int nflags)
+/* Sockets from before us (inherit.h): systemd's, then, with --take-over,
+ * the old halfpipe's; matched to c's addresses for n workers. Before any
+ * worker binds, before the sandbox. */
+static void inherit_sockets(const struct conf *c, const char *takeover, int n)
+{
+	inherit_systemd();
+	if (takeover != NULL)
+		inherit_takeover(takeover);
+	inherit_match(c, n);
+}
+
+static int run(struct conf *c, const char *file, const struct flag *flags, int nflags,
+    const char *takeover)
 {
 	struct conf *cur = conf_ref(c), *nc;
 	struct sockaddr_storage *bound;
@@ -372,10 +389,12 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	/* a reload's names: the channel reads /etc/resolv.conf before the filter */
 	if (main_res == NULL && (main_res = resolver_new(NULL, c->resolvers)) == NULL)
 		fatalx("cannot set up the resolver");
+	inherit_sockets(c, takeover, n);
 	for (i = 0; i < (size_t)n; i++)
 		if (worker_init(&ws[i], (int)i, c, access, done_fd, ack_fd, bound,
 		    i == 0) == -1)
 			fatalx("cannot start worker %zu", i);
+	inherit_done();		/* each worker holds its own dups now */
 	/* Every listener is bound and the access log open: drop privileges
 	 * and install the filter before any worker thread exists, so that
 	 * they all inherit both. */
@@ -506,7 +525,8 @@ static int admin_client(const char *path, int ac, char **av)
 	if ((ac == 1 || ac == 2) && strlen(av[0]) + (ac == 2 ? strlen(av[1]) : 0) <
 	    ADMIN_REQ_MAX - 3 && (snprintf(req, sizeof(req), "%s%s%s\n", av[0],
 	    ac == 2 ? " " : "", ac == 2 ? av[1] : ""),
-	    admin_parse(req, strlen(req), &arg) > ADMIN_BAD))
+	    admin_parse(req, strlen(req), &arg) > ADMIN_BAD) &&
+	    strcmp(av[0], "handover") != 0)	/* that is --take-over's */
 		;
 	else {
 		fprintf(stderr, "halfpipe: -s SOCKET wants a command: conns, servers, "
@@ -550,7 +570,7 @@ static int admin_client(const char *path, int ac, char **av)
 
 int main(int argc, char **argv)
 {
-	const char *file = NULL, *admin = NULL;
+	const char *file = NULL, *admin = NULL, *takeover = NULL;
 	struct option *longopts = make_longopts();
 	struct flag *flags;
 	struct conf *c;
@@ -586,6 +606,9 @@ int main(int argc, char **argv)
 		case OPT_DIRECTIVES:
 			conf_print_directives(stdout);
 			done = 0;
+			break;
+		case OPT_TAKEOVER:
+			takeover = optarg;
 			break;
 		case OPT_FLAG:
 			flags[nflags].name = longopts[idx].name;	/* the table's */
@@ -646,7 +669,7 @@ int main(int argc, char **argv)
 		free(flags);
 		return 0;
 	}
-	rc = run(c, file, flags, nflags);	/* SIGHUP reads file and flags again */
+	rc = run(c, file, flags, nflags, takeover);	/* SIGHUP reads file and flags again */
 	conf_unref(c);
 	free(flags);
 	return rc;

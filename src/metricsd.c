@@ -6,6 +6,7 @@
 
 #include "accesslog.h"
 #include "ctl.h"
+#include "inherit.h"
 #include "log.h"
 #include "metrics.h"
 #include "metricsd.h"
@@ -120,7 +121,9 @@ int metricsd_open(struct worker *w)
 	int fd;
 
 	snprintf(name, sizeof(name), "metrics %s", c->metrics_name);
-	if ((fd = ctl_listen_tcp(&c->metrics_addr, c->metrics_addrlen, name)) == -1)
+	/* inherited (inherit.h: systemd's, an old halfpipe's), else bound */
+	if ((fd = inherit_metrics(&c->metrics_addr)) == -1 &&
+	    (fd = ctl_listen_tcp(&c->metrics_addr, c->metrics_addrlen, name)) == -1)
 		return -1;
 	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == -1) {
 		log_warn("metrics %s: getsockname", c->metrics_name);
@@ -150,4 +153,9 @@ void metricsd_close(struct worker *w)
 	ctl_close(&w->md->sv);
 	free(w->md);
 	w->md = NULL;
+}
+
+int metricsd_fd(const struct worker *w)
+{
+	return w->md != NULL ? w->md->sv.fd : -1;
 }

@@ -13,9 +13,13 @@
 
 struct worker;
 
-/** Worker 0, before the sandbox: bind and listen on the configured address,
+/** Worker 0, before the sandbox: bind and listen on the configured address
+ *  (or serve its inherited socket, inherit_metrics()),
  *  log "serving metrics on ADDR:PORT", serve from w's loop. 0 or -1. */
 int metricsd_open(struct worker *w);
+
+/** The metrics listening socket, or -1 (none): the hand-over sends it. */
+int metricsd_fd(const struct worker *w);
 
 /** Close the listener and every scrape in progress (NULL-safe). */
 void metricsd_close(struct worker *w);

@@ -86,6 +86,9 @@ static const struct rule rules[] = {
 	ANY(getsockname), ANY(bind), ANY(listen),
 	/* moving bytes; eventfd and signalfd reads and writes; logs */
 	ANY(read), ANY(recvfrom), ANY(write), ANY(sendto), ANY(splice), ANY(pipe2),
+	/* the hand-over (admin.c "handover"): the listening sockets go to the
+	 * new halfpipe over the admin socket, SCM_RIGHTS */
+	ANY(sendmsg),
 	/* bytes still unsent before a close (SIOCOUTQ); stdio's isatty() (TCGETS) */
 	IF1(ioctl, EQ(1, SIOCOUTQ)),
 	IF1(ioctl, EQ(1, TCGETS)),

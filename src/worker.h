@@ -1,8 +1,8 @@
 /*
  * A worker: one thread with its own loop (loop.h: I/O, timers, tasks, then
  * one close-later list), listening sockets (the same addresses as every
- * other worker's, SO_REUSEPORT), sessions and buffer and pipe pools. Workers
- * share the configurations (reference-counted; a reload swaps the one new
+ * other worker's, SO_REUSEPORT, or inherited ones: inherit.h), sessions and
+ * buffer and pipe pools. Workers share the configurations (reference-counted; a reload swaps the one new
  * sessions get, and the backends' health counters in it are shared
  * atomics), the access-log stream, and counters kept with relaxed atomics
  * (the fd budget, the connection limits, the connection id); the metrics

@@ -170,6 +170,7 @@ def test_make_install_destdir(prefix, tmp_path):
         f"{p}/share/man/man8/halfpipe.8",
         f"{p}/share/man/man5/halfpipe.conf.5",
         f"{p}/lib/systemd/system/halfpipe.service",
+        f"{p}/lib/systemd/system/halfpipe.socket",
         f"{p}/share/doc/halfpipe/examples/halfpipe.conf",
         "etc/halfpipe/halfpipe.conf",
     }
@@ -287,6 +288,9 @@ def test_deb_builds_installs_checks_purges(tmp_path):
             ["dpkg-query", "--showformat=${Conffiles}", "-W", "halfpipe"], capture_output=True, text=True).stdout
         r = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and "halfpipe" not in r.stderr, r.stdout + r.stderr
+        r = subprocess.run(["systemd-analyze", "verify", "/lib/systemd/system/halfpipe.socket"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "halfpipe" not in r.stderr, r.stdout + r.stderr
         # Installed, not enabled: the shipped configuration is an example.
         assert not os.path.exists("/etc/systemd/system/multi-user.target.wants/halfpipe.service")
     finally:
@@ -297,5 +301,6 @@ def test_deb_builds_installs_checks_purges(tmp_path):
     assert not dpkg_installed("halfpipe")
     for path in ("/usr/sbin/halfpipe", "/etc/halfpipe", "/lib/systemd/system/halfpipe.service",
                  "/etc/logrotate.d/halfpipe",
+                 "/lib/systemd/system/halfpipe.socket",
                  "/usr/share/man/man8/halfpipe.8.gz"):
         assert not os.path.exists(path), f"{path} left after dpkg --purge"

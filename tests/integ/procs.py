@@ -157,14 +157,14 @@ for i, s in enumerate(socks):
 class Proc:
     """A child process whose stdout and stderr lines are collected."""
 
-    def __init__(self, argv, name, env=None):
+    def __init__(self, argv, name, env=None, popen_kw=None):
         self.name = name
         self.argv = argv
         self.cond = threading.Condition()
         self.out, self.err = [], []
         self.err_t = []             # when each stderr line was read (monotonic)
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env)
+                                  stderr=subprocess.PIPE, env=env, **(popen_kw or {}))
         self.pid = self.p.pid
         self.readers = [threading.Thread(target=self._read, args=(self.p.stdout, self.out),
                                          daemon=True),
@@ -340,12 +340,13 @@ class Halfpipe(Proc):
         self._log_pos = 0
         self._log_buf = ""
         self.records = []
+        self.popen_kw = {}      # e.g. pass_fds and preexec_fn (test_upgrade.py)
 
     def start(self, timeout=10):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        super().__init__(self.binary_argv, "halfpipe", env=env)
+        super().__init__(self.binary_argv, "halfpipe", env=env, popen_kw=self.popen_kw)
         deadline = time.monotonic() + T(timeout)
         with self.cond:
             for _ in range(100000):

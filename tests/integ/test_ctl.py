@@ -112,7 +112,8 @@ def test_admin_help_lists_every_command(loopback, hp_bin, tmp_path):
         s.close()
     usages = [l.split("\t")[0] for l in out.splitlines()]
     assert usages == ["conns", "kill ID", "kill route=NAME", "kill server=HOST:PORT", "servers",
-                      "disable HOST:PORT", "drain HOST:PORT", "enable HOST:PORT", "help"], out
+                      "disable HOST:PORT", "drain HOST:PORT", "enable HOST:PORT", "handover",
+                      "help"], out
     assert all(re.match(r"^[^\t]+\t\S.*$", l) for l in out.splitlines()), out
     r = netns.run([str(hp_bin), "-s", sock, "help"], check=False)
     assert r.returncode == 0 and r.stdout.decode() == out, r

@@ -29,6 +29,8 @@ int main(void)
 	CHECK_INT(P("help me\n", &id), ADMIN_BAD, "help takes no argument");
 	CHECK_INT(P("servers\n", &id), ADMIN_SERVERS, "servers");
 	CHECK_INT(P("servers x\n", &id), ADMIN_BAD, "servers takes no argument");
+	CHECK_INT(P("handover\n", &id), ADMIN_HANDOVER, "handover");
+	CHECK_INT(P("handover x\n", &id), ADMIN_BAD, "handover takes no argument");
 	CHECK_INT(P("disable 10.0.0.1:443\n", &id), ADMIN_DISABLE, "disable");
 	CHECK_STR(id.word, "10.0.0.1:443", "disable's server");
 	CHECK_INT(P("enable b.example:443\r\n", &id), ADMIN_ENABLE, "enable CRLF");
