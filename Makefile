@@ -70,7 +70,7 @@ run: deps all
 	@sh examples/run.sh
 
 test: test-deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
-	$(PYTHON) -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -p no:cacheprovider --durations=15 tests $(PYTEST_ARGS)
 
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).
 $(B)/bench-%: bench/%.c | $(B)

@@ -568,6 +568,21 @@ static int admin_client(const char *path, int ac, char **av)
 	return rc;
 }
 
+/* SIGHUP and SIGUSR1 ask a running halfpipe for something; before run()
+ * reads them (its signalfd), their default action would end it. Blocked
+ * from the first instruction on, one that comes while the configuration
+ * loads (names resolved, up to 5 s) waits and is acted on once serving: a
+ * reload then reads the file again, which may have changed meanwhile. */
+static void block_early_signals(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	(void)sigprocmask(SIG_BLOCK, &mask, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	const char *file = NULL, *admin = NULL, *takeover = NULL;
@@ -578,6 +593,7 @@ int main(int argc, char **argv)
 
 	if ((flags = calloc((size_t)argc, sizeof(*flags))) == NULL)
 		fatalx("out of memory");
+	block_early_signals();
 	if (resolve_init() == -1)	/* c-ares, before any thread */
 		return 1;
 	/* done: the exit status of an option that ends the program there */

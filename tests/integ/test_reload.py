@@ -289,3 +289,91 @@ def test_reload_listen_address_in_use_is_refused(topo, hp_bin):
     assert "listening on %s:%d" % (PROXY_CADDR, busy) in hp.stderr_text(), hp.tail()
     assert hp.running()
     hp.assert_clean()
+
+
+def _slow_dns(on_query):
+    """A DNS server on 127.0.0.1 (UDP, port 0) that calls on_query() before
+    it answers its first query: A queries get 127.0.0.1, others no record.
+    Returns (socket, thread); closing the socket ends the thread."""
+    import socket
+    import struct
+    import threading
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.2)
+
+    def serve():
+        first = True
+        for _ in range(2000):               # bounded: ~400 s at most
+            try:
+                q, peer = s.recvfrom(512)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(q) < 12:
+                continue
+            if first:
+                first = False
+                on_query()
+            end = 12
+            while end < len(q) and q[end] != 0:
+                end += q[end] + 1
+            qtype = struct.unpack("!H", q[end + 1:end + 3])[0] if end + 3 <= len(q) else 0
+            question = q[12:end + 5]
+            ans = b""
+            if qtype == 1:
+                ans = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([127, 0, 0, 1])
+            hdr = q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1 if ans else 0, 0, 0)
+            try:
+                s.sendto(hdr + question + ans, peer)
+            except OSError:
+                return
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return s, t
+
+
+def test_sighup_while_the_configuration_loads_is_kept(loopback, hp_bin, certs):
+    """A SIGHUP (or SIGUSR1) that comes while halfpipe still loads its
+    configuration, here while it waits for DNS, waits and becomes a reload
+    once it serves; the build before ended at once (the signal's default
+    action: run() had not blocked it yet)."""
+    import procs
+
+    a = loopback.tls_server(None, "127.0.0.1", certs["a_cert"], certs["a_key"], "backend-a")
+    box = {}
+
+    def signal_it():
+        for _ in range(200):                # Popen() returns before the first query, mostly
+            if box.get("hp") is not None and getattr(box["hp"], "p", None) is not None:
+                break
+            time.sleep(0.01)
+        box["hp"].p.send_signal(signal.SIGHUP)
+        box["hp"].p.send_signal(signal.SIGUSR1)
+        box["sent"] = True
+
+    dns, th = _slow_dns(signal_it)
+    try:
+        conf = os.path.join(loopback.tmp, "slow.conf")
+        with open(conf, "w") as f:
+            f.write("resolvers 127.0.0.1:%d\nlisten 127.0.0.1:0\nroute %s slow.test:%d\n"
+                    % (dns.getsockname()[1], A, a.port))
+        hp = procs.Halfpipe([str(hp_bin)], list(getattr(hp_bin, "extra", [])) + ["-c", conf],
+                            loopback.tmp)
+        box["hp"] = hp
+        loopback._own(hp)
+        hp.start()
+        assert box.get("sent"), "the DNS server never saw a query"
+        hp.wait_stderr(r"SIGHUP: reloading", 10)
+        hp.wait_stderr(r"reloaded: ", 10)
+        hp.wait_stderr(r"SIGUSR1", 10)
+        assert hp.running()
+        from test_e2e import _https_get
+        resp = _https_get(certs["ca"], hp.addrs[0], A)
+        assert resp.endswith(b"backend-a\n"), resp
+    finally:
+        dns.close()
+        th.join(2)
