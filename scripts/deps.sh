@@ -8,7 +8,7 @@
 # afterwards if this script wrote it.
 set -e
 PKGS="gcc make clang libclang-rt-14-dev libseccomp-dev libc-ares-dev pkg-config python3 python3-pytest openssl curl iproute2 nftables"
-[ "$1" = test ] && PKGS="$PKGS nginx libnginx-mod-stream dnsmasq"
+[ "$1" = test ] && PKGS="$PKGS nginx libnginx-mod-stream dnsmasq ngtcp2-client ngtcp2-server"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -19,18 +19,42 @@ static const char *ms_between(tick_t a, tick_t b, char *out, size_t outlen)
 	return out;
 }
 
-void accesslog_write(FILE *f, const struct session *s, tick_t now)
+/* The wall-clock time now, "2026-01-02T03:04:05" and ".678Z". */
+static void stamp(char *ts, size_t tslen, char *ms, size_t mslen)
 {
-	char ts[40], client[64], lmsg[32], cms[24], dms[24], lag[24];
 	struct timespec rt;
 	struct tm tm;
-	const char *first = s->first_close == 'c' ? "client" :
-	    s->first_close == 's' ? "server" : "-";
 
 	clock_gettime(CLOCK_REALTIME, &rt);
 	gmtime_r(&rt.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(lmsg, sizeof(lmsg), ".%03ldZ", rt.tv_nsec / 1000000);
+	strftime(ts, tslen, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ms, mslen, ".%03ldZ", rt.tv_nsec / 1000000);
+}
+
+void accesslog_write_flow(FILE *f, const struct flow_log *l, tick_t now)
+{
+	char ts[40], client[64], lmsg[32], dms[24];
+
+	stamp(ts, sizeof(ts), lmsg, sizeof(lmsg));
+	fprintf(f, "ts=%s%s id=%llu proto=quic listener=%s client=%s sni=%s alpn=%s "
+	    "backend=%s c2s_datagrams=%llu s2c_datagrams=%llu c2s_bytes=%llu "
+	    "s2c_bytes=%llu dropped=%llu duration_ms=%s term=%s\n",
+	    ts, lmsg, (unsigned long long)l->id, l->lname,
+	    sockaddr_str(l->peer, client, sizeof(client)), or_dash(l->sni), or_dash(l->alpn),
+	    or_dash(l->backend), (unsigned long long)l->dgrams[0],
+	    (unsigned long long)l->dgrams[1], (unsigned long long)l->bytes[0],
+	    (unsigned long long)l->bytes[1], (unsigned long long)l->dropped,
+	    ms_between(l->start, now, dms, sizeof(dms)),
+	    reason_code((enum close_reason)l->reason));
+}
+
+void accesslog_write(FILE *f, const struct session *s, tick_t now)
+{
+	char ts[40], client[64], lmsg[32], cms[24], dms[24], lag[24];
+	const char *first = s->first_close == 'c' ? "client" :
+	    s->first_close == 's' ? "server" : "-";
+
+	stamp(ts, sizeof(ts), lmsg, sizeof(lmsg));
 	fprintf(f, "ts=%s%s id=%llu listener=%s client=%s sni=%s alpn=%s backend=%s "
 	    "hello_bytes=%zu hello_reads=%u c2s_bytes=%llu s2c_bytes=%llu "
 	    "connect_ms=%s duration_ms=%s first_close=%s close_lag_ms=%s "

@@ -66,6 +66,10 @@ struct listener_conf {
 	socklen_t		 addrlen[8];
 	char			 addrname[8][CONF_ADDRNAME_MAX];	/* as written */
 	size_t			 naddr;
+	struct sockaddr_storage	 qaddr[8];	/* listen-quic: UDP addresses (quic.h) */
+	socklen_t		 qaddrlen[8];
+	char			 qaddrname[8][CONF_ADDRNAME_MAX];	/* as written */
+	size_t			 nqaddr;
 	struct route		*routes;
 	size_t			 nroutes;
 	struct route_table	*table;		/* built by conf_finish() */
@@ -98,6 +102,9 @@ struct conf {
 	uint32_t		 half_closed_timeout_ms;
 	uint32_t		 drain_timeout_ms;
 	uint32_t		 hello_max;		/* cap on the ClientHello body, bytes */
+	uint32_t		 quic_idle_timeout_ms;	/* a QUIC flow with no datagram */
+	uint32_t		 quic_hello_timeout_ms;	/* a flow's Initials must be in by */
+	uint32_t		 quic_max_flows;	/* QUIC flows at once, per worker */
 	char			*access_log;		/* "-" is stdout, "off" disables */
 	char			*admin_socket;		/* unix socket path; "off": none */
 	uint32_t		 workers;		/* event-loop threads; 0: one per CPU */

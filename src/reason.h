@@ -27,7 +27,12 @@
 	X(CR_PROXY_REFUSED, "proxy-refused")                                   \
 	X(CR_BAD_PROXY, "bad-proxy")                                           \
 	X(CR_KILLED, "killed")                                                 \
-	X(CR_NO_SERVER, "no-server")
+	X(CR_NO_SERVER, "no-server")                                           \
+	X(CR_QUIC_IDLE_TIMEOUT, "quic-idle-timeout")                           \
+	X(CR_QUIC_HELLO_TIMEOUT, "quic-hello-timeout")                         \
+	X(CR_QUIC_VERSION, "quic-version")                                     \
+	X(CR_QUIC_NOT_INITIAL, "quic-not-initial")                             \
+	X(CR_DRAIN, "drain")
 
 #define HP_REASON_ENUM(e, code) e,
 enum close_reason { HP_REASONS(HP_REASON_ENUM) CR_COUNT };

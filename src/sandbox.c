@@ -85,6 +85,8 @@ static const struct rule rules[] = {
 	ANY(getsockname), ANY(bind), ANY(listen),
 	/* moving bytes; eventfd and signalfd reads and writes; logs */
 	ANY(read), ANY(recvfrom), ANY(write), ANY(sendto), ANY(splice), ANY(pipe2),
+	/* QUIC flows (quic.c): datagrams read in batches */
+	ANY(recvmmsg),
 	/* bytes still unsent before a close (SIOCOUTQ); stdio's isatty() (TCGETS) */
 	IF1(ioctl, EQ(1, SIOCOUTQ)),
 	IF1(ioctl, EQ(1, TCGETS)),
