@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 
 import pytest
 
@@ -39,6 +40,18 @@ def udp_peers(ns):
             for f in (line.split() for line in out.splitlines()) if len(f) >= 5]
 
 
+class Server(procs.Proc):
+    """A process the topology ends by its pid (SIGTERM, then SIGKILL)."""
+
+    def finish(self):
+        if self.running():
+            self.kill(signal.SIGTERM)
+            if self.wait_exit(T(5)) is None:
+                self.kill(signal.SIGKILL)
+                self.wait_exit(T(5))
+        self.join_readers()
+
+
 def h3_server(topo, name, certs, tag):
     """gtlsserver in the server namespace on a port of its own (port 0),
     serving one file whose bytes say which server it is."""
@@ -47,7 +60,7 @@ def h3_server(topo, name, certs, tag):
     data = (("server %s " % tag).encode() * (SIZE // 9 + 1))[:SIZE]
     with open(os.path.join(root, "file"), "wb") as f:
         f.write(data)
-    p = procs.Proc(topo._argv(topo.server, [
+    p = Server(topo._argv(topo.server, [
         "/usr/sbin/gtlsserver", "-q", "-d", root, SERVER_ADDR, "0",
         certs[tag + "_key"], certs[tag + "_cert"]]), name)
     topo._own(p)
@@ -56,17 +69,33 @@ def h3_server(topo, name, certs, tag):
     return ports[0], hashlib.sha256(data).hexdigest()
 
 
+def client_hosts(topo):
+    """The test names as halfpipe's client-side address, in the client
+    namespace only (`ip netns exec` mounts /etc/netns/NS/hosts over
+    /etc/hosts): gtlsclient sends "localhost" as the SNI of a numeric host,
+    whatever --sni says, so it is given a name."""
+    d = "/etc/netns/" + topo.client
+    if os.path.exists(d + "/hosts"):
+        return
+    os.makedirs(d)
+    topo.cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+    with open(d + "/hosts", "w") as f:
+        f.write("127.0.0.1 localhost\n%s a.example.test b.example.test c.example.test\n"
+                % PROXY_CADDR)
+
+
 def fetch(topo, port, sni, loss=None, timeout=30):
-    """gtlsclient from the client namespace to halfpipe's QUIC port: the
-    sha256 of the file it downloaded, or None."""
+    """gtlsclient from the client namespace to halfpipe's QUIC port, the
+    host named sni: the sha256 of the file it downloaded, or None."""
+    client_hosts(topo)
     d = os.path.join(topo.tmp, "dl-%s-%d" % (sni, len(os.listdir(topo.tmp))))
     os.mkdir(d)
     argv = ["gtlsclient", "-q", "--exit-on-all-streams-close", "--download", d,
-            "--sni", sni, "--timeout", "%ds" % int(T(timeout)),
+            "--timeout", "%ds" % int(T(timeout)),
             "--handshake-timeout", "%ds" % int(T(5))]
     if loss is not None:
         argv += ["--tx-loss", str(loss), "--rx-loss", str(loss)]
-    argv += [PROXY_CADDR, str(port), "https://%s/file" % sni]
+    argv += [sni, str(port), "https://%s/file" % sni]
     r = netns.run(argv, ns=topo.client, timeout=timeout + 10, check=False)
     path = os.path.join(d, "file")
     if not os.path.exists(path):
@@ -92,7 +121,7 @@ def test_quic_routes_by_sni(topo, hp_bin, certs):
     hp, qport, (pa, sha_a), (pb, sha_b) = start(topo, hp_bin, certs,
                                                 "--quic-idle-timeout", "1s")
     got_a, r = fetch(topo, qport, "a.example.test")
-    assert got_a == sha_a, r.stderr.decode(errors="replace")[-2000:]
+    assert got_a == sha_a, (r.stderr.decode(errors="replace")[-2000:], hp.log(), hp.tail())
     got_b, r = fetch(topo, qport, "b.example.test")
     assert got_b == sha_b, r.stderr.decode(errors="replace")[-2000:]
     recs = hp.wait_log(n=2, proto="quic", term="quic-idle-timeout", timeout=10)
