@@ -30,6 +30,7 @@ struct quic_sock {
 	int			 fd;
 	struct quic		*q;
 	char			 wname[CONF_ADDRNAME_MAX];	/* as written (conf) */
+	size_t			 li, ai;	/* its block and address index at start */
 	char			 name[64];	/* as bound, port resolved */
 };
 
@@ -366,12 +367,18 @@ static void fmt_alpn(struct flow *f, const struct hello_info *h)
 	}
 }
 
-/* The listener block of the client's socket in the flow's configuration
- * (found by the address as written: a reload may move blocks), or NULL. */
+/* The listener block of the client's socket in the flow's configuration:
+ * the one it was bound for if that still names its address there, else
+ * the first naming the address as written (a reload may move blocks), or
+ * NULL. */
 static const struct listener_conf *block_of(const struct flow *f)
 {
+	const struct conf *c = f->conf;
 	size_t i, j;
 
+	if (f->ls->li < c->nlisteners && f->ls->ai < c->listeners[f->ls->li].nqaddr &&
+	    strcmp(c->listeners[f->ls->li].qaddrname[f->ls->ai], f->ls->wname) == 0)
+		return &c->listeners[f->ls->li];
 	for (i = 0; i < f->conf->nlisteners; i++)
 		for (j = 0; j < f->conf->listeners[i].nqaddr; j++)
 			if (strcmp(f->conf->listeners[i].qaddrname[j], f->ls->wname) == 0)
@@ -644,6 +651,8 @@ int quic_open(struct worker *w, const struct conf *c, int first)
 				return -1;
 			}
 			s->q = q;
+			s->li = i;
+			s->ai = j;
 			s->ev.fn = on_sock;
 			snprintf(s->wname, sizeof(s->wname), "%s", lc->qaddrname[j]);
 			sockaddr_str(&bound[k], s->name, sizeof(s->name));

@@ -141,7 +141,7 @@ def test_quic_routes_by_sni(topo, hp_bin, certs):
 
 def test_quic_download_with_loss(topo, hp_bin, certs):
     """5 % loss each way at the client: the download still completes."""
-    hp, qport, (pa, sha_a), _ = start(topo, hp_bin, certs)
+    hp, qport, (pa, sha_a), _ = start(topo, hp_bin, certs, "--quic-idle-timeout", "1s")
     got, r = fetch(topo, qport, "a.example.test", loss=0.05, timeout=60)
     assert got == sha_a, r.stderr.decode(errors="replace")[-2000:]
 
@@ -193,7 +193,7 @@ def test_listen_quic_in_a_file(topo, hp_bin, certs):
     pb, sha_b = h3_server(topo, "h3-b", certs, "b")
     conf = os.path.join(topo.tmp, "q.conf")
     with open(conf, "w") as f:
-        f.write("listen %s:0\nlisten-quic %s:0\nroute a.example.test %s:%d\n"
+        f.write("quic-idle-timeout 1s\nlisten %s:0\nlisten-quic %s:0\nroute a.example.test %s:%d\n"
                 "listen-quic %s:0\nroute a.example.test %s:%d\n" % (
                     PROXY_CADDR, PROXY_CADDR, SERVER_ADDR, pa, PROXY_CADDR, SERVER_ADDR, pb))
     hp = topo.halfpipe(hp_bin, ["-c", conf], nlisten=3)
