@@ -4,12 +4,15 @@
  * by the test's own builder (quic_build.h) into CRYPTO frames over several
  * Initials and datagrams: every split point, every order, duplicates,
  * overlaps, every truncation, a guard page; the early verdicts; the DCID of
- * later datagrams.
+ * later datagrams; datagrams captured from a real client (tests/vectors/quic);
+ * and that nothing opens a file once quic_crypto_init() has run.
  */
 #include <errno.h>
+#include <seccomp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -451,6 +454,89 @@ static void test_verdicts(void)
 	CHECK_STR(quic_verdict_name(QUIC_MALFORMED), "malformed", "name: malformed");
 }
 
+static uint8_t *read_vec(const char *file, size_t *len)
+{
+	char path[512];
+	uint8_t *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "tests/vectors/quic/%s", file);
+	if ((f = fopen(path, "rb")) == NULL)
+		return NULL;
+	d = malloc(65536);
+	*len = d ? fread(d, 1, 65536, f) : 0;
+	fclose(f);
+	return d;
+}
+
+/* What Debian 12's ngtcp2 example client sent (tests/vectors/quic/README.md). */
+static void test_captures(void)
+{
+	size_t n1, n2, n3;
+	uint8_t *first = read_vec("ngtcp2-gtlsclient-v1-first.bin", &n1);
+	uint8_t *resent = read_vec("ngtcp2-gtlsclient-v1-resent.bin", &n2);
+	uint8_t *v2 = read_vec("ngtcp2-gtlsclient-v2draft-first.bin", &n3);
+	struct hello_info h;
+
+	if (first == NULL || resent == NULL || v2 == NULL) {
+		CHECK(0, "read tests/vectors/quic");
+		goto out;
+	}
+	quic_hello_init(&q, 0);
+	CHECK_INT(quic_hello_feed(&q, guard_place(first, n1), n1, &h), QUIC_FOUND, "ngtcp2 v1 Initial: found");
+	CHECK(sni_is(&h, "localhost") && q.need == 369 && q.version == 1 && q.dcid_len == 18,
+	    "ngtcp2 v1 Initial: localhost, a 369-byte hello, an 18-byte DCID");
+	quic_hello_init(&q, 0);
+	CHECK_INT(quic_hello_feed(&q, resent, n2, &h), QUIC_FOUND, "ngtcp2 v1 resend alone: found");
+	CHECK(sni_is(&h, "localhost"), "ngtcp2 v1 resend: localhost");
+	quic_hello_init(&q, 0);
+	CHECK_INT(quic_hello_feed(&q, v2, n3, &h), QUIC_NOT_INITIAL, "ngtcp2 0.12 '-v 0x6b3343cf': not-initial");
+out:
+	free(first);
+	free(resent);
+	free(v2);
+}
+
+/*
+ * In a child whose seccomp filter kills it on any open: read both RFC
+ * vectors. quic_crypto_init() ran before, as halfpipe runs it before its own
+ * filter; nothing after it may open a file (libcrypto's configuration,
+ * provider modules).
+ */
+static void test_no_open(void)
+{
+	static const int calls[] = { SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(openat2) };
+	uint8_t pkt[1200];
+	struct hello_info h;
+	scmp_filter_ctx ctx;
+	int status = -1, ok;
+	size_t i;
+	pid_t pid;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		ctx = seccomp_init(SCMP_ACT_ALLOW);
+		for (i = 0; ctx != NULL && i < sizeof(calls) / sizeof(calls[0]); i++)
+			seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, calls[i], 0);
+		if (ctx == NULL || seccomp_load(ctx) != 0)
+			_exit(2);
+		unhex(rfc9001_a2, pkt);
+		quic_hello_init(&q, 0);
+		ok = quic_hello_feed(&q, pkt, sizeof(pkt), &h) == QUIC_FOUND;
+		unhex(rfc9369_a2, pkt);
+		quic_hello_init(&q, 0);
+		ok &= quic_hello_feed(&q, pkt, sizeof(pkt), &h) == QUIC_FOUND;
+		pkt[700] ^= 1;			/* a failed tag too */
+		quic_hello_init(&q, 0);
+		ok &= quic_hello_feed(&q, pkt, sizeof(pkt), &h) == QUIC_NEED_MORE;
+		_exit(ok ? 0 : 1);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	CHECK(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "after quic_crypto_init, both RFC vectors read with open/openat forbidden (status %d)", status);
+}
+
 int main(void)
 {
 	CHECK_INT(quic_crypto_init(), 0, "libcrypto has HKDF, AES-128-ECB, AES-128-GCM");
@@ -465,6 +551,8 @@ int main(void)
 	test_split("chromium-pq.bin", "a.example.test");
 	test_split("firefox-esr-pq.bin", "a.example.test");
 	test_verdicts();
+	test_captures();
+	test_no_open();
 	munmap(guard_map, guard_len);
 	return test_done();
 }
