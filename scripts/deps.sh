@@ -7,7 +7,7 @@
 # kept from starting by a /usr/sbin/policy-rc.d that exits 101, removed
 # afterwards if this script wrote it.
 set -e
-PKGS="gcc make clang libclang-rt-14-dev libseccomp-dev libc-ares-dev pkg-config python3 python3-pytest openssl curl iproute2 nftables"
+PKGS="gcc make clang libclang-rt-14-dev libseccomp-dev libc-ares-dev libssl-dev pkg-config python3 python3-pytest openssl curl iproute2 nftables"
 [ "$1" = test ] && PKGS="$PKGS nginx libnginx-mod-stream dnsmasq ngtcp2-client ngtcp2-server"
 missing=""
 for p in $PKGS; do

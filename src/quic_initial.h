@@ -19,6 +19,15 @@
  * whole ClientHello handshake message (its 4-byte header says how long), it
  * is parsed by the same message parser TCP uses (tls_hello_parse()).
  *
+ * An Initial in a datagram shorter than 1200 bytes is ignored (RFC 9000 14.1:
+ * a server MUST discard it), as is one whose AEAD tag does not verify (it may
+ * be another connection's, corrupted or forged); both count toward
+ * QUIC_INITIALS_MAX. The keys are those of the first Initial that decrypts
+ * (its DCID must have at least 8 bytes, RFC 9000 7.2); later Initials with
+ * another DCID are skipped. A header or frame that runs past its packet, a
+ * CID over 20 bytes, reserved bits set, a frame not allowed in an Initial,
+ * an empty Initial or disagreeing CRYPTO overlaps are malformed.
+ *
  * Bounds: at most QUIC_HELLO_MAX bytes of CRYPTO data (a larger hello is
  * malformed), at most QUIC_INITIALS_MAX Initial packets read before a verdict.
  */
@@ -68,6 +77,12 @@ struct quic_hello {
  *  QUIC listeners cannot be served). */
 int quic_crypto_init(void);
 
+/** The client's Initial key, IV and header-protection key that version (1,
+ *  or 0x6b3343cf: v2) derives from dcid (RFC 9001 5.2, RFC 9369 3.3). 0, or
+ *  -1 for another version or a libcrypto failure. */
+int quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
+    uint8_t key[16], uint8_t iv[12], uint8_t hp[16]);
+
 /** Start reading one client; max_hello caps the ClientHello body (0:
  *  HELLO_MAX_DEFAULT; more than QUIC_HELLO_MAX - 4 is QUIC_HELLO_MAX - 4). */
 void quic_hello_init(struct quic_hello *q, size_t max_hello);
@@ -87,7 +102,8 @@ const char *quic_verdict_name(enum quic_verdict v);
  * From a datagram that is not the flow's first: the Destination Connection ID
  * of its first packet, long header or short (short: the first cid_len bytes
  * after the first byte, as the caller knows the length of the server's CIDs
- * it saw). 1 and *dcid/*len set, or 0 if the datagram cannot carry one.
+ * it saw). 1 and *dcid, *dlen set, or 0 if the datagram cannot carry one
+ * (too short, a long header's CID over 20 bytes, or a zero-length CID).
  */
 int quic_dgram_dcid(const uint8_t *dgram, size_t len, size_t cid_len, const uint8_t **dcid,
     size_t *dlen);
