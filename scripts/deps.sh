@@ -3,7 +3,7 @@
 # if any is missing: `apt-get update` once, then `apt-get install -y`.
 # `deps.sh test` adds the real components the integration tests run (nginx
 # with its stream module, as a PROXY-protocol backend; dnsmasq, the DNS server
-# of test_dns); their services are
+# of test_dns; ngtcp2-client and ngtcp2-server, the QUIC stacks of test_quic); their services are
 # kept from starting by a /usr/sbin/policy-rc.d that exits 101, removed
 # afterwards if this script wrote it.
 set -e

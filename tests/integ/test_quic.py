@@ -200,3 +200,37 @@ def test_listen_quic_in_a_file(topo, hp_bin, certs):
     q1, q2 = hp.addrs[1][1], hp.addrs[2][1]
     assert fetch(topo, q1, "a.example.test")[0] == sha_a
     assert fetch(topo, q2, "a.example.test")[0] == sha_b
+
+
+def test_quic_unknown_version_refused(topo, hp_bin, certs):
+    """An Initial of a version halfpipe cannot read gets no answer and one
+    line, term=quic-version, at quic-hello-timeout."""
+    hp, qport, _, _ = start(topo, hp_bin, certs, "--quic-hello-timeout", "1s")
+    dgram = b"\xc0\x1a\x2a\x3a\x4a\x08" + bytes(range(8)) + b"\x00" + bytes(1185)
+    code = ("import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+            "s.sendto(bytes.fromhex('%s'),('%s',%d));s.settimeout(%f)\n"
+            "try:\n  s.recv(2048); print('answered')\nexcept socket.timeout: print('silent')\n"
+            % (dgram.hex(), PROXY_CADDR, qport, T(2)))
+    out = netns.run(["python3", "-c", code], ns=topo.client).stdout.decode().strip()
+    assert out == "silent"
+    rec = hp.wait_log(proto="quic", timeout=10)[0]
+    assert rec["term"] == "quic-version" and rec["backend"] == "-", rec
+    assert int(rec["duration_ms"]) >= 1000, rec
+
+
+def test_quic_drain(topo, hp_bin, certs):
+    """SIGTERM: a live flow (its idle deadline far off) ends at drain-timeout,
+    term=drain, and halfpipe exits; a new client meanwhile gets no flow."""
+    hp, qport, (pa, sha_a), _ = start(topo, hp_bin, certs, "--drain-timeout", "2s")
+    assert fetch(topo, qport, "a.example.test")[0] == sha_a
+    hp.kill(signal.SIGTERM)
+    hp.wait_stderr(r"draining")
+    netns.run(["python3", "-c", "import socket;s=socket.socket(socket.AF_INET,"
+               "socket.SOCK_DGRAM);s.sendto(b'\\x40'+bytes(1199),('%s',%d))" % (
+                   PROXY_CADDR, qport)], ns=topo.client)
+    assert hp.wait_exit(T(10)) == 0
+    hp.join_readers()
+    hp.exit_code = 0
+    recs = [r for r in hp.log() if r.get("proto") == "quic"]
+    assert len(recs) == 1 and recs[0]["term"] == "drain", recs
+    assert recs[0]["sni"] == "a.example.test" and int(recs[0]["duration_ms"]) >= 2000, recs
