@@ -234,3 +234,27 @@ def test_quic_drain(topo, hp_bin, certs):
     recs = [r for r in hp.log() if r.get("proto") == "quic"]
     assert len(recs) == 1 and recs[0]["term"] == "drain", recs
     assert recs[0]["sni"] == "a.example.test" and int(recs[0]["duration_ms"]) >= 2000, recs
+
+
+def test_quic_reload_routes(topo, hp_bin, certs):
+    """SIGHUP: the QUIC socket stays (same port), new flows follow the new
+    route; a flow's log line comes from the configuration it started with."""
+    pa, sha_a = h3_server(topo, "h3-a", certs, "a")
+    pb, sha_b = h3_server(topo, "h3-b", certs, "b")
+    conf = os.path.join(topo.tmp, "q.conf")
+
+    def write(port):
+        with open(conf, "w") as f:
+            f.write("quic-idle-timeout 1s\nlisten %s:0\nlisten-quic %s:0\n"
+                    "route a.example.test %s:%d\n" % (PROXY_CADDR, PROXY_CADDR, SERVER_ADDR,
+                                                      port))
+    write(pa)
+    hp = topo.halfpipe(hp_bin, ["-c", conf], nlisten=2)
+    qport = hp.addrs[1][1]
+    assert fetch(topo, qport, "a.example.test")[0] == sha_a
+    write(pb)       # the same addresses as written: both sockets are kept
+    hp.kill(signal.SIGHUP)
+    hp.wait_stderr(r"reloaded: ")
+    assert fetch(topo, qport, "a.example.test")[0] == sha_b
+    recs = hp.wait_log(n=2, proto="quic", term="quic-idle-timeout", timeout=10)
+    assert [r["backend"] for r in recs] == ["%s:%d" % (SERVER_ADDR, p) for p in (pa, pb)], recs
