@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 
 import pytest
 
@@ -258,3 +259,21 @@ def test_quic_reload_routes(topo, hp_bin, certs):
     assert fetch(topo, qport, "a.example.test")[0] == sha_b
     recs = hp.wait_log(n=2, proto="quic", term="quic-idle-timeout", timeout=10)
     assert [r["backend"] for r in recs] == ["%s:%d" % (SERVER_ADDR, p) for p in (pa, pb)], recs
+
+
+def test_quic_ipv6(loopback, hp_bin):
+    """listen-quic on [::1]: a client's flow is keyed and logged by its IPv6
+    address and port (here refused, an unknown version)."""
+    hp = loopback.halfpipe(hp_bin, ["--listen", "[::1]:0", "--listen-quic", "[::1]:0",
+                                    "--route", "a.example.test=[::1]:9",
+                                    "--quic-hello-timeout", "500ms"], nlisten=2)
+    qport = hp.addrs[1][1]
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        s.bind(("::1", 0))
+        s.sendto(b"\xc0\x1a\x2a\x3a\x4a\x08" + bytes(8) + b"\x00" + bytes(1185), ("::1", qport))
+        rec = hp.wait_log(proto="quic", timeout=10)[0]
+        assert rec["client"] == "[::1]:%d" % s.getsockname()[1], rec
+        assert rec["listener"] == "[::1]:%d" % qport and rec["term"] == "quic-version", rec
+    finally:
+        s.close()
