@@ -31,7 +31,9 @@
  *  - a header that runs past the datagram, a CID over 20 bytes, a packet
  *    too short to hold the header-protection sample, reserved bits set
  *    after a successful decryption, an Initial with no frames or with a
- *    frame not allowed there, a truncated frame: malformed;
+ *    frame not allowed there, a truncated frame, CRYPTO data past the
+ *    ClientHello once its length is known (a client sends nothing after it
+ *    in Initials before the server answers): malformed;
  *  - the packet number is taken as sent (its truncated value): clients
  *    number Initials from 0 and this reader reads at most 32 of them;
  *  - 0-RTT and Handshake packets are skipped by their Length; a short

@@ -26,7 +26,8 @@
  * (its DCID must have at least 8 bytes, RFC 9000 7.2); later Initials with
  * another DCID are skipped. A header or frame that runs past its packet, a
  * CID over 20 bytes, reserved bits set, a frame not allowed in an Initial,
- * an empty Initial or disagreeing CRYPTO overlaps are malformed.
+ * an empty Initial, disagreeing CRYPTO overlaps or CRYPTO data past the
+ * ClientHello (once its header is in) or past the cap are malformed.
  *
  * Bounds: at most QUIC_HELLO_MAX bytes of CRYPTO data (a larger hello is
  * malformed), at most QUIC_INITIALS_MAX Initial packets read before a verdict.
@@ -60,21 +61,22 @@ struct quic_hello {
 	uint8_t		scid[QUIC_CID_MAX];	/* the client's Source CID */
 	uint8_t		scid_len;
 	uint8_t		key[16], iv[12], hp[16];	/* client Initial keys */
-	uint32_t	initials;		/* Initial packets read */
+	uint32_t	initials;		/* Initial packets seen, read or skipped */
 	uint32_t	datagrams;		/* datagrams fed */
 	size_t		max_hello;		/* cap on the message, <= QUIC_HELLO_MAX */
 	size_t		need;			/* 4 + body length once known, else 0 */
 	size_t		contig;			/* bytes in from offset 0 */
-	const char	*reason;		/* why MALFORMED, static text */
+	const char	*reason;		/* why final but not found/no-sni: static text */
 	enum quic_verdict verdict;		/* NEED_MORE until final, then sticky */
 	uint8_t		have[QUIC_HELLO_MAX / 8];	/* which crypto bytes are in */
 	uint8_t		crypto[QUIC_HELLO_MAX];		/* the reassembled CRYPTO stream */
 };
 
 /** Before the seccomp filter and any thread: load and check the ciphers and
- *  the KDF libcrypto will be asked for (its configuration is not read). 0, or
- *  -1 if libcrypto lacks one (what is missing is then unknown to the caller:
- *  QUIC listeners cannot be served). */
+ *  the KDF libcrypto will be asked for (its configuration is not read), so
+ *  that no later call opens a file. 0, or -1 if libcrypto lacks one (what is
+ *  missing is then unknown to the caller: QUIC listeners cannot be served).
+ *  Again after a success: 0 at once. */
 int quic_crypto_init(void);
 
 /** The client's Initial key, IV and header-protection key that version (1,
@@ -89,8 +91,10 @@ void quic_hello_init(struct quic_hello *q, size_t max_hello);
 
 /**
  * Feed one datagram (the UDP payload as received). Returns the verdict so
- * far; a final one is sticky (later feeds return it unchanged). On
- * QUIC_FOUND / QUIC_NO_SNI, *info points into q->crypto (valid while q is).
+ * far; a final one is sticky (later feeds return it unchanged, reading
+ * nothing). On QUIC_FOUND / QUIC_NO_SNI, *info points into q->crypto (valid
+ * while q is); otherwise *info is cleared but for reason (q->reason). info may
+ * be NULL.
  */
 enum quic_verdict quic_hello_feed(struct quic_hello *q, const uint8_t *dgram, size_t len,
     struct hello_info *info);

@@ -37,15 +37,15 @@ static inline size_t qb_crypto(uint8_t *out, size_t off, const uint8_t *data, si
 }
 
 /**
- * One protected client Initial of version into out: DCID, SCID, no token, a
- * 2-byte Length, packet number pn in 4 bytes, then payload[0..plen) padded
- * with PADDING frames so the packet is at least pad_to bytes. Returns its
- * size, or 0 on a libcrypto failure or if the payload needs more than the
- * 2-byte Length holds (16383).
+ * One protected client Initial of version into out: DCID, SCID, the token
+ * (tok_len < 64 bytes), a 2-byte Length, packet number pn in 4 bytes, then
+ * payload[0..plen) padded with PADDING frames so the packet is at least
+ * pad_to bytes. Returns its size, or 0 on a libcrypto failure or if the
+ * payload needs more than the 2-byte Length holds (16383).
  */
-static inline size_t qb_initial(uint8_t *out, uint32_t version, const uint8_t *dcid, size_t dcid_len,
-    const uint8_t *scid, size_t scid_len, uint32_t pn, const uint8_t *payload, size_t plen,
-    size_t pad_to)
+static inline size_t qb_initial_tok(uint8_t *out, uint32_t version, const uint8_t *dcid,
+    size_t dcid_len, const uint8_t *scid, size_t scid_len, const uint8_t *tok, size_t tok_len,
+    uint32_t pn, const uint8_t *payload, size_t plen, size_t pad_to)
 {
 	uint8_t key[16], iv[12], hp[16], mask[16];
 	size_t hl = 0, pn_off, body, i;
@@ -67,7 +67,10 @@ static inline size_t qb_initial(uint8_t *out, uint32_t version, const uint8_t *d
 	if (scid_len > 0)
 		memcpy(out + hl, scid, scid_len);
 	hl += scid_len;
-	out[hl++] = 0;				/* token length */
+	out[hl++] = (uint8_t)tok_len;		/* a 1-byte varint */
+	if (tok_len > 0)
+		memcpy(out + hl, tok, tok_len);
+	hl += tok_len;
 	body = plen;
 	if (hl + 2 + 4 + body + 16 < pad_to)
 		body = pad_to - (hl + 2 + 4 + 16);
@@ -106,6 +109,15 @@ static inline size_t qb_initial(uint8_t *out, uint32_t version, const uint8_t *d
 	for (i = 0; i < 4; i++)
 		out[pn_off + i] ^= mask[1 + i];
 	return hl + body + 16;
+}
+
+/** qb_initial_tok() without a token. */
+static inline size_t qb_initial(uint8_t *out, uint32_t version, const uint8_t *dcid, size_t dcid_len,
+    const uint8_t *scid, size_t scid_len, uint32_t pn, const uint8_t *payload, size_t plen,
+    size_t pad_to)
+{
+	return qb_initial_tok(out, version, dcid, dcid_len, scid, scid_len, NULL, 0, pn, payload,
+	    plen, pad_to);
 }
 
 #endif

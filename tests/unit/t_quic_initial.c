@@ -429,6 +429,56 @@ static void test_verdicts(void)
 		CHECK_INT(quic_hello_feed(&q, d, n, &h), QUIC_NEED_MORE, "PING, ACK_ECN, CONNECTION_CLOSE: walked");
 		CHECK(q.need == 44, "... and the CRYPTO frame after them read");
 	}
+	/* CRYPTO data past the hello once its length is known; past the cap. */
+	{
+		static const uint8_t zero8[8];
+		uint8_t fr[2][32];
+		size_t f0 = qb_crypto(fr[0], 0, hello4, 4), f1 = qb_crypto(fr[1], 40, zero8, 8);
+
+		n = qb_initial(d, QB_V1, dcid, 8, NULL, 0, 0, fr[0], f0, 1200);
+		quic_hello_init(&q, 0);
+		CHECK_INT(quic_hello_feed(&q, d, n, NULL), QUIC_NEED_MORE, "hello header in (info NULL)");
+		n = qb_initial(d, QB_V1, dcid, 8, NULL, 0, 1, fr[1], f1, 1200);
+		CHECK_INT(quic_hello_feed(&q, d, n, &h), QUIC_MALFORMED, "CRYPTO bytes 40..48 of a 44-byte hello: malformed");
+		CHECK_STR(h.reason, "CRYPTO data past the ClientHello", "past the hello: reason");
+		f1 = qb_crypto(fr[1], QUIC_HELLO_MAX - 4, hello4, 4);
+		n = qb_initial(d, QB_V1, dcid, 8, NULL, 0, 0, fr[1], f1, 1200);
+		quic_hello_init(&q, 0);
+		CHECK_INT(quic_hello_feed(&q, d, n, &h), QUIC_NEED_MORE, "CRYPTO ending at the cap: kept");
+		f1 = qb_crypto(fr[1], QUIC_HELLO_MAX - 3, hello4, 4);
+		n = qb_initial(d, QB_V1, dcid, 8, NULL, 0, 1, fr[1], f1, 1200);
+		CHECK_INT(quic_hello_feed(&q, d, n, &h), QUIC_MALFORMED, "CRYPTO one byte past the cap: malformed");
+		CHECK_STR(h.reason, "CRYPTO data past the ClientHello's cap", "past the cap: reason");
+	}
+
+	/* A token (as after a Retry): part of the header the AEAD covers. */
+	{
+		static const uint8_t tok[40] = { 0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9 };	/* d[20..60) */
+		uint8_t fr[32];
+		size_t f0 = qb_crypto(fr, 0, hello4, 4);
+
+		n = qb_initial_tok(d, QB_V2, dcid, 8, scid, 4, tok, sizeof(tok), 0, fr, f0, 1200);
+		quic_hello_init(&q, 0);
+		CHECK(quic_hello_feed(&q, d, n, &h) == QUIC_NEED_MORE && q.need == 44 && q.dcid_len == 8,
+		    "v2 Initial with a 40-byte token: read");
+		d[30] ^= 1;			/* a token byte */
+		quic_hello_init(&q, 0);
+		CHECK(quic_hello_feed(&q, d, n, &h) == QUIC_NEED_MORE && q.need == 0 && q.initials == 1,
+		    "a token byte changed: the tag fails, skipped");
+		qb_initial_tok(d, QB_V1, dcid, 8, scid, 4, tok, 10, 0, fr, f0, 0);
+		d[19] = 0x3f;			/* token length 10 -> 63, 10 bytes follow */
+		quic_hello_init(&q, 0);
+		CHECK_INT(quic_hello_feed(&q, d, 30, &h), QUIC_MALFORMED, "token past the datagram: malformed");
+		CHECK_STR(h.reason, "Initial token truncated", "token past the datagram: reason");
+	}
+
+	/* A 21-byte DCID. */
+	memset(d, 0, sizeof(d));
+	d[0] = 0xc0, d[4] = 1, d[5] = 21;
+	quic_hello_init(&q, 0);
+	CHECK_INT(quic_hello_feed(&q, d, 1200, &h), QUIC_MALFORMED, "21-byte DCID: malformed");
+	CHECK_STR(h.reason, "connection ID longer than 20 bytes", "21-byte DCID: reason");
+
 	/* A ServerHello type. */
 	hello4[0] = 2;
 	fl = qb_crypto(frame, 0, hello4, 4);
