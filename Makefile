@@ -6,7 +6,9 @@ PYTHON  := /usr/bin/python3
 # c-ares (libc-ares-dev): the resolver that follows backend names (src/resolve.c)
 CARES_CFLAGS := $(shell pkg-config --cflags libcares 2>/dev/null)
 CARES_LIBS   := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares)
-LIBS    := -lseccomp $(CARES_LIBS) -lpthread
+# libcrypto (libssl-dev): HKDF and AES for QUIC Initials (src/quic_initial.c)
+CRYPTO_LIBS  := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+LIBS    := -lseccomp $(CARES_LIBS) $(CRYPTO_LIBS) -lpthread
 
 SRCS    := $(wildcard src/*.c)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
@@ -47,8 +49,8 @@ $(B)/fuzz_%: fuzz/fuzz_%.c $(LIBSRCS) $(wildcard src/*.h) | $(B)
 # Each target runs FUZZ_SECONDS over its committed corpus; new inputs go to
 # build/fuzz-work/NAME, crashers to build/fuzz-NAME-crash-*: fix the bug and
 # add the crasher to fuzz/corpus/NAME, which `make test` runs every time.
-fuzz: $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
-	for t in tls_hello conf proxy_proto; do \
+fuzz: $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto $(B)/fuzz_quic_initial
+	for t in tls_hello conf proxy_proto quic_initial; do \
 	    mkdir -p $(B)/fuzz-work/$$t && \
 	    $(B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=20000 \
 	        -artifact_prefix=$(B)/fuzz-$$t- $(B)/fuzz-work/$$t fuzz/corpus/$$t || exit 1; \
@@ -69,7 +71,8 @@ docs: $(B)/halfpipe
 run: deps all
 	@sh examples/run.sh
 
-test: test-deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto
+test: test-deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_conf $(B)/fuzz_proxy_proto \
+    $(B)/fuzz_quic_initial
 	$(PYTHON) -m pytest -p no:cacheprovider --durations=15 tests $(PYTEST_ARGS)
 
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).

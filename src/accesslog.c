@@ -131,20 +131,84 @@ static void json(struct line *l, const struct field *f, size_t n)
 	put(l, "}\n", 2);
 }
 
-void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_format fmt,
-    const char *event)
+/* The wall-clock time now, "2026-01-02T03:04:05.678Z". */
+static void stamp(char *ts, size_t len)
 {
-	char ts[48], client[64], id[24], hb[24], hr[24], cb[24], sb[24], at[24];
-	char cms[24], dms[24], lag[24];
-	struct line l;
 	struct timespec rt;
 	struct tm tm;
 	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &rt);
 	gmtime_r(&rt.tv_sec, &tm);
-	n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", rt.tv_nsec / 1000000);
+	n = strftime(ts, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, len - n, ".%03ldZ", rt.tv_nsec / 1000000);
+}
+
+/* Write the line of fields f[0..n) to out, in format fmt (see accesslog_write()). */
+static void emit(FILE *out, const struct field *f, size_t n, enum access_format fmt)
+{
+	static __thread struct line l;
+
+	l.len = 0;
+	l.full = 0;
+	if (fmt == ACCESS_JSON)
+		json(&l, f, n);
+	else
+		logfmt(&l, f, n);
+	if (l.full)
+		return;
+	/* A line that does not fit in what is left of the buffer goes after a
+	 * flush, not half in this write() and half in the next: every write()
+	 * ends a line, so two processes appending to one file (a hand-over,
+	 * an upgrade) never cut each other's lines. */
+	flockfile(out);
+	if (__fpending(out) + l.len > __fbufsize(out))
+		fflush(out);
+	fwrite(l.buf, 1, l.len, out);
+	funlockfile(out);
+}
+
+void accesslog_write_flow(FILE *f, const struct flow_log *l, tick_t now,
+    enum access_format fmt)
+{
+	char ts[48], client[64], id[24], d0[24], d1[24], b0[24], b1[24], dr[24], dms[24];
+
+	stamp(ts, sizeof(ts));
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)l->id);
+	snprintf(d0, sizeof(d0), "%llu", (unsigned long long)l->dgrams[0]);
+	snprintf(d1, sizeof(d1), "%llu", (unsigned long long)l->dgrams[1]);
+	snprintf(b0, sizeof(b0), "%llu", (unsigned long long)l->bytes[0]);
+	snprintf(b1, sizeof(b1), "%llu", (unsigned long long)l->bytes[1]);
+	snprintf(dr, sizeof(dr), "%llu", (unsigned long long)l->dropped);
+
+	const struct field fields[] = {
+		{ "ts", ts, 0 },
+		{ "id", id, 1 },
+		{ "proto", "quic", 0 },
+		{ "listener", or_none(l->lname), 0 },
+		{ "client", or_none(sockaddr_str(l->peer, client, sizeof(client))), 0 },
+		{ "sni", or_none(l->sni), 0 },
+		{ "alpn", or_none(l->alpn), 0 },
+		{ "backend", or_none(l->backend), 0 },
+		{ "c2s_datagrams", d0, 1 },
+		{ "s2c_datagrams", d1, 1 },
+		{ "c2s_bytes", b0, 1 },
+		{ "s2c_bytes", b1, 1 },
+		{ "dropped", dr, 1 },
+		{ "duration_ms", ms_between(l->start, now, dms, sizeof(dms)), 1 },
+		{ "term", or_none(reason_code((enum close_reason)l->reason)), 0 },
+	};
+
+	emit(f, fields, sizeof(fields) / sizeof(fields[0]), fmt);
+}
+
+void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_format fmt,
+    const char *event)
+{
+	char ts[48], client[64], id[24], hb[24], hr[24], cb[24], sb[24], at[24];
+	char cms[24], dms[24], lag[24];
+
+	stamp(ts, sizeof(ts));
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)s->id);
 	snprintf(hb, sizeof(hb), "%zu", s->hello_bytes);
 	snprintf(hr, sizeof(hr), "%u", s->hello_reads);
@@ -176,23 +240,5 @@ void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_f
 		{ "attempts", at, 1 },
 		{ "event", event, 0 },
 	};
-	size_t nf = event != NULL ? NFIELDS : NFIELDS - 1;
-
-	l.len = 0;
-	l.full = 0;
-	if (fmt == ACCESS_JSON)
-		json(&l, fields, nf);
-	else
-		logfmt(&l, fields, nf);
-	if (l.full)
-		return;
-	/* A line that does not fit in what is left of the buffer goes after a
-	 * flush, not half in this write() and half in the next: every write()
-	 * ends a line, so two processes appending to one file (a hand-over,
-	 * an upgrade) never cut each other's lines. */
-	flockfile(f);
-	if (__fpending(f) + l.len > __fbufsize(f))
-		fflush(f);
-	fwrite(l.buf, 1, l.len, f);
-	funlockfile(f);
+	emit(f, fields, event != NULL ? NFIELDS : NFIELDS - 1, fmt);
 }

@@ -4,6 +4,7 @@
 #ifndef HP_ACCESSLOG_H
 #define HP_ACCESSLOG_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -45,5 +46,25 @@ void accesslog_write(FILE *f, const struct session *s, tick_t now, enum access_f
  * bytes are needed. Pure.
  */
 int accesslog_json_string(char *out, size_t cap, const char *s, size_t len);
+
+/* What a QUIC flow's line says (quic.c fills it). */
+struct flow_log {
+	uint64_t			 id;
+	const char			*lname;		/* the socket's bound address */
+	const struct sockaddr_storage	*peer;
+	char				 sni[256];
+	char				 alpn[128];
+	const char			*backend;	/* NULL: none */
+	uint64_t			 dgrams[2];	/* client->server, server->client */
+	uint64_t			 bytes[2];
+	uint64_t			 dropped;	/* datagrams not passed on */
+	tick_t				 start, last;	/* first datagram, last either way */
+	int				 reason;	/* enum close_reason */
+};
+
+/** Write the line of a QUIC flow, ending at now, to f (proto=quic), in
+ *  format fmt, as accesslog_write() does a connection's. */
+void accesslog_write_flow(FILE *f, const struct flow_log *l, tick_t now,
+    enum access_format fmt);
 
 #endif

@@ -44,6 +44,8 @@ struct conf_priv {
 	size_t				 cur;		/* 1 + index of the block being
 							   filled, 0: none */
 	int				 flag_listen;	/* a --listen flag was seen */
+	int				 after_listen;	/* the last directive was listen:
+							   a listen-quic joins its block */
 	struct conf_name		*names;		/* backends given by name, */
 	size_t				 nnames;	/* resolved by conf_finish() */
 };
@@ -85,6 +87,7 @@ SETTER(set_user);
 SETTER(set_group);
 SETTER(set_metrics);
 SETTER(set_listen);
+SETTER(set_listen_quic);
 SETTER(set_route);
 SETTER(set_nets);
 SETTER(set_action);
@@ -146,6 +149,18 @@ static const struct conf_directive directives[] = {
 	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off", DAY,
 	  .off = G(user_timeout_ms[1]),
 	  .doc = "TCP_USER_TIMEOUT on backend sockets, as client-user-timeout" },
+	{ .name = "quic-idle-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "30s", DAY,
+	  .off = G(quic_idle_timeout_ms),
+	  .doc = "a routed QUIC flow with no datagram either way for this long ends (its backend socket closed)" },
+	{ .name = "quic-hello-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "5s", DAY,
+	  .off = G(quic_hello_timeout_ms),
+	  .doc = "time a new QUIC client has to complete its ClientHello; a refused client's datagrams are dropped for this long" },
+	{ .name = "quic-max-flows", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
+	  .set = set_count, ONE, .args = "N", .def = "10000",
+	  .min = 1, .max = 1000000, .off = G(quic_max_flows),
+	  .doc = "QUIC flows at once per worker (each routed one holds an fd); a new client past it is dropped, counted" },
 	{ .name = "hello-max", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
 	  .set = set_bytes, ONE, .args = "BYTES", .def = "32768",
 	  .min = 512, .max = 1048576, .off = G(hello_max),
@@ -240,6 +255,10 @@ static const struct conf_directive directives[] = {
 	  .set = set_listen, .minargs = 1, .maxargs = 8, .many = "addresses", .opens = 1,
 	  .args = "ADDR:PORT...", .flag_args = "ADDR:PORT",
 	  .doc = "open a listener block on 1..8 addresses, a.b.c.d:PORT or [IPv6]:PORT (port 0: any)" },
+	{ .name = "listen-quic", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
+	  .set = set_listen_quic, .minargs = 1, .maxargs = 8, .many = "addresses", .opens = 1,
+	  .args = "ADDR:PORT...", .flag_args = "ADDR:PORT",
+	  .doc = "QUIC (UDP) on 1..8 addresses, routed by the SNI of the client's Initial packets with the block's routes; right after a listen line it joins that block, otherwise it opens one; the addresses are bound at start (a reload keeps the sockets)" },
 	{ .name = "route", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
 	  .set = set_route, .minargs = 2, .maxargs = CONF_WORDS_MAX - 1, .split = split_route_flag,
 	  .args = "NAME HOST:PORT[/OPT...][,HOST:PORT[/OPT...]...] [balance=rr|leastconn|source] [alpn=PROTO] [proxy=v1|v2] [source=ADDR[,ADDR...]|off] [check=tcp|tls] [allow=NET[,NET...]] [deny=NET[,NET...]] [max-lifetime=DURATION|off]",
@@ -1024,6 +1043,30 @@ static int set_listen(struct conf_parse *p, const struct conf_directive *d, char
 	return rc;
 }
 
+/* listen-quic ADDR:PORT...: into the block of the listen line just before,
+ * else a new block, even when an address is bad. */
+static int set_listen_quic(struct conf_parse *p, const struct conf_directive *d, char **av,
+    int ac)
+{
+	struct listener_conf *l;
+	int i, rc = 0;
+
+	(void)d;
+	if (p->c->priv->cur != 0 && p->c->priv->after_listen)
+		l = block(p);
+	else if ((l = listener_add(p)) == NULL)
+		return -1;
+	for (i = 0; i < ac; i++) {
+		if (parse_listen_addr(p, av[i], &l->qaddr[l->nqaddr], &l->qaddrlen[l->nqaddr]) == -1) {
+			rc = -1;
+			continue;
+		}
+		snprintf(l->qaddrname[l->nqaddr], sizeof(l->qaddrname[0]), "%s", av[i]);
+		l->nqaddr++;
+	}
+	return rc;
+}
+
 /* A server's /OPT...: weight=N and backup into pool entry i; 0, or -1 after
  * perr(). opts is the text after the server's first '/', word the server. */
 static int server_opts(struct conf_parse *p, struct pool *pool, size_t i, char *opts,
@@ -1420,8 +1463,16 @@ static int run_directive(struct conf_parse *p, const struct conf_directive *d, c
     int ac)
 {
 	p->d = d;
-	if (ac >= d->minargs && ac <= d->maxargs)
-		return d->set(p, d, av, ac);
+	if (!d->opens)	/* listen-quic joins a block only right after its listen */
+		p->c->priv->after_listen = 0;
+	if (ac >= d->minargs && ac <= d->maxargs) {
+		int rc = d->set(p, d, av, ac);
+
+		if (d->opens)
+			p->c->priv->after_listen = d->set == set_listen;
+		return rc;
+	}
+	p->c->priv->after_listen = 0;
 	if (d->many != NULL && ac > d->maxargs)
 		perr(p, "%d %s: at most %d", ac, d->many, d->maxargs);
 	else if (p->file == NULL && d->split != NULL)

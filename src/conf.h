@@ -71,6 +71,10 @@ struct listener_conf {
 	socklen_t		 addrlen[8];
 	char			 addrname[8][CONF_ADDRNAME_MAX];	/* as written */
 	size_t			 naddr;
+	struct sockaddr_storage	 qaddr[8];	/* listen-quic: UDP addresses (quic.h) */
+	socklen_t		 qaddrlen[8];
+	char			 qaddrname[8][CONF_ADDRNAME_MAX];	/* as written */
+	size_t			 nqaddr;
 	struct route		*routes;
 	size_t			 nroutes;
 	struct route_table	*table;		/* built by conf_finish() */
@@ -117,6 +121,9 @@ struct conf {
 	struct conf_keepalive	 keepalive[2];		/* client, server side */
 	uint32_t		 user_timeout_ms[2];	/* TCP_USER_TIMEOUT, client, server;
 							   0: off */
+	uint32_t		 quic_idle_timeout_ms;	/* a QUIC flow with no datagram */
+	uint32_t		 quic_hello_timeout_ms;	/* a flow's Initials must be in by */
+	uint32_t		 quic_max_flows;	/* QUIC flows at once, per worker */
 	char			*access_log;		/* "-" is stdout, "off" disables */
 	uint32_t		 access_log_format;	/* enum access_format (accesslog.h) */
 	uint32_t		 access_log_interval_ms;	/* progress lines; 0: off */

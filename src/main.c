@@ -26,6 +26,8 @@
 #include "log.h"
 #include "logfile.h"
 #include "notify.h"
+#include "quic.h"
+#include "quic_initial.h"
 #include "resolve.h"
 #include "sandbox.h"
 #include "session.h"
@@ -399,6 +401,9 @@ static int run(struct conf *c, const char *file, const struct flag *flags, int n
 	 * and install the filter before any worker thread exists, so that
 	 * they all inherit both. */
 	notify_open();		/* systemd's socket: before the filter forbids it */
+	/* libcrypto's ciphers for the QUIC Initials, loaded before the filter */
+	if (quic_naddrs(c) > 0 && quic_crypto_init() == -1)
+		fatalx("listen-quic: libcrypto lacks HKDF, AES-128-ECB or AES-128-GCM");
 	sandbox_drop(c);
 	log_info("running as uid %u gid %u, seccomp %s", (unsigned)getuid(),
 	    (unsigned)getgid(), c->seccomp ? "on" : "off");

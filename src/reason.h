@@ -29,7 +29,12 @@
 	X(CR_KILLED, "killed")                                                 \
 	X(CR_NO_SERVER, "no-server")                                           \
 	X(CR_DENIED, "denied")                                                 \
-	X(CR_MAX_LIFETIME, "max-lifetime")
+	X(CR_MAX_LIFETIME, "max-lifetime")                                     \
+	X(CR_QUIC_IDLE_TIMEOUT, "quic-idle-timeout")                           \
+	X(CR_QUIC_HELLO_TIMEOUT, "quic-hello-timeout")                         \
+	X(CR_QUIC_VERSION, "quic-version")                                     \
+	X(CR_QUIC_NOT_INITIAL, "quic-not-initial")                             \
+	X(CR_DRAIN, "drain")
 
 #define HP_REASON_ENUM(e, code) e,
 enum close_reason { HP_REASONS(HP_REASON_ENUM) CR_COUNT };

@@ -22,6 +22,11 @@
 
 static uint64_t next_id;	/* shared by the workers */
 
+uint64_t session_next_id(void)
+{
+	return __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+}
+
 static void ready_push(struct session *s);
 
 /* ---- small socket helpers ---------------------------------------------- */
@@ -695,7 +700,7 @@ int session_start(struct worker *w, const struct listener_conf *lc, const char *
 	s->hold = *hold;
 	s->w = w;
 	s->conf = conf_ref(w->conf);	/* kept to the end, across reloads */
-	s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+	s->id = session_next_id();
 	s->lc = lc;
 	s->lname = lname;
 	s->phase = PH_HELLO;

@@ -114,6 +114,9 @@ struct session {
 int session_start(struct worker *w, const struct listener_conf *lc, const char *lname, int fd,
     const struct sockaddr_storage *peer, socklen_t peerlen, const struct limit_hold *hold);
 
+/** The next connection id, shared by sessions and QUIC flows (atomic). */
+uint64_t session_next_id(void);
+
 /** End a session: see above. Safe to call once per session. */
 void session_close(struct session *s, enum close_reason r);
 

@@ -14,6 +14,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metricsd.h"
+#include "quic.h"
 #include "resolve.h"
 #include "session.h"
 #include "worker.h"
@@ -108,6 +109,7 @@ static void on_wake(struct ev *ev, uint32_t events)
 static void on_drain_deadline(struct loop_timer *lt)
 {
 	session_drain_deadline(container_of(lt, struct worker, drain));
+	quic_drain_deadline(container_of(lt, struct worker, drain));
 }
 
 /* The drain: no new connection; the live ones have drain-timeout. */
@@ -117,6 +119,7 @@ static void drain_start(struct worker *w)
 	if (loop_timer_in(&w->loop, &w->drain, w->conf->drain_timeout_ms) == -1)
 		fatalx("worker %d: out of memory", w->index);
 	listeners_stop(&w->ls);
+	quic_drain(w);
 	if (w->index == 0)
 		log_info("draining: no new connections; live ones have up to %u ms",
 		    w->conf->drain_timeout_ms);
@@ -267,7 +270,7 @@ int worker_init(struct worker *w, int index, struct conf *c, FILE *access,
 		log_warnx("out of memory");
 		return -1;
 	}
-	if (listeners_open(&w->ls, w, c, bound, first) == -1)
+	if (listeners_open(&w->ls, w, c, bound, first) == -1 || quic_open(w, c, first) == -1)
 		return -1;
 	if (c->metrics_addrlen != 0) {	/* the census feeds the TCP state gauges */
 		if (loop_timer_in(&w->loop, &w->census, 1000) == -1 ||
@@ -290,7 +293,7 @@ static void *worker_main(void *arg)
 	uint64_t one = 1;
 
 	(void)checks_start(w, w->conf);	/* every worker is set up by now */
-	while (!w->draining || w->nlive > 0)
+	while (!w->draining || w->nlive > 0 || quic_nflows(w) > 0)
 		if (loop_run_once(&w->loop) == -1)
 			fatal("epoll_wait");
 	if (write(w->done_fd, &one, sizeof(one)) == -1)
@@ -347,6 +350,7 @@ void worker_join(struct worker *w)
 	resolver_free(w->res);
 	w->res = NULL;
 	checks_free(w);
+	quic_close(w);
 	lognote_stop(&w->fd_log);
 	lognote_stop(&w->source_log);
 	if (w->wake_fd != -1)

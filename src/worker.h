@@ -40,6 +40,7 @@ struct metricsd;
 struct admin;
 struct resolver;
 struct checks;
+struct quic;
 
 struct worker {
 	int			 index;
@@ -75,6 +76,7 @@ struct worker {
 	struct admin		*admin;		/* admin-socket on */
 	struct resolver		*res;		/* worker 0: follows the backend names */
 	struct checks		*checks;	/* the servers this worker checks (check.h) */
+	struct quic		*quic;		/* listen-quic sockets and flows (quic.h) */
 	int			 draining;
 	struct loop_timer	 drain;		/* the drain's deadline */
 	int			 delaying;	/* in drain-delay: still accepting */

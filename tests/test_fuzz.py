@@ -1,6 +1,7 @@
 """Short libFuzzer runs over copies of the committed corpora: build/fuzz_tls_hello
-(20 s) and build/fuzz_conf (10 s). Every input in fuzz/corpus/NAME, crashers
-found earlier included, is run first, so the corpus doubles as regression set.
+and build/fuzz_quic_initial (20 s), build/fuzz_conf and build/fuzz_proxy_proto
+(10 s). Every input in fuzz/corpus/NAME, crashers found earlier included, is run
+first, so the corpus doubles as regression set.
 
 Fails on a non-zero exit or any artifact (crash-, leak-, timeout-, oom-).
 FUZZ_SECONDS overrides both durations.
@@ -13,7 +14,7 @@ import subprocess
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TARGETS = {"tls_hello": 20, "conf": 10, "proxy_proto": 10}
+TARGETS = {"tls_hello": 20, "conf": 10, "proxy_proto": 10, "quic_initial": 20}
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))

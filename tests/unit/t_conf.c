@@ -741,6 +741,48 @@ test_example(void)
 	conf_free(c);
 }
 
+/* listen-quic right after listen joins its block; elsewhere it opens one;
+ * the QUIC directives' defaults. */
+static void
+test_quic_blocks(void)
+{
+	static const char text[] =
+	    "listen 127.0.0.1:0\n"
+	    "listen-quic 127.0.0.1:0 [::1]:0\n"
+	    "route a.example.test 127.0.0.1:9001\n"
+	    "listen-quic 127.0.0.1:1\n"
+	    "listen 127.0.0.1:2\n"
+	    "route b.example.test 127.0.0.1:9002\n"
+	    "listen-quic 127.0.0.1:3\n";
+	struct conf *c = conf_new();
+	FILE *in = fmemopen((void *)text, sizeof(text) - 1, "r");
+	int n;
+
+	CHECK_INT(c->quic_idle_timeout_ms, 30000, "quic-idle-timeout default 30s");
+	CHECK_INT(c->quic_hello_timeout_ms, 5000, "quic-hello-timeout default 5s");
+	CHECK_INT(c->quic_max_flows, 10000, "quic-max-flows default 10000");
+	n = conf_load_stream(c, in, "quic.conf", stderr);
+	fclose(in);
+	CHECK_INT(n, 0, "quic.conf loads");
+	CHECK_INT(c->nlisteners, 4, "quic.conf: 4 blocks");
+	if (c->nlisteners == 4) {
+		CHECK(c->listeners[0].naddr == 1 && c->listeners[0].nqaddr == 2 &&
+		    strcmp(c->listeners[0].qaddrname[1], "[::1]:0") == 0,
+		    "listen-quic after listen joins its block");
+		CHECK(c->listeners[1].naddr == 0 && c->listeners[1].nqaddr == 1,
+		    "listen-quic after a route opens a block");
+		CHECK(c->listeners[2].nqaddr == 0 && c->listeners[3].nqaddr == 1 &&
+		    c->listeners[3].naddr == 0, "listen-quic after a route opens a block (2)");
+	}
+	conf_free(c);
+	c = conf_new();
+	n = conf_apply_flag(c, "listen", "127.0.0.1:0", stderr);
+	n += conf_apply_flag(c, "listen-quic", "127.0.0.1:0", stderr);
+	CHECK(n == 0 && c->nlisteners == 1 && c->listeners[0].nqaddr == 1,
+	    "--listen-quic after --listen joins its block");
+	conf_free(c);
+}
+
 int
 main(void)
 {
@@ -773,6 +815,7 @@ main(void)
 	test_print_directives();
 	test_keep();
 	test_example();
+	test_quic_blocks();
 
 	for (fd = 0; fd < FD_SCAN; fd++)
 		if (!open_before[fd] && fcntl(fd, F_GETFD) != -1)
