@@ -34,9 +34,9 @@ $(B)/halfpipe: $(SRCS:src/%.c=$(B)/%.o)
 $(BA)/halfpipe: $(SRCS:src/%.c=$(BA)/%.o)
 	$(CC) $(ASAN) -o $@ $^ $(LIBS)
 
-$(B)/t_%: tests/unit/t_%.c tests/unit/test.h $(LIBSRCS:src/%.c=$(B)/%.o)
+$(B)/t_%: tests/unit/t_%.c tests/unit/test.h tests/unit/quic_build.h $(LIBSRCS:src/%.c=$(B)/%.o)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(B)/%.o) $(LIBS)
-$(BA)/t_%: tests/unit/t_%.c tests/unit/test.h $(LIBSRCS:src/%.c=$(BA)/%.o)
+$(BA)/t_%: tests/unit/t_%.c tests/unit/test.h tests/unit/quic_build.h $(LIBSRCS:src/%.c=$(BA)/%.o)
 	$(CC) $(ASAN) $(WARN) -Isrc -o $@ $< $(LIBSRCS:src/%.c=$(BA)/%.o) $(LIBS)
 
 asan: $(BA)/halfpipe
@@ -44,7 +44,7 @@ units: $(UNITS:%=$(B)/%) $(UNITS:%=$(BA)/%)
 
 # libFuzzer targets (clang).
 FUZZ_SECONDS ?= 60
-$(B)/fuzz_%: fuzz/fuzz_%.c $(LIBSRCS) $(wildcard src/*.h) | $(B)
+$(B)/fuzz_%: fuzz/fuzz_%.c $(LIBSRCS) $(wildcard src/*.h) tests/unit/quic_build.h | $(B)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Isrc -o $@ $< $(LIBSRCS) $(LIBS)
 # Each target runs FUZZ_SECONDS over its committed corpus; new inputs go to
 # build/fuzz-work/NAME, crashers to build/fuzz-NAME-crash-*: fix the bug and

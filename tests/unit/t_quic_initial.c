@@ -472,6 +472,15 @@ static void test_verdicts(void)
 		CHECK_STR(h.reason, "Initial token truncated", "token past the datagram: reason");
 	}
 
+	/* Length 19: too short for the 16-byte sample at packet number + 4. */
+	memset(d, 0, sizeof(d));
+	d[0] = 0xc3, d[4] = 1, d[5] = 8;
+	memcpy(d + 6, dcid, 8);
+	d[16] = 19;			/* d[14] SCID length 0, d[15] token length 0 */
+	quic_hello_init(&q, 0);
+	CHECK_INT(quic_hello_feed(&q, d, 1200, &h), QUIC_MALFORMED, "Length 19: malformed");
+	CHECK_STR(h.reason, "Initial too short for its header-protection sample", "Length 19: reason");
+
 	/* A 21-byte DCID. */
 	memset(d, 0, sizeof(d));
 	d[0] = 0xc0, d[4] = 1, d[5] = 21;
