@@ -182,4 +182,7 @@ def test_memory_comes_back_after_a_burst(topo, mem_bin):
                           done=lambda r: r <= bound, step=0.1)
     print("\nmemory[%s]: RSS %d KiB warm idle, %d KiB in the burst, %d KiB %.1f s after "
           "its end" % (mem_bin.extra, rss_idle, rss_burst, rss_back, time.monotonic() - t_end))
-    assert rss_burst > rss_idle * 1.5, "the burst did not hold memory: nothing measured"
+    # that the burst held memory at all (else nothing was measured): at least
+    # 1 MiB more, in absolute terms since the idle RSS includes libcrypto's
+    # pages (QUIC), ~1.7 MiB of it, which no burst changes
+    assert rss_burst - rss_idle > 1024, "the burst did not hold memory: nothing measured"
