@@ -75,8 +75,6 @@ struct conf_parse {
 #define SETTER(name) \
 	static int name(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 SETTER(set_duration);
-SETTER(set_delay);
-SETTER(set_duration_off);
 SETTER(set_keepalive);
 SETTER(set_acl);
 SETTER(set_bytes);
@@ -118,7 +116,7 @@ static const struct conf_directive directives[] = {
 	  .off = G(connect_timeout_ms),
 	  .doc = "time a backend connect has to complete" },
 	{ .name = "idle-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
-	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "5m", DAY,
+	  .set = set_duration, ONE, .args = "DURATION|off", .def = "5m", DAY,
 	  .off = G(idle_timeout_ms),
 	  .doc = "with both directions open, a session with no byte moving either way for this long is reset; off only with keepalive and a user timeout on both sides" },
 	{ .name = "half-closed-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
@@ -130,7 +128,7 @@ static const struct conf_directive directives[] = {
 	  .off = G(drain_timeout_ms),
 	  .doc = "after SIGTERM/SIGINT, time live sessions have to finish before they are reset" },
 	{ .name = "drain-delay", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
-	  .set = set_delay, ONE, .args = "DURATION", .def = "0", .min = 0, .max = MS_H,
+	  .set = set_duration, ONE, .args = "DURATION", .def = "0", .min = 0, .max = MS_H,
 	  .off = G(drain_delay_ms),
 	  .doc = "after the first SIGTERM/SIGINT, keep accepting for this long while GET /ready answers 503 (a balancer takes the instance out), then close the listeners and drain; a second signal ends it at once; 0: close them at the first signal" },
 	{ .name = "client-keepalive", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
@@ -142,11 +140,11 @@ static const struct conf_directive directives[] = {
 	  .off = G(keepalive[1]),
 	  .doc = "TCP keepalive on backend sockets, as client-keepalive" },
 	{ .name = "client-user-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
-	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off", DAY,
+	  .set = set_duration, ONE, .args = "DURATION|off", .def = "off", DAY,
 	  .off = G(user_timeout_ms[0]),
 	  .doc = "TCP_USER_TIMEOUT on client sockets: data the client leaves unacknowledged this long (or keepalive probes unanswered) ends the connection" },
 	{ .name = "server-user-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
-	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off", DAY,
+	  .set = set_duration, ONE, .args = "DURATION|off", .def = "off", DAY,
 	  .off = G(user_timeout_ms[1]),
 	  .doc = "TCP_USER_TIMEOUT on backend sockets, as client-user-timeout" },
 	{ .name = "quic-idle-timeout", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
@@ -174,7 +172,7 @@ static const struct conf_directive directives[] = {
 	  .off = G(access_log_format),
 	  .doc = "the access log's lines: logfmt (key=value pairs) or json (one object per line, the same keys, numbers as numbers, none as null)" },
 	{ .name = "access-log-interval", .scope = CONF_GLOBAL, .reload = CONF_APPLIES,
-	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off",
+	  .set = set_duration, ONE, .args = "DURATION|off", .def = "off",
 	  .min = 100, .max = 24 * MS_H, .off = G(access_log_interval_ms),
 	  .doc = "also log a line (event=connect) when a session's relay starts and one (event=progress, the bytes so far) every DURATION while it lasts; off: only the line at its end" },
 	{ .name = "admin-socket", .scope = CONF_GLOBAL, .reload = CONF_RESTART,
@@ -276,7 +274,7 @@ static const struct conf_directive directives[] = {
 	  .args = "NET...", .flag_args = "NET",
 	  .doc = "reset clients from these networks (ADDR or ADDR/BITS), term=denied; see allow" },
 	{ .name = "max-lifetime", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
-	  .set = set_duration_off, ONE, .args = "DURATION|off", .def = "off",
+	  .set = set_duration, ONE, .args = "DURATION|off", .def = "off",
 	  .min = 1, .max = 30 * 24 * MS_H, .off = L(max_lifetime_ms),
 	  .doc = "a connection this old is reset both ways (term=max-lifetime), whatever it is doing; off: no limit" },
 	{ .name = "listener-max-conns", .scope = CONF_LISTENER, .reload = CONF_APPLIES,
@@ -465,7 +463,7 @@ const char *conf_bounds_text(const struct conf_directive *d, char *buf, size_t l
 
 	if (d->min == 0 && d->max == 0)
 		snprintf(buf, len, "%s", "");
-	else if (d->set == set_duration || d->set == set_delay || d->set == set_duration_off)
+	else if (d->set == set_duration)
 		snprintf(buf, len, "%s..%s", fmt_duration(d->min, lo, sizeof(lo)),
 		    fmt_duration(d->max, hi, sizeof(hi)));
 	else
@@ -517,33 +515,31 @@ static int set_u32(struct conf_parse *p, const struct conf_directive *d, const c
 	return 0;
 }
 
-/* DURATION, in ms; never 0. */
+/*
+ * DURATION, in ms, with the row saying the rest: "off" (stored as 0) where
+ * its synopsis offers it, 0 itself only where its bounds start at 0 (a wait,
+ * not a phase's deadline).
+ */
 static int set_duration(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
 {
+	int off = strstr(d->args, "|off") != NULL;
 	char b[64];
 	uint32_t v;
 
 	(void)ac;
+	if (off && strcmp(av[0], "off") == 0) {
+		*(uint32_t *)field(p, d, d->off) = 0;
+		return 0;
+	}
 	if (conf_parse_duration(av[0], &v) == -1) {
-		perr(p, "bad duration \"%s\" (want e.g. 500ms, 3s, 10m, 1h)", av[0]);
+		perr(p, "bad duration \"%s\" (want e.g. %s500ms, 3s, 10m%s)", av[0],
+		    d->min == 0 ? "0, " : "", d->min == 0 ? "" : ", 1h");
 		return -1;
 	}
-	if (v == 0) {
-		perr(p, "%s is not allowed: every phase needs a deadline (%s)", av[0],
-		    conf_bounds_text(d, b, sizeof(b)));
-		return -1;
-	}
-	return set_u32(p, d, av[0], v);
-}
-
-/* DURATION, in ms, 0 allowed: a wait, not a phase's deadline. */
-static int set_delay(struct conf_parse *p, const struct conf_directive *d, char **av, int ac)
-{
-	uint32_t v;
-
-	(void)ac;
-	if (conf_parse_duration(av[0], &v) == -1) {
-		perr(p, "bad duration \"%s\" (want e.g. 0, 500ms, 3s, 10m)", av[0]);
+	if (v == 0 && d->min > 0) {
+		perr(p, "%s is not allowed%s (%s%s)", av[0],
+		    off ? "" : ": every phase needs a deadline",
+		    conf_bounds_text(d, b, sizeof(b)), off ? ", or off" : "");
 		return -1;
 	}
 	return set_u32(p, d, av[0], v);
@@ -756,25 +752,6 @@ static int set_prefer(struct conf_parse *p, const struct conf_directive *d, char
 		}
 	perr(p, "bad value \"%.300s\" (want any, ipv4 or ipv6)", av[0]);
 	return -1;
-}
-
-/* DURATION|off: off is 0, a duration within the row's bounds. */
-static int set_duration_off(struct conf_parse *p, const struct conf_directive *d, char **av,
-    int ac)
-{
-	char b[64];
-	uint32_t v;
-
-	if (strcmp(av[0], "off") == 0) {
-		*(uint32_t *)field(p, d, d->off) = 0;
-		return 0;
-	}
-	if (conf_parse_duration(av[0], &v) == 0 && v == 0) {
-		perr(p, "%s is not allowed (%s, or off)", av[0],
-		    conf_bounds_text(d, b, sizeof(b)));
-		return -1;
-	}
-	return set_duration(p, d, av, ac);
 }
 
 /* access-log-format logfmt|json. */
