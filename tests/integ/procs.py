@@ -467,8 +467,8 @@ class Halfpipe(Proc):
 
     # -- the liveness watchdog (issue 12) -------------------------------------
     PROBES = 8          # connections: with SO_REUSEPORT each lands on some worker
-    QUIET_S = 0.5       # the window CPU is measured over
-    QUIET_CPU_S = 0.1   # at most this much CPU in it (a spinning worker: ~QUIET_S)
+    QUIET_S = 0.2       # the window CPU is measured over (CPU time counts in 10 ms ticks)
+    QUIET_CPU_S = 0.04  # at most this much CPU in it, 20 % (a spinning worker: ~QUIET_S)
 
     def watchdog(self, ns=None):
         """After a test: halfpipe must still serve a new connection and be
