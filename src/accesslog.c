@@ -172,6 +172,7 @@ void accesslog_write_flow(FILE *f, const struct flow_log *l, tick_t now,
     enum access_format fmt)
 {
 	char ts[48], client[64], id[24], d0[24], d1[24], b0[24], b1[24], dr[24], dms[24];
+	char mg[24];
 
 	stamp(ts, sizeof(ts));
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)l->id);
@@ -180,6 +181,7 @@ void accesslog_write_flow(FILE *f, const struct flow_log *l, tick_t now,
 	snprintf(b0, sizeof(b0), "%llu", (unsigned long long)l->bytes[0]);
 	snprintf(b1, sizeof(b1), "%llu", (unsigned long long)l->bytes[1]);
 	snprintf(dr, sizeof(dr), "%llu", (unsigned long long)l->dropped);
+	snprintf(mg, sizeof(mg), "%llu", (unsigned long long)l->migrated);
 
 	const struct field fields[] = {
 		{ "ts", ts, 0 },
@@ -195,6 +197,7 @@ void accesslog_write_flow(FILE *f, const struct flow_log *l, tick_t now,
 		{ "c2s_bytes", b0, 1 },
 		{ "s2c_bytes", b1, 1 },
 		{ "dropped", dr, 1 },
+		{ "migrated", mg, 1 },
 		{ "duration_ms", ms_between(l->start, now, dms, sizeof(dms)), 1 },
 		{ "term", or_none(reason_code((enum close_reason)l->reason)), 0 },
 	};

@@ -58,6 +58,7 @@ struct flow_log {
 	uint64_t			 dgrams[2];	/* client->server, server->client */
 	uint64_t			 bytes[2];
 	uint64_t			 dropped;	/* datagrams not passed on */
+	uint64_t			 migrated;	/* moves to a new client address */
 	tick_t				 start, last;	/* first datagram, last either way */
 	int				 reason;	/* enum close_reason */
 };

@@ -17,6 +17,7 @@
 #include "mix.h"
 #include "pool.h"
 #include "quic.h"
+#include "quic_cid.h"
 #include "quic_initial.h"
 #include "reason.h"
 #include "route.h"
@@ -58,6 +59,10 @@ struct flow {
 	unsigned		 qn;
 	enum close_reason	 reason;	/* REFUSED: why */
 	struct flow_log		 log;
+	struct cid_set		 cids;		/* the server's CIDs seen (RELAY) */
+	struct sockaddr_storage	 cand;		/* a new client address, not yet moved to */
+	socklen_t		 candlen;	/* 0: none */
+	unsigned		 cand_n;	/* its datagrams in a row */
 };
 
 struct quic {
@@ -66,6 +71,7 @@ struct quic {
 	size_t			 nsocks;
 	struct flow		**bucket;
 	size_t			 nbucket;	/* a power of two */
+	struct cid_index	 cids;		/* server CID -> relaying flow */
 	size_t			 nflows, npending;
 	struct flow		 live;		/* list head (a ring) */
 	int			 draining;
@@ -189,6 +195,7 @@ static void flow_close(struct flow *f, enum close_reason r)
 	if (f->held)
 		pool_drop(f->be);
 	drop_pending(f);
+	cid_forget(&q->cids, &f->cids);
 	flow_unhash(f);
 	f->prev->next = f->next;
 	f->next->prev = f->prev;
@@ -226,6 +233,17 @@ static void on_flow_timer(struct loop_timer *lt)
 	    f->state == F_REFUSED ? f->reason : CR_QUIC_HELLO_TIMEOUT);
 }
 
+/* Migration (quic_cid.h): the Source CID of the server's long-header
+ * packets, which the client's later packets are sent to, recorded. */
+static void flow_learn_cid(struct flow *f, const uint8_t *p, size_t len)
+{
+	const uint8_t *scid;
+	size_t n;
+
+	if (quic_server_scid(p, len, &scid, &n))
+		(void)cid_learn(&f->q->cids, &f->cids, f, scid, n);
+}
+
 /* Backend -> client: each datagram the server sends goes out of the
  * client's socket, sendto() the client. */
 static void on_backend(struct ev *ev, uint32_t events)
@@ -259,6 +277,7 @@ static void on_backend(struct ev *ev, uint32_t events)
 				f->log.dropped++;
 				continue;
 			}
+			flow_learn_cid(f, q->buf[i], q->msg[i].msg_len);
 			if (sendto(f->ls->fd, q->buf[i], q->msg[i].msg_len, MSG_DONTWAIT,
 			    (struct sockaddr *)&f->peer, f->peerlen) == -1) {
 				f->log.dropped++;
@@ -283,6 +302,46 @@ static void to_backend(struct flow *f, const uint8_t *p, size_t len)
 	}
 	f->log.dgrams[0]++;
 	f->log.bytes[0] += len;
+}
+
+/* The flow's client is now at its candidate address: re-keyed there (its
+ * backend socket, counters and deadline unchanged), replies sent there. */
+static void flow_move(struct flow *f)
+{
+	struct flow **head;
+
+	flow_unhash(f);
+	f->peer = f->cand;
+	f->peerlen = f->candlen;
+	f->hash = peer_hash(&f->peer);
+	head = chain(f->q, f->hash);
+	f->hnext = *head;
+	*head = f;
+	f->candlen = 0;
+	f->log.migrated++;
+}
+
+/* A datagram from an address no flow has, sent to a CID a relaying flow's
+ * server gave (NAT rebinding): passed to that server, and the flow moved
+ * once QUIC_MOVE_DGRAMS came from this address in a row (none from the
+ * flow's address between them). 1 if it was one, else 0 (a new client). */
+static int flow_moved(struct quic *q, struct quic_sock *s, const struct sockaddr_storage *from,
+    socklen_t fromlen, const uint8_t *p, size_t len)
+{
+	struct flow *f = cid_match(&q->cids, p, len);
+
+	if (f == NULL || f->ls != s || f->state != F_RELAY)
+		return 0;
+	if (f->candlen == 0 || !addr_same(&f->cand, from)) {
+		f->cand = *from;
+		f->candlen = fromlen;
+		f->cand_n = 0;
+	}
+	f->log.last = q->w->loop.now;
+	to_backend(f, p, len);
+	if (++f->cand_n >= QUIC_MOVE_DGRAMS)
+		flow_move(f);
+	return 1;
 }
 
 /* The address to send be's datagrams to: its one address, or its name's
@@ -558,10 +617,13 @@ static void on_sock(struct ev *ev, uint32_t events)
 				continue;
 			h = peer_hash(&q->from[i]);
 			if ((f = flow_find(q, &q->from[i], h)) == NULL) {
-				flow_new(q, s, &q->from[i], q->msg[i].msg_hdr.msg_namelen, h, p,
-				    len);
+				if (!flow_moved(q, s, &q->from[i], q->msg[i].msg_hdr.msg_namelen,
+				    p, len))
+					flow_new(q, s, &q->from[i], q->msg[i].msg_hdr.msg_namelen,
+					    h, p, len);
 				continue;
 			}
+			f->candlen = 0;	/* from the client's address: no move pending */
 			f->log.last = q->w->loop.now;
 			if (f->state == F_RELAY)
 				to_backend(f, p, len);
@@ -623,7 +685,8 @@ int quic_open(struct worker *w, const struct conf *c, int first)
 	q->live.next = q->live.prev = &q->live;
 	for (q->nbucket = 64; q->nbucket < c->quic_max_flows && q->nbucket < 65536;)
 		q->nbucket *= 2;
-	if ((q->bucket = calloc(q->nbucket, sizeof(*q->bucket))) == NULL) {
+	if ((q->bucket = calloc(q->nbucket, sizeof(*q->bucket))) == NULL ||
+	    cid_index_init(&q->cids, q->nbucket, mix64(hash_key ^ 0x636964)) == -1) {
 		log_warnx("out of memory");
 		return -1;
 	}
@@ -694,6 +757,7 @@ void quic_close(struct worker *w)
 		if (q->socks[i].fd != -1)
 			close(q->socks[i].fd);
 	lognote_stop(&q->full_log);
+	cid_index_fini(&q->cids);
 	free(q->socks);
 	free(q->bucket);
 	free(q);

@@ -28,9 +28,18 @@
  * access-log line written (proto=quic). The table holds at most
  * quic-max-flows flows per worker, QUIC_PENDING_MAX of them pending; a new
  * client past either is dropped, counted, and said at most once a second.
- * A client that changes address (migration, NAT rebinding) is not followed:
- * its new address is a new flow (and, its packets being short-header ones,
- * refused).
+ * A client whose address changes but not its connection IDs (NAT
+ * rebinding) is followed (quic_cid.h): the Source CIDs of the server's
+ * long-header packets are indexed per worker, and a datagram from an
+ * unknown address sent to one of them goes to that flow's server; once
+ * QUIC_MOVE_DGRAMS have come from that address in a row (none from the
+ * flow's address between them) the flow moves there: re-keyed, replies
+ * sent there, its socket, counters and deadline kept, its line's
+ * migrated counted. Not followed: a client migrating on purpose (it
+ * switches to a CID the server issued in an encrypted NEW_CONNECTION_ID
+ * frame), a server using zero-length CIDs, a new address that SO_REUSEPORT
+ * hashes to another worker (whose index does not hold the CIDs): each is
+ * a new flow, refused as its packets are short-header ones.
  */
 #ifndef HP_QUIC_H
 #define HP_QUIC_H
