@@ -642,7 +642,7 @@ int main(int argc, char **argv)
 		e.data.fd = ufd;
 		e.events = EPOLLIN;
 		epoll_ctl(epfd, EPOLL_CTL_ADD, ufd, &e);
-		printf("%u\n%u\n", ntohs(sa.sin_port), ntohs(ua.sin_port));
+		printf("%u %u\n", ntohs(sa.sin_port), ntohs(ua.sin_port));
 	} else {
 		printf("%u\n", ntohs(sa.sin_port));
 	}

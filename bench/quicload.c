@@ -87,6 +87,15 @@ static uint8_t *put16(uint8_t *p, unsigned v)
 	return p + 2;
 }
 
+/* The ClientHello's extensions between server_name and key_share's key. */
+static const uint8_t fixed_ext[] = {
+	0, 10, 0, 4, 0, 2, 0x00, 0x1d,                  /* supported_groups: x25519 */
+	0, 13, 0, 8, 0, 6, 4, 3, 8, 4, 4, 1,            /* signature_algorithms */
+	0, 43, 0, 3, 2, 3, 4,                           /* supported_versions: TLS 1.3 */
+	0, 16, 0, 5, 0, 3, 2, 'h', '3',                 /* ALPN: h3 */
+	0, 51, 0, 38, 0, 36, 0, 0x1d, 0, 32,            /* key_share: x25519, then its key */
+};
+
 /* A TLS 1.3 ClientHello handshake message for sni into out; its size. The
  * extensions a QUIC client sends: server_name, supported_groups,
  * signature_algorithms, supported_versions, ALPN h3, an X25519 key_share
@@ -115,31 +124,8 @@ static size_t client_hello(uint8_t *out, const char *sni, const uint8_t *scid, s
 	p = put16(p, (unsigned)n);
 	memcpy(p, sni, n);
 	p += n;
-	p = put16(p, 10);                                       /* supported_groups */
-	p = put16(p, 4);
-	p = put16(p, 2);
-	p = put16(p, 0x001d);
-	p = put16(p, 13);                                       /* signature_algorithms */
-	p = put16(p, 8);
-	p = put16(p, 6);
-	p = put16(p, 0x0403);
-	p = put16(p, 0x0804);
-	p = put16(p, 0x0401);
-	p = put16(p, 43);                                       /* supported_versions */
-	p = put16(p, 3);
-	*p++ = 2;
-	p = put16(p, 0x0304);
-	p = put16(p, 16);                                       /* ALPN: h3 */
-	p = put16(p, 5);
-	p = put16(p, 3);
-	*p++ = 2;
-	*p++ = 'h';
-	*p++ = '3';
-	p = put16(p, 51);                                       /* key_share: X25519 */
-	p = put16(p, 38);
-	p = put16(p, 36);
-	p = put16(p, 0x001d);
-	p = put16(p, 32);
+	memcpy(p, fixed_ext, sizeof fixed_ext);
+	p += sizeof fixed_ext;
 	for (int i = 0; i < 32; i++)
 		*p++ = (uint8_t)(i * 13 + 5);
 	p = put16(p, 57);                                       /* quic_transport_parameters */
