@@ -76,9 +76,13 @@ test: test-deps all asan units $(B)/bench-backend $(B)/fuzz_tls_hello $(B)/fuzz_
 	$(PYTHON) -m pytest -p no:cacheprovider --durations=15 tests $(PYTEST_ARGS)
 
 # Benchmark: halfpipe beside HAProxy, nginx and sniproxy (docs/benchmarks.md).
-$(B)/bench-%: bench/%.c | $(B)
+$(B)/bench-%: bench/%.c $(wildcard bench/*.h) | $(B)
 	$(CC) -O2 -g $(WARN) -o $@ $<
-bench: deps all $(B)/bench-loadgen $(B)/bench-backend $(B)/bench-nullcall
+# the QUIC load: Initials from the test builder, read back by halfpipe's reader
+$(B)/bench-quicload: bench/quicload.c $(wildcard bench/*.h) tests/unit/quic_build.h \
+    $(B)/quic_initial.o $(B)/tls_hello.o
+	$(CC) -O2 -g $(WARN) -Isrc -o $@ $< $(B)/quic_initial.o $(B)/tls_hello.o $(CRYPTO_LIBS)
+bench: deps all $(B)/bench-loadgen $(B)/bench-backend $(B)/bench-nullcall $(B)/bench-quicload
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 # The long fault soak (docs/reliability.md); `make test` runs its short profile.

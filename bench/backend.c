@@ -15,13 +15,23 @@
  *   hold         send one byte (so the client knows the whole path is up),
  *                then keep the connection open and idle until the peer closes
  *
- * usage: bench-backend [-t SECONDS] [-s] MODE [N]
+ * With -u it also answers UDP (the QUIC rows, bench/quicload.c) on a socket of
+ * its own, 127.0.0.1 port 0, whose port is the second line on stdout. Each
+ * datagram is read (recvmmsg, a batch at a time) and, in the UDP mode:
+ *
+ *   udp echo     sent back to its source as it came (sendmmsg): a QUIC
+ *                server's answer to an Initial, of the same size
+ *   udp sink     counted only
+ *
+ * usage: bench-backend [-t SECONDS] [-s] [-u] MODE [N]
  *   -t SECONDS   exit after this long whatever happens (default 600)
  *   -s           control on stdin: each line is a new mode for connections
  *                accepted from then on ("reply", "sink N", "source N",
- *                "hold") or "stats", which prints a JSON line of counters;
- *                every command is answered with one line on stdout;
- *                EOF on stdin ends the process
+ *                "hold"), a UDP mode ("udp echo", "udp sink") or "stats",
+ *                which prints a JSON line of counters; every command is
+ *                answered with one line on stdout; EOF on stdin ends the
+ *                process
+ *   -u           the UDP socket too
  * SIGTERM or SIGINT ends it too; it prints a last JSON line of counters.
  *
  * Every loop is bounded: epoll_wait waits at most 200 ms, accept, read and
@@ -47,12 +57,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define MAX_FDS         20000
 #define HELLO_CAP       (16 * 1024 + 64) /* enough for any real ClientHello */
 #define REPLY_LEN       1024
 #define IOBUF_LEN       (256 * 1024)
 #define ACCEPT_ROUNDS   512
 #define IO_ROUNDS       64
+#define UDP_BATCH       64
+#define UDP_DGRAM_MAX   2048
+#define UDP_BUF         (8 * 1024 * 1024) /* socket buffers: a blast is not lost here */
 
 enum mode { M_REPLY, M_SINK, M_SOURCE, M_HOLD };
 enum phase { PH_HELLO, PH_SEND, PH_DRAIN };
@@ -76,18 +91,13 @@ static int epfd = -1;
 
 static enum mode cur_mode = M_REPLY;
 static uint64_t cur_n;
+static int udp_echo = 1;	/* "udp echo" (1) or "udp sink" (0) */
 
 static struct {
 	uint64_t accepted, closed, hello_ok, hello_bad, resets, errors;
 	uint64_t bytes_in, bytes_out, acks, sources_done, live, live_max;
+	uint64_t udp_in, udp_bytes_in, udp_out, udp_bytes_out, udp_errors;
 } st;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *mode_name(enum mode m)
 {
@@ -106,10 +116,13 @@ static void print_stats(const char *what)
 	       ",\"closed\":%" PRIu64 ",\"live\":%" PRIu64 ",\"live_max\":%" PRIu64
 	       ",\"hello_ok\":%" PRIu64 ",\"hello_bad\":%" PRIu64 ",\"resets\":%" PRIu64
 	       ",\"errors\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-	       ",\"acks\":%" PRIu64 ",\"sources_done\":%" PRIu64 "}\n",
+	       ",\"acks\":%" PRIu64 ",\"sources_done\":%" PRIu64 ",\"udp\":\"%s\""
+	       ",\"udp_in\":%" PRIu64 ",\"udp_bytes_in\":%" PRIu64 ",\"udp_out\":%" PRIu64
+	       ",\"udp_bytes_out\":%" PRIu64 ",\"udp_errors\":%" PRIu64 "}\n",
 	       what, mode_name(cur_mode), cur_n, st.accepted, st.closed, st.live, st.live_max,
 	       st.hello_ok, st.hello_bad, st.resets, st.errors, st.bytes_in, st.bytes_out,
-	       st.acks, st.sources_done);
+	       st.acks, st.sources_done, udp_echo ? "echo" : "sink", st.udp_in, st.udp_bytes_in,
+	       st.udp_out, st.udp_bytes_out, st.udp_errors);
 	fflush(stdout);
 }
 
@@ -450,6 +463,53 @@ static void on_accept(int lfd)
 	}
 }
 
+/* UDP datagrams, a few batches per wakeup (level-triggered: what is left
+ * comes next turn); in echo mode each goes back to its source. */
+static void on_udp(int ufd)
+{
+	static uint8_t bufs[UDP_BATCH][UDP_DGRAM_MAX];
+	static struct sockaddr_in from[UDP_BATCH];
+	static struct iovec iov[UDP_BATCH];
+	static struct mmsghdr msg[UDP_BATCH];
+
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			iov[i].iov_base = bufs[i];
+			iov[i].iov_len = UDP_DGRAM_MAX;
+			memset(&msg[i].msg_hdr, 0, sizeof msg[i].msg_hdr);
+			msg[i].msg_hdr.msg_name = &from[i];
+			msg[i].msg_hdr.msg_namelen = sizeof from[i];
+			msg[i].msg_hdr.msg_iov = &iov[i];
+			msg[i].msg_hdr.msg_iovlen = 1;
+		}
+		int n = recvmmsg(ufd, msg, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				st.udp_errors++;	/* an ICMP error for an earlier echo */
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			st.udp_in++;
+			st.udp_bytes_in += msg[i].msg_len;
+			iov[i].iov_len = msg[i].msg_len;	/* the echo: as it came */
+		}
+		for (int off = 0; udp_echo && off < n;) {
+			int w = sendmmsg(ufd, msg + off, (unsigned)(n - off), MSG_DONTWAIT);
+			if (w == -1) {
+				st.udp_errors += (uint64_t)(n - off);	/* full or refused: lost */
+				break;
+			}
+			for (int i = off; i < off + w; i++) {
+				st.udp_out++;
+				st.udp_bytes_out += iov[i].iov_len;
+			}
+			off += w;
+		}
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
 /* stdin control: returns -1 on EOF (the caller exits). */
 static int on_stdin(char *line, size_t *linelen)
 {
@@ -472,6 +532,10 @@ static int on_stdin(char *line, size_t *linelen)
 				fflush(stdout);
 			} else if (strcmp(name, "stats") == 0) {
 				print_stats("stats");
+			} else if (strcmp(name, "udp") == 0 && arg != NULL &&
+				   (strcmp(arg, "echo") == 0 || strcmp(arg, "sink") == 0)) {
+				udp_echo = strcmp(arg, "echo") == 0;
+				print_stats("mode");
 			} else if (parse_mode(name, arg, &m, &n) == 0) {
 				cur_mode = m;
 				cur_n = n;
@@ -493,12 +557,13 @@ static int on_stdin(char *line, size_t *linelen)
 int main(int argc, char **argv)
 {
 	double limit = 600;
-	int control = 0;
+	int control = 0, udp = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "t:s")) != -1) {
+	while ((opt = getopt(argc, argv, "t:su")) != -1) {
 		switch (opt) {
 		case 't': limit = atof(optarg); break;
 		case 's': control = 1; break;
+		case 'u': udp = 1; break;
 		default: goto usage;
 		}
 	}
@@ -557,7 +622,30 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	printf("%u\n", ntohs(sa.sin_port));
+	int ufd = -1;
+	if (udp) {
+		struct sockaddr_in ua = { .sin_family = AF_INET, .sin_port = 0 };
+		ua.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		socklen_t ualen = sizeof ua;
+		int sz = UDP_BUF;
+		ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (ufd == -1 || bind(ufd, (struct sockaddr *)&ua, sizeof ua) == -1 ||
+		    getsockname(ufd, (struct sockaddr *)&ua, &ualen) == -1) {
+			perror("bench-backend: udp socket");
+			return 1;
+		}
+		/* root: past net.core.rmem_max; else what the limit allows */
+		if (setsockopt(ufd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) == -1)
+			(void)setsockopt(ufd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+		if (setsockopt(ufd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) == -1)
+			(void)setsockopt(ufd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+		e.data.fd = ufd;
+		e.events = EPOLLIN;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, ufd, &e);
+		printf("%u %u\n", ntohs(sa.sin_port), ntohs(ua.sin_port));
+	} else {
+		printf("%u\n", ntohs(sa.sin_port));
+	}
 	fflush(stdout);
 
 	char line[256];
@@ -577,6 +665,8 @@ int main(int argc, char **argv)
 			int fd = evs[i].data.fd;
 			if (fd == lfd) {
 				on_accept(lfd);
+			} else if (fd == ufd) {
+				on_udp(ufd);
 			} else if (fd == sfd) {
 				why = "signal";
 				goto out;
@@ -597,6 +687,6 @@ out:
 	print_stats(why);
 	return 0;
 usage:
-	fprintf(stderr, "usage: bench-backend [-t SECONDS] [-s] reply|sink [N]|source N|hold\n");
+	fprintf(stderr, "usage: bench-backend [-t SECONDS] [-s] [-u] reply|sink [N]|source N|hold\n");
 	return 2;
 }

@@ -67,62 +67,8 @@
 #define IOBUF_LEN   (256 * 1024)
 #define IO_ROUNDS   64
 
-/* ---- latency histogram: log-linear, values in microseconds ---- */
-
-#define H_SUB_BITS  6
-#define H_SUB       (1 << H_SUB_BITS)          /* 64 sub-buckets per octave */
-#define H_LINEAR    (2 * H_SUB)                /* 0..127 exact */
-#define H_OCTAVES   40
-#define H_BUCKETS   (H_LINEAR + H_OCTAVES * H_SUB)
-
-static uint64_t hist[H_BUCKETS];
-static uint64_t hist_n, hist_max;
-
-static int h_index(uint64_t v)
-{
-	if (v < H_LINEAR)
-		return (int)v;
-	int e = 63 - __builtin_clzll(v);        /* >= 7 */
-	int sub = (int)((v >> (e - H_SUB_BITS)) & (H_SUB - 1));
-	int idx = H_LINEAR + (e - (H_SUB_BITS + 1)) * H_SUB + sub;
-	return idx < H_BUCKETS ? idx : H_BUCKETS - 1;
-}
-
-/* The middle of a bucket's range. */
-static double h_value(int idx)
-{
-	if (idx < H_LINEAR)
-		return idx;
-	int e = (idx - H_LINEAR) / H_SUB + H_SUB_BITS + 1;
-	int sub = (idx - H_LINEAR) % H_SUB;
-	double lo = (double)((uint64_t)(H_SUB + sub) << (e - H_SUB_BITS));
-	double width = (double)(1ULL << (e - H_SUB_BITS));
-	return lo + width / 2;
-}
-
-static void h_record(uint64_t us)
-{
-	hist[h_index(us)]++;
-	hist_n++;
-	if (us > hist_max)
-		hist_max = us;
-}
-
-static double h_percentile(double p)
-{
-	if (hist_n == 0)
-		return 0;
-	uint64_t rank = (uint64_t)(p * (double)hist_n + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	uint64_t cum = 0;
-	for (int i = 0; i < H_BUCKETS; i++) {
-		cum += hist[i];
-		if (cum >= rank)
-			return h_value(i);
-	}
-	return (double)hist_max;
-}
+#include "bench.h"
+#include "hist.h"
 
 /* ---- connections ---- */
 
@@ -160,13 +106,6 @@ static struct {
 	uint64_t held, dropped;
 	double first_start, last_end;
 } st;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t errors_total(void)
 {
@@ -433,28 +372,6 @@ static int load_hello(const char *path)
 	return 0;
 }
 
-static int parse_target(const char *s)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	if (colon == NULL || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	memset(&target, 0, sizeof target);
-	target.sin_family = AF_INET;
-	if (inet_pton(AF_INET, host, &target.sin_addr) != 1)
-		return -1;
-	/* loopback only: this is a benchmark for one machine */
-	if ((ntohl(target.sin_addr.s_addr) >> 24) != 127)
-		return -1;
-	long port = strtol(colon + 1, NULL, 10);
-	if (port < 1 || port > 65535)
-		return -1;
-	target.sin_port = htons((uint16_t)port);
-	return 0;
-}
-
 static void print_errors(void)
 {
 	printf("\"errors\":%" PRIu64 ",\"err_connect\":%" PRIu64 ",\"err_reset\":%" PRIu64
@@ -504,7 +421,7 @@ int main(int argc, char **argv)
 	}
 	if (addr == NULL || hello_path == NULL || optind != argc)
 		goto usage;
-	if (parse_target(addr) == -1) {
+	if (bench_target(addr, &target) == -1) {
 		fprintf(stderr, "bench-loadgen: -a must be 127.x.y.z:PORT\n");
 		return 2;
 	}

@@ -34,9 +34,18 @@ are missing and raises fd limits). What it does, in order:
    sys-517 (strace -f -c on the proxy over a 2 s cps run at 8 at once:
    system calls per connection, in all and by kind; not timed). The cps
    runs also report how busy each core was (proxy's and load's).
+   QUIC (issue 17; bench-quicload, UDP to bench-backend -u's echo):
+   quic-flows (new flows, 64 at once, each one real client Initial with the
+   SNI from a source address not used before, answered by the echo: flows/s,
+   p99, proxy CPU s per 1,000 flows), quic-bulk (one flow, 1,200-byte
+   datagrams echoed, 64 out at a time: MB/s each way, share lost),
+   quic-blast (the same without a window), sys-quic (strace: system calls
+   per flow and per datagram relayed). Their peers are started fresh for
+   them: halfpipe with listen-quic, nginx's stream UDP proxy (no SNI
+   routing) and direct; HAProxy and sniproxy have no UDP passthrough.
 5. Prints one table: medians over rounds, each with its ratio to HAProxy, to
    the best of the peers (HAProxy with and without splice, nginx, sniproxy)
-   and to direct, and writes every raw number to build/bench/results-DATE.json.
+   and to direct (the QUIC rows: to nginx's UDP proxy and to direct), and writes every raw number to build/bench/results-DATE.json.
 
 Every wait is bounded: each child has a time limit, each poll loop a count
 and a deadline, and the whole run a deadline (--max-minutes). Every process
@@ -78,7 +87,8 @@ PACKAGES = {"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx",
             "libnginx-mod-stream": NGINX_STREAM, "sniproxy": "/usr/sbin/sniproxy",
             "strace": "/usr/bin/strace"}
 ALL_PEERS = ["halfpipe", "halfpipe-log", "haproxy", "haproxy-splice", "nginx", "sniproxy", "direct"]
-WORKLOADS = ["cps-517", "cps-2k", "cps-fin", "dl-1", "dl-16", "ul-1", "ul-16", "hold", "sys-517"]
+WORKLOADS = ["cps-517", "cps-2k", "cps-fin", "dl-1", "dl-16", "ul-1", "ul-16", "hold", "sys-517",
+             "quic-flows", "quic-bulk", "quic-blast", "sys-quic"]
 # the others: "x best peer" is against the best of these in the same run
 PEERS_COMPARED = ["haproxy", "haproxy-splice", "nginx", "sniproxy"]
 # hold: RSS sampled for this long after the held connections end
@@ -131,9 +141,10 @@ def install_packages():
 
 # ---------------------------------------------------------------- /proc helpers
 
-def free_port():
-    """A port the kernel just handed out for 127.0.0.1; closed again at once."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_port(kind=socket.SOCK_STREAM):
+    """A port the kernel just handed out for 127.0.0.1 (TCP, or UDP with
+    kind SOCK_DGRAM); closed again at once."""
+    s = socket.socket(socket.AF_INET, kind)
     try:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -141,14 +152,16 @@ def free_port():
         s.close()
 
 
-def listeners_on(port):
-    """Number of LISTEN sockets on 127.0.0.1:port (from /proc/net/tcp)."""
+def listeners_on(port, table="tcp"):
+    """Number of LISTEN sockets on 127.0.0.1:port (from /proc/net/tcp), or
+    with table "udp" of UDP sockets bound to it, unconnected (state 07)."""
     n = 0
     want = "0100007F:%04X" % port
-    with open("/proc/net/tcp") as f:
+    with open("/proc/net/" + table) as f:
         for line in f:
             parts = line.split()
-            if len(parts) > 3 and parts[1] == want and parts[3] == "0A":
+            if (len(parts) > 3 and parts[1] == want and parts[3] == ("0A" if table == "tcp" else "07")
+                    and (table == "tcp" or parts[2] == "00000000:0000")):
                 n += 1
     return n
 
@@ -355,15 +368,15 @@ def pinned(cpu):
 # ---------------------------------------------------------------- backend
 
 class Backend:
-    """bench-backend on CPU 0, mode switched through its stdin."""
+    """bench-backend on CPU 0, mode switched through its stdin; its UDP
+    socket (-u, port udp_port) answers the QUIC workloads."""
 
     def __init__(self, limit_s):
         self.p = subprocess.Popen([os.path.join(BUILD, "bench-backend"), "-t", str(int(limit_s)),
-                                   "-s", "reply"],
+                                   "-s", "-u", "reply"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   preexec_fn=pinned(LOAD_CPU), text=True, bufsize=1)
-        line = self._line(5)
-        self.port = int(line)
+        self.port, self.udp_port = (int(x) for x in self._line(5).split())
 
     def _line(self, timeout):
         r, _, _ = select.select([self.p.stdout], [], [], timeout)
@@ -396,9 +409,11 @@ class Backend:
 class Peer:
     name = "?"
     listeners = 1   # LISTEN sockets to wait for
+    table = "tcp"   # where to look for them: "udp" for the QUIC peers
+    suffix = ""     # of its directory: "-quic" for the QUIC peers
 
     def __init__(self, tmp, backend_port):
-        self.dir = os.path.join(tmp, self.name)
+        self.dir = os.path.join(tmp, self.name + self.suffix)
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o755)
         self.backend_port = backend_port
@@ -422,7 +437,7 @@ class Peer:
         return None
 
     def _start_once(self):
-        self.port = free_port()
+        self.port = free_port(socket.SOCK_DGRAM if self.table == "udp" else socket.SOCK_STREAM)
         self.starts = getattr(self, "starts", 0) + 1
         for i, argv in enumerate(self.commands()):
             err = open(os.path.join(self.dir, "stderr-%d-%d.log" % (self.starts, i)), "ab")
@@ -431,7 +446,7 @@ class Peer:
                                                cwd=self.dir))
             err.close()
         for _ in range(200):
-            if listeners_on(self.port) >= self.listeners:
+            if listeners_on(self.port, self.table) >= self.listeners:
                 break
             if any(p.poll() is not None for p in self.procs):
                 break
@@ -567,22 +582,11 @@ class HaproxySplice(Haproxy):
 class Nginx(Peer):
     name = "nginx"
     listeners = 2
+    connections = 10000     # per worker
 
-    def commands(self):
-        cfg = """\
-load_module %(mod)s;
-daemon off;
-master_process on;
-worker_processes 2;
-worker_rlimit_nofile %(nofile)d;
-user nobody nogroup;
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log crit;
-events {
-    worker_connections 10000;
-}
-stream {
-    access_log off;
+    def server(self):
+        """The stream block's servers: TCP, routed by ssl_preread's name."""
+        return """\
     map $ssl_preread_server_name $be {
         %(sni)s be_a;
     }
@@ -597,9 +601,26 @@ stream {
         proxy_timeout 5m;
         proxy_pass $be;
     }
+""" % {"sni": SNI, "bport": self.backend_port, "port": self.port}
+
+    def commands(self):
+        cfg = """\
+load_module %(mod)s;
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile %(nofile)d;
+user nobody nogroup;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log crit;
+events {
+    worker_connections %(conns)d;
 }
-""" % {"mod": NGINX_STREAM, "nofile": NOFILE, "dir": self.dir, "sni": SNI,
-            "bport": self.backend_port, "port": self.port}
+stream {
+    access_log off;
+%(server)s}
+""" % {"mod": NGINX_STREAM, "nofile": NOFILE, "dir": self.dir, "conns": self.connections,
+            "server": self.server()}
         path = os.path.join(self.dir, "nginx.conf")
         with open(path, "w") as f:
             f.write(cfg)
@@ -658,6 +679,75 @@ class Direct(Peer):
 
 
 PEER_CLASSES = {c.name: c for c in (Halfpipe, HalfpipeLog, HalfpipeBase, Haproxy, HaproxySplice, Nginx, Sniproxy, Direct)}
+
+
+# ---------------------------------------------------------------- QUIC peers
+#
+# The quic-* workloads run on peers of their own, started fresh for them,
+# whose backend_port is bench-backend's UDP port: halfpipe's listen-quic (and
+# halfpipe-log, halfpipe-base), nginx's stream UDP proxy (no SNI: it
+# forwards every datagram of a client address to one server) and direct.
+# HAProxy 2.6 and sniproxy have no UDP passthrough: "-" in those columns.
+#
+# The flow table is set so that the flows workload measures the rate, not
+# the bound: a flow that was answered goes idle at once, so the flows live
+# at a time are the rate times the idle timeout; with QUIC_IDLE 250 ms,
+# 20,000 flows/s keep 5,000 sockets, within the fd limit (NOFILE) and the
+# ephemeral ports (net.ipv4.ip_local_port_range, 28,232 here), and
+# quic-max-flows is set past the fd limit so that it never binds first.
+QUIC_IDLE = "250ms"
+QUIC_WINDOW = 64        # quic-bulk: datagrams out at a time
+
+
+class HalfpipeQuic(Halfpipe):
+    table = "udp"
+    suffix = "-quic"
+
+    def commands(self):
+        cmd = Halfpipe.commands(self)
+        cmd[0][1:5] = ["--listen-quic", "127.0.0.1:%d" % self.port,
+                       "--route", "%s=127.0.0.1:%d" % (SNI, self.backend_port)]
+        cmd[0] += ["--quic-idle-timeout", QUIC_IDLE, "--quic-max-flows", str(10 * NOFILE)]
+        return cmd
+
+
+class HalfpipeLogQuic(HalfpipeQuic, HalfpipeLog):
+    def commands(self):
+        cmd = HalfpipeQuic.commands(self)
+        cmd[0][cmd[0].index("--access-log") + 1] = os.path.join(self.dir, "access.log")
+        return cmd
+
+
+class HalfpipeBaseQuic(HalfpipeQuic, HalfpipeBase):
+    def commands(self):
+        cmd = HalfpipeQuic.commands(self)
+        cmd[0][0] = HALFPIPE_BASE
+        cmd[0][cmd[0].index("--workers") + 1] = str(self.workers)
+        self.listeners = self.workers
+        return cmd
+
+
+class NginxUdp(Nginx):
+    """nginx's stream module as a UDP proxy: a session per client address,
+    each with its socket to the server (one fd: a worker's connections must
+    cover its sessions), ended after proxy_timeout without a datagram
+    (halfpipe's quic-idle-timeout). It does not read the Initial."""
+    table = "udp"
+    suffix = "-quic"
+    connections = NOFILE - 100
+
+    def server(self):
+        return """\
+    server {
+        listen 127.0.0.1:%(port)d udp reuseport;
+        proxy_pass 127.0.0.1:%(bport)d;
+        proxy_timeout %(idle)s;
+    }
+""" % {"bport": self.backend_port, "port": self.port, "idle": QUIC_IDLE}
+
+
+QUIC_CLASSES = {"halfpipe": HalfpipeQuic, "halfpipe-log": HalfpipeLogQuic,
+                "halfpipe-base": HalfpipeBaseQuic, "nginx": NginxUdp, "direct": Direct}
 
 
 # ---------------------------------------------------------------- workloads
@@ -736,18 +826,13 @@ def run_cps(peer, backend, size, opt):
     return r
 
 
-def run_sys(peer, backend, size, opt):
-    """System calls per connection, by kind: strace -f -c attached to every
-    process (and thread) of the peer over a cps run of SYS_SECONDS at 8 at
-    once. strace stops the proxy at each call, so nothing here is timed;
-    the counts are what a connection costs in kernel crossings."""
-    if peer.name == "direct":
-        return {"errors": 0}
-    wait_quiet(opt)
-    warmup(peer, backend, opt)
-    backend.cmd("reply")
+def traced(peer, run, settle=lambda: time.sleep(0.3)):
+    """run() with strace -f -c attached to every process (and thread) of the
+    peer, then settle() (by default 0.3 s: let the proxy finish what the load
+    generator cut); (its result, {system call: count}). strace stops the
+    proxy at each call, so nothing measured this way is timed."""
     pids = peer.pids()
-    out = os.path.join(peer.dir, "strace-%s.txt" % size)
+    out = os.path.join(peer.dir, "strace-%d.txt" % time.monotonic_ns())
     argv = ["strace", "-f", "-c", "-o", out]
     for pid in pids:
         argv += ["-p", str(pid)]
@@ -765,9 +850,8 @@ def run_sys(peer, backend, size, opt):
         st.wait()
         raise RuntimeError("strace: attached to %d of %d processes" % (said, len(pids)))
     try:
-        r = loadgen(["cps", "-a", "127.0.0.1:%d" % peer.port, "-f", hello_path(size),
-                     "-c", "8", "-d", str(SYS_SECONDS), "-r", "1024"], SYS_SECONDS + 30)
-        time.sleep(0.3)  # let the proxy finish the connections the load generator cut
+        r = run()
+        settle()
     finally:
         st.send_signal(signal.SIGINT)
         try:
@@ -782,11 +866,137 @@ def run_sys(peer, backend, size, opt):
             # "% time seconds usecs/call calls [errors] syscall"
             if len(w) >= 5 and w[0][0].isdigit() and w[-1] != "total":
                 calls[w[-1]] = calls.get(w[-1], 0) + int(w[3])
-    n = r["conns"]
-    if not n:
+    return r, calls
+
+
+def per_unit(calls, n):
+    """System calls per n (connections, flows, datagrams): in all, and by kind."""
+    return sum(calls.values()) / n, {k: v / n for k, v in sorted(calls.items(), key=lambda kv: -kv[1])}
+
+
+def run_sys(peer, backend, size, opt):
+    """System calls per connection, by kind: strace (traced()) over a cps run
+    of SYS_SECONDS at 8 at once; the counts are what a connection costs in
+    kernel crossings."""
+    if peer.name == "direct":
+        return {"errors": 0}
+    wait_quiet(opt)
+    warmup(peer, backend, opt)
+    backend.cmd("reply")
+    r, calls = traced(peer, lambda: loadgen(["cps", "-a", "127.0.0.1:%d" % peer.port, "-f",
+                                             hello_path(size), "-c", "8", "-d", str(SYS_SECONDS),
+                                             "-r", "1024"], SYS_SECONDS + 30))
+    if not r["conns"]:
         raise RuntimeError("strace run: no connection completed")
-    r["syscalls_per_conn"] = sum(calls.values()) / n
-    r["syscalls"] = {k: v / n for k, v in sorted(calls.items(), key=lambda kv: -kv[1])}
+    r["syscalls_per_conn"], r["syscalls"] = per_unit(calls, r["conns"])
+    return r
+
+
+# ---------------------------------------------------------------- QUIC workloads
+
+def quicload(peer, args, limit):
+    """bench-quicload against the peer; its JSON line. peer.kstart: the next
+    flow's source address index, so no run on the same proxy reuses one."""
+    argv = [os.path.join(BUILD, "bench-quicload")] + args + [
+        "-a", "127.0.0.1:%d" % peer.port, "-n", SNI, "-k", str(getattr(peer, "kstart", 0)),
+        "-L", str(limit)]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=limit + 30, preexec_fn=pinned(LOAD_CPU))
+    lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+    if r.returncode != 0 or not lines:
+        raise RuntimeError("bench-quicload %s: rc %d: %s" % (" ".join(args), r.returncode,
+                                                             r.stderr.strip()[-500:]))
+    out = json.loads(lines[-1])
+    if "next_start" in out:
+        peer.kstart = out["next_start"] + 1000
+    return out
+
+
+def udp_flows_to(port):
+    """UDP sockets connect()ed to 127.0.0.1:port (/proc/net/udp): a proxy's
+    flows to the backend."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/udp") as f:
+        return sum(1 for line in f if len(line.split()) > 2 and line.split()[2] == want)
+
+
+def quic_warmup(peer, backend, opt):
+    """As warmup(): a few flows first, their losses kept apart; then, as
+    before every QUIC run, wait (at most 5 s) until the proxy has ended the
+    flows of the runs before (quic-idle-timeout), so that their teardown is
+    not billed to this run."""
+    err = 0
+    if not opt.no_warmup:
+        err = quicload(peer, ["flows", "-c", "4", "-d", "0.2"], 10)["errors"]
+    quic_settle(backend)
+    return err
+
+
+def quic_settle(backend):
+    """Wait, at most 5 s, until no proxy flow to the backend is left."""
+    limit = time.monotonic() + 5
+    while udp_flows_to(backend.udp_port) and time.monotonic() < limit:
+        time.sleep(0.05)
+
+
+def run_quic(peer, backend, wl, opt):
+    """quic-flows: new flows at 64 at once for --seconds (each one Initial,
+    answered by the echo); quic-bulk: one flow, 1,200-byte datagrams echoed,
+    QUIC_WINDOW out at a time; quic-blast: the same without a window. With
+    the proxy's CPU per 1,000 flows or per GB echoed, and core busy."""
+    idle = wait_quiet(opt)
+    w_err = quic_warmup(peer, backend, opt)
+    backend.cmd("udp echo")
+    pids = peer.pids()
+    fg = Foreign(pids + [backend.p.pid])
+    b0 = backend.cmd("stats")
+    c0 = cpu_ticks(pids)
+    busy0, lbusy0 = cpu_busy(PROXY_CPU), cpu_busy(LOAD_CPU)
+    if wl == "quic-flows":
+        r = quicload(peer, ["flows", "-c", "64", "-d", str(opt.seconds)], opt.seconds + 20)
+    else:
+        r = quicload(peer, ["bulk", "-w", str(QUIC_WINDOW if wl == "quic-bulk" else 0),
+                            "-d", str(opt.seconds)], opt.seconds + 20)
+    busy1, lbusy1 = cpu_busy(PROXY_CPU), cpu_busy(LOAD_CPU)
+    quic_settle(backend)    # the CPU of every flow, its end included
+    c1 = cpu_ticks(pids)
+    b1 = backend.cmd("stats")
+    cpu = c1 - c0
+    r["warmup_errors"] = w_err
+    r["idle_before"] = idle
+    r["foreign_busy"] = fg.done()
+    r["proxy_cpu_s"] = cpu
+    if wl == "quic-flows":
+        r["cpu_s_per_1000"] = cpu / r["answered"] * 1000 if r.get("answered") and pids else None
+    else:
+        gb = r.get("echoed", 0) * 1200 * 2 / 1e9    # both ways
+        r["cpu_s_per_gb"] = cpu / gb if gb and pids else None
+    r["proxy_core_busy"] = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
+    r["load_core_busy"] = (lbusy1[0] - lbusy0[0]) / max(1, lbusy1[1] - lbusy0[1])
+    r["backend_udp_in"] = b1["udp_in"] - b0["udp_in"]
+    r["backend_udp_errors"] = b1["udp_errors"] - b0["udp_errors"]
+    return r
+
+
+def run_sys_quic(peer, backend, opt):
+    """sys-quic: system calls per flow (a flows run at 8 at once) and per
+    datagram relayed (a windowed bulk run; each echoed datagram passes the
+    proxy twice), under strace (traced(): not timed)."""
+    if peer.name == "direct":
+        return {"errors": 0}
+    wait_quiet(opt)
+    quic_warmup(peer, backend, opt)
+    backend.cmd("udp echo")
+    settle = lambda: quic_settle(backend)   # every flow's end inside the trace
+    rf, calls = traced(peer, lambda: quicload(peer, ["flows", "-c", "8", "-d", str(SYS_SECONDS)],
+                                              SYS_SECONDS + 30), settle)
+    rb, bcalls = traced(peer, lambda: quicload(peer, ["bulk", "-w", str(QUIC_WINDOW), "-d",
+                                                      str(SYS_SECONDS)], SYS_SECONDS + 30), settle)
+    if not rf.get("answered") or not rb.get("echoed"):
+        raise RuntimeError("strace run: no flow answered or no datagram echoed")
+    r = {"errors": rf["errors"] + rb["errors"], "flows": rf, "bulk": rb}
+    r["syscalls_per_flow"], r["syscalls_flow"] = per_unit(calls, rf["answered"])
+    r["syscalls_per_dgram"], r["syscalls_dgram"] = per_unit(bcalls, 2 * rb["echoed"])
     return r
 
 
@@ -894,6 +1104,19 @@ METRICS = [  # key, label, unit format, better ("hi"/"lo"), haproxy reference
     ("hold.rss_end_ratio", "RSS %gs after they end / start" % AFTER_S, "%.2f", "", "plain"),
     ("hold.rss_back_s", "  s until within 10 % of start", "%.2f", "", "plain"),
     ("sys-517.syscalls_per_conn", "system calls / conn (strace)", "%.1f", "lo", "plain"),
+    # QUIC (UDP): against nginx's UDP proxy, which does not route by SNI, and direct
+    ("quic-flows.flows_per_s", "QUIC new flows/s (Initial+answer)", "%.0f", "hi", "udp"),
+    ("quic-flows.p99_us", "  p99 to the answer, us", "%.0f", "lo", "udp"),
+    ("quic-flows.cpu_s_per_1000", "  proxy CPU s / 1000 flows", "%.3f", "lo", "udp"),
+    ("quic-flows.proxy_core_busy", "  proxy core busy", "%.2f", "", "udp"),
+    ("quic-flows.load_core_busy", "  load core busy", "%.2f", "", "udp"),
+    ("quic-bulk.mbps", "QUIC bulk, window %d, MB/s each way" % QUIC_WINDOW, "%.1f", "hi", "udp"),
+    ("quic-bulk.loss", "  share lost", "%.4f", "", "udp"),
+    ("quic-bulk.cpu_s_per_gb", "  proxy CPU s / GB relayed", "%.2f", "lo", "udp"),
+    ("quic-blast.mbps", "QUIC blast, no window, MB/s back", "%.1f", "hi", "udp"),
+    ("quic-blast.loss", "  share lost", "%.4f", "", "udp"),
+    ("sys-quic.syscalls_per_flow", "system calls / QUIC flow", "%.1f", "lo", "udp"),
+    ("sys-quic.syscalls_per_dgram", "system calls / datagram relayed", "%.2f", "lo", "udp"),
 ]
 
 
@@ -946,6 +1169,14 @@ def table(results, peers, null_ns=None):
         lines.append(row)
         if better == "":
             continue
+        if ref == "udp":
+            for rname, rv in (("  x nginx (UDP, no SNI)", vals.get("nginx")),
+                              ("  x direct", vals.get("direct"))):
+                if rv:
+                    lines.append("%-32s" % rname + "".join(
+                        "%*s" % (col, "-" if vals[p] is None else "%.2f" % (vals[p] / rv))
+                        for p in peers))
+            continue
         hap = vals.get("haproxy")
         refname = "haproxy"
         if ref == "best" and vals.get("haproxy-splice") is not None:
@@ -965,6 +1196,18 @@ def table(results, peers, null_ns=None):
                 row += "%*s" % (col, "-" if v is None else "%.2f" % (v / rv))
             if any(vals[p] is not None for p in peers):
                 lines.append(row)
+    for what, key in (("QUIC flow", "syscalls_flow"), ("datagram relayed", "syscalls_dgram")):
+        qk = {}
+        for p in peers:
+            for rnd in results:
+                r = rnd.get(p, {}).get("sys-quic")
+                if r and r.get(key):
+                    qk[p] = r[key]
+        if qk:
+            lines.append("")
+            lines.append("system calls per %s by kind (sys-quic, the last round's):" % what)
+            for p, k in qk.items():
+                lines.append("  %-15s %s" % (p, ", ".join("%s %.2f" % kv for kv in list(k.items())[:10])))
     kinds = {}
     for p in peers:
         for rnd in results:
@@ -1090,11 +1333,11 @@ def main():
         sys.exit("bench: --rounds 1..20, --seconds 0.5..120, --hold 1..9000, --bulk-mb 1..65536")
     if os.cpu_count() < 2:
         sys.exit("bench: needs 2 CPUs (proxy on CPU 1, load on CPU 0)")
-    for f in ("halfpipe", "bench-loadgen", "bench-backend", "bench-nullcall"):
+    for f in ("halfpipe", "bench-loadgen", "bench-backend", "bench-nullcall", "bench-quicload"):
         if not os.access(os.path.join(BUILD, f), os.X_OK):
             sys.exit("bench: build/%s missing: run `make bench`" % f)
     if not opt.no_install and (any(p not in ("halfpipe", "halfpipe-base", "direct") for p in peers)
-                               or "sys-517" in wls):
+                               or "sys-517" in wls or "sys-quic" in wls):
         install_packages()
     os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
@@ -1148,7 +1391,7 @@ def main():
                     failed[p] = str(e)[:2000]
                     log("round %d: %s" % (rnd + 1, failed[p]))
             for wl in wls:
-                if wl == "hold":
+                if wl == "hold" or "quic" in wl:
                     continue
                 for p in peers:
                     if time.monotonic() > deadline:
@@ -1175,6 +1418,41 @@ def main():
             for peer in running.values():
                 peer.stop()
                 live.remove(peer)
+            # QUIC: every peer that has a QUIC form fresh, on the backend's UDP port
+            qwls = [w for w in wls if "quic" in w]
+            for p in peers if qwls else []:
+                if p not in QUIC_CLASSES:
+                    continue
+                peer = QUIC_CLASSES[p](tmp, backend.udp_port)
+                try:
+                    peer.start()
+                    live.append(peer)
+                except RuntimeError as e:
+                    peer = None
+                    err = str(e)[:2000]
+                    log("round %d: %s (quic)" % (rnd + 1, err))
+                for wl in qwls:
+                    if time.monotonic() > deadline:
+                        raise Deadline()
+                    try:
+                        if peer is None:
+                            raise RuntimeError("did not start: " + err)
+                        if not peer.alive():
+                            raise RuntimeError("%s died%s" % (p, peer.errors()))
+                        if wl == "sys-quic":
+                            r = run_sys_quic(peer, backend, opt)
+                        else:
+                            r = run_quic(peer, backend, wl, opt)
+                    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                        r = {"error": str(e)[:2000], "errors": 1}
+                    res[p][wl] = r
+                    brief = {k: r[k] for k in ("flows_per_s", "p99_us", "cpu_s_per_1000", "mbps",
+                                               "loss", "syscalls_per_flow", "syscalls_per_dgram",
+                                               "errors", "error") if k in r}
+                    log("round %d %-10s %-13s %s" % (rnd + 1, wl, p, json.dumps(brief)))
+                if peer is not None:
+                    peer.stop()
+                    live.remove(peer)
             # hold: every peer fresh, so RSS growth is the connections' alone
             if "hold" in wls:
                 for p in peers:
@@ -1224,6 +1502,10 @@ def main():
               % (stamp, info["git"], info["halfpipe_binary"]["sha256"][:12], len(results),
                  " (cut short)" if interrupted else "", opt.seconds,
                  opt.bulk_mb, opt.hold, PROXY_CPU, LOAD_CPU, time.time() - t_start))
+    if any("quic" in w for w in wls):
+        header += ("\nQUIC: %gs runs, flows 64 at once, 1,200-byte datagrams; halfpipe quic-idle-timeout "
+                   "and nginx proxy_timeout %s; nginx's UDP proxy does not route by SNI"
+                   % (opt.seconds, QUIC_IDLE))
     with open(path, "w") as f:
         json.dump({"when": stamp, "machine": info, "options": {k: v for k, v in vars(opt).items()},
                    "peers": peers, "interrupted": interrupted, "rounds": results,
