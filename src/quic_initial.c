@@ -321,7 +321,10 @@ static enum quic_verdict frames(struct quic_hello *q, const uint8_t *p, const ui
 		if (rd_varint(&p, end, &type) == -1)
 			return final(q, QUIC_MALFORMED, "frame type truncated");
 		switch (type) {
-		case FR_PADDING:
+		case FR_PADDING:	/* a run of them, often ~1,000 bytes: in one loop */
+			while (p < end && *p == FR_PADDING)
+				p++;
+			break;
 		case FR_PING:
 			break;
 		case FR_ACK:
