@@ -180,9 +180,34 @@ def tcp_trap(port):
     return s
 
 
+def browser_procs(sid, home):
+    """The pids of live (not zombie) processes in session sid, or whose
+    command line names home (the crash handlers, which leave the session)."""
+    out = []
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read()
+        except (OSError, IndexError):
+            continue
+        if st[0] != "Z" and (int(st[3]) == sid or home.encode() in cmd):
+            out.append(int(d))
+    return out
+
+
 class Browser(procs.Proc):
-    """chromium in a session of its own: ended with all its children by
-    its process group, which is its pid."""
+    """chromium in a session of its own (its pid), HOME and TMPDIR in home:
+    ended with its children by that process group, then waited for until
+    none of its processes is left."""
+
+    def __init__(self, argv, home):
+        self.home = home
+        env = dict(os.environ, HOME=home, TMPDIR=home)
+        env.pop("XDG_CONFIG_HOME", None)
+        env.pop("XDG_CACHE_HOME", None)
+        super().__init__(argv, "chromium", env=env, popen_kw={"start_new_session": True})
 
     def finish(self):
         try:
@@ -191,6 +216,8 @@ class Browser(procs.Proc):
             pass
         self.wait_exit(T(5))
         self.join_readers()
+        poll_until(lambda: browser_procs(self.pid, self.home), 10,
+                   "chromium's processes gone", done=lambda v: v == [])
 
 
 def spki_sha256(cert):
@@ -233,23 +260,23 @@ def test_chromium_h3_through_halfpipe(loopback, hp_bin, certs):
     topo.cleanups.append(relay.close)
     topo.cleanups.append(trap.close)
 
-    profile = os.path.join(topo.tmp, "chromium-profile")
-    os.mkdir(profile)
-    b = Browser([CHROMIUM, "--headless=new", "--no-sandbox", "--user-data-dir=" + profile,
+    home = os.path.join(topo.tmp, "chromium")           # its HOME, TMPDIR, profile
+    os.mkdir(home)
+    b = Browser([CHROMIUM, "--headless=new", "--no-sandbox",
+                 "--user-data-dir=" + os.path.join(home, "profile"),
                  "--no-first-run", "--disable-gpu", "--disable-extensions",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-proxy-server", "--enable-quic",
                  "--origin-to-force-quic-on=%s:443" % NAME,
                  "--host-resolver-rules=MAP %s 127.0.0.1:%d, MAP * ~NOTFOUND" % (NAME, relay.port),
                  "--ignore-certificate-errors-spki-list=" + spki_sha256(certs["a_cert"]),
-                 "--dump-dom", "https://%s/page.html" % NAME],
-                "chromium", popen_kw={"start_new_session": True})
+                 "--dump-dom", "https://%s/page.html" % NAME], home)
     topo._own(b)
     rc = b.wait_exit(T(40))
     b.finish()                          # its children too
+    shutil.rmtree(home, ignore_errors=True)
     page = "\n".join(b.out)
     assert rc == 0 and token in page, (rc, page[-2000:], b.tail(30), hp.tail())
-    shutil.rmtree(profile, ignore_errors=True)
 
     # HTTP/3, not TCP: nobody connected to the TCP twin of the browser's port
     with pytest.raises(BlockingIOError):
