@@ -4,7 +4,9 @@
  * by the test's own builder (quic_build.h) into CRYPTO frames over several
  * Initials and datagrams: every split point, every order, duplicates,
  * overlaps, every truncation, a guard page; the early verdicts; the DCID of
- * later datagrams; datagrams captured from a real client (tests/vectors/quic);
+ * later datagrams; datagrams captured from real clients (tests/vectors/quic:
+ * ngtcp2's, and Chromium's two-Initial post-quantum hello read at every
+ * prefix, in every order, then rebuilt and split every way);
  * and that nothing opens a file once quic_crypto_init() has run.
  */
 #include <errno.h>
@@ -256,6 +258,13 @@ static size_t one(uint8_t *out, uint32_t pn, const uint8_t *msg, size_t off, siz
 static uint8_t dg[4][20000];
 static size_t dl[4];
 
+static const int perms[24][4] = {
+	{0,1,2,3},{0,1,3,2},{0,2,1,3},{0,2,3,1},{0,3,1,2},{0,3,2,1},
+	{1,0,2,3},{1,0,3,2},{1,2,0,3},{1,2,3,0},{1,3,0,2},{1,3,2,0},
+	{2,0,1,3},{2,0,3,1},{2,1,0,3},{2,1,3,0},{2,3,0,1},{2,3,1,0},
+	{3,0,1,2},{3,0,2,1},{3,1,0,2},{3,1,2,0},{3,2,0,1},{3,2,1,0},
+};
+
 /* Feed dg[order[0..n)] to a fresh reader; its verdict, SNI checked. */
 static int feed_order(const int *order, int n, const char *sni)
 {
@@ -269,24 +278,15 @@ static int feed_order(const int *order, int n, const char *sni)
 	return v == QUIC_FOUND && sni_is(&h, sni);
 }
 
-static void test_split(const char *file, const char *sni)
+/* The hello message msg[0..n) (file names it) rebuilt into Initials split
+ * every way; msg is changed and restored. */
+static void test_split_msg(const char *file, uint8_t *msg, size_t n, const char *sni)
 {
-	static const int perms[24][4] = {
-		{0,1,2,3},{0,1,3,2},{0,2,1,3},{0,2,3,1},{0,3,1,2},{0,3,2,1},
-		{1,0,2,3},{1,0,3,2},{1,2,0,3},{1,2,3,0},{1,3,0,2},{1,3,2,0},
-		{2,0,1,3},{2,0,3,1},{2,1,0,3},{2,1,3,0},{2,3,0,1},{2,3,1,0},
-		{3,0,1,2},{3,0,2,1},{3,1,0,2},{3,1,2,0},{3,2,0,1},{3,2,1,0},
-	};
 	struct hello_info h;
 	enum quic_verdict v;
-	size_t n, k, bad = 0, cut[5];
-	uint8_t *msg = load_msg(file, &n);
+	size_t k, bad = 0, cut[5];
 	int i, order[8], ok = 1;
 
-	if (msg == NULL) {
-		CHECK(0, "%s: read", file);
-		return;
-	}
 	/* One Initial cannot hold it: 1200-byte datagrams carry < 1162 bytes. */
 	CHECK(n > 1200, "%s: %zu bytes, more than one 1200-byte Initial holds", file, n);
 
@@ -354,6 +354,18 @@ static void test_split(const char *file, const char *sni)
 	quic_hello_init(&q, 1000);
 	CHECK_INT(quic_hello_feed(&q, dg[0], dl[0], &h), QUIC_MALFORMED, "%s: max_hello 1000: malformed", file);
 	CHECK_STR(h.reason, "ClientHello longer than the cap", "%s: cap reason", file);
+}
+
+static void test_split(const char *file, const char *sni)
+{
+	size_t n;
+	uint8_t *msg = load_msg(file, &n);
+
+	if (msg == NULL) {
+		CHECK(0, "%s: read", file);
+		return;
+	}
+	test_split_msg(file, msg, n, sni);
 	free(msg);
 }
 
@@ -557,6 +569,105 @@ out:
 }
 
 /*
+ * Chromium 156's Initials (tests/vectors/quic/README.md): its first flight,
+ * two datagrams that each carry part of a 1986-byte post-quantum hello, the
+ * CRYPTO data cut into many frames out of order among PINGs and PADDING;
+ * then its retransmission, the same bytes cut another way under the same
+ * DCID. Each *-0 holds the hello's offsets 0..72 and 1067..1986, each *-1
+ * 72..1067: any *-0 with any *-1 completes it.
+ */
+static const char *const chromium_files[4] = {
+	"chromium-156-first-0.bin", "chromium-156-first-1.bin",
+	"chromium-156-resent-0.bin", "chromium-156-resent-1.bin",
+};
+
+static int chromium_hello(const struct hello_info *h)
+{
+	return sni_is(h, "a.example.test") && h->alpn_len == 3 && memcmp(h->alpn, "\x02" "h3", 3) == 0 &&
+	    h->ech && q.need == 1986 && q.version == 1 && q.dcid_len == 8;
+}
+
+/* Datagram i cut to k bytes, fed after the datagrams before[0..nb): its
+ * one Initial then runs past the datagram, a malformed packet, whatever came
+ * before it (the header walk comes before the 1200-byte rule). */
+static int chromium_prefix(int i, size_t k, const int *before, int nb)
+{
+	struct hello_info h;
+	int b;
+
+	quic_hello_init(&q, 0);
+	for (b = 0; b < nb; b++)
+		quic_hello_feed(&q, dg[before[b]], dl[before[b]], &h);
+	if (quic_hello_feed(&q, guard_place(dg[i], k), k, &h) != QUIC_MALFORMED)
+		return 0;
+	return strcmp(h.reason, "long header truncated") == 0 ||
+	    strcmp(h.reason, "Initial token truncated") == 0 ||
+	    strcmp(h.reason, "packet Length runs past the datagram") == 0;
+}
+
+static void test_chromium(void)
+{
+	struct hello_info h;
+	enum quic_verdict v;
+	uint8_t msg[1986], *d;
+	size_t k, bad;
+	int i, j, order[8], ok = 1;
+
+	for (i = 0; i < 4; i++) {
+		d = read_vec(chromium_files[i], &dl[i]);
+		if (d == NULL || dl[i] != 1250) {
+			CHECK(0, "read tests/vectors/quic/%s (1250 bytes)", chromium_files[i]);
+			free(d);
+			return;
+		}
+		memcpy(dg[i], d, dl[i]);
+		free(d);
+	}
+	quic_hello_init(&q, 0);
+	CHECK_INT(quic_hello_feed(&q, guard_place(dg[0], dl[0]), dl[0], &h), QUIC_NEED_MORE,
+	    "chromium: first datagram: incomplete");
+	CHECK_INT(quic_hello_feed(&q, guard_place(dg[1], dl[1]), dl[1], &h), QUIC_FOUND,
+	    "chromium: second datagram: found");
+	CHECK(chromium_hello(&h) && q.initials == 2 && q.datagrams == 2,
+	    "chromium: a.example.test, ALPN h3, ECH GREASE, a 1986-byte hello over two v1 Initials");
+	memcpy(msg, q.crypto, sizeof(msg));
+
+	/* Every pair, both orders and each datagram twice: found just when a
+	 * *-0 meets a *-1. */
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < 4; j++) {
+			quic_hello_init(&q, 0);
+			v = quic_hello_feed(&q, dg[i], dl[i], &h);
+			ok &= v == QUIC_NEED_MORE;
+			v = quic_hello_feed(&q, dg[j], dl[j], &h);
+			ok &= (i % 2 != j % 2) ? v == QUIC_FOUND && chromium_hello(&h) : v == QUIC_NEED_MORE;
+		}
+	CHECK(ok, "chromium: each datagram alone incomplete; of the 16 ordered pairs, the 8 of a *-0 and a *-1 found");
+
+	/* All four in the 24 orders, alone and each twice. */
+	for (k = 0, ok = 1; k < 24; k++) {
+		for (i = 0; i < 4; i++)
+			order[i] = order[i + 4] = perms[k][i];
+		ok &= feed_order(order, 4, "a.example.test") && q.need == 1986;
+		ok &= feed_order(order, 8, "a.example.test");
+	}
+	CHECK(ok, "chromium: all four datagrams in the 24 orders, alone and each twice: found");
+
+	/* Every prefix of each datagram, first and after its other half. */
+	for (i = 0, bad = 0; i < 4; i++)
+		for (k = 1; k < dl[i]; k++) {
+			j = i ^ 1;
+			bad += !chromium_prefix(i, k, NULL, 0);
+			bad += !chromium_prefix(i, k, &j, 1);
+		}
+	CHECK(bad == 0, "chromium: each of the 4 x 1249 prefixes, first or after its other half: "
+	    "malformed, its header or Length past the datagram");
+
+	/* Every split of the same hello, rebuilt into Initials. */
+	test_split_msg("chromium-156 QUIC hello", msg, sizeof(msg), "a.example.test");
+}
+
+/*
  * In a child whose seccomp filter kills it on any open: read both RFC
  * vectors. quic_crypto_init() ran before, as halfpipe runs it before its own
  * filter; nothing after it may open a file (libcrypto's configuration,
@@ -611,6 +722,7 @@ int main(void)
 	test_split("firefox-esr-pq.bin", "a.example.test");
 	test_verdicts();
 	test_captures();
+	test_chromium();
 	test_no_open();
 	munmap(guard_map, guard_len);
 	return test_done();
