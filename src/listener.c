@@ -278,19 +278,15 @@ static void on_accept(struct ev *ev, uint32_t events)
 	}
 }
 
-int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char **what)
+int sock_bind(const struct sockaddr_storage *addr, socklen_t len, int type, const char **what)
 {
 	int one = 1, fd, e;
 
 	*what = "socket";
-	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	if ((fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* accepted sockets inherit these: no call per connection (urgent
-	 * bytes stay inline, relayed like any other: see pipe.h) */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+	if (type == SOCK_STREAM)	/* past a TIME_WAIT of an earlier process */
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	*what = "SO_REUSEPORT";
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;
@@ -299,15 +295,32 @@ int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char
 	*what = "bind";
 	if (bind(fd, (const struct sockaddr *)addr, len) == -1)
 		goto fail;
-	*what = "listen";
-	if (listen(fd, 4096) == -1)
-		goto fail;
 	return fd;
 fail:
 	e = errno;
 	close(fd);
 	errno = e;
 	return -1;
+}
+
+int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char **what)
+{
+	int one = 1, fd, e;
+
+	if ((fd = sock_bind(addr, len, SOCK_STREAM, what)) == -1)
+		return -1;
+	/* accepted sockets inherit these: no call per connection (urgent
+	 * bytes stay inline, relayed like any other: see pipe.h) */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+	*what = "listen";
+	if (listen(fd, 4096) == -1) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 /* Serve fd (from listener_bind(), or inherited: excl if other workers

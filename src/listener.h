@@ -89,4 +89,12 @@ void listeners_free(struct listeners *set);
  */
 int listener_bind(const struct sockaddr_storage *addr, socklen_t len, const char **what);
 
+/**
+ * A socket of type (SOCK_STREAM, SOCK_DGRAM) bound to addr: non-blocking,
+ * close-on-exec, SO_REUSEPORT (every worker binds its own), IPv6 ones
+ * IPV6_V6ONLY, a stream one SO_REUSEADDR; -1 with errno set and *what
+ * naming the call that failed. listener_bind() and the QUIC sockets use it.
+ */
+int sock_bind(const struct sockaddr_storage *addr, socklen_t len, int type, const char **what);
+
 #endif

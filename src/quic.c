@@ -11,6 +11,7 @@
 #include "addrset.h"
 #include "conf.h"
 #include "fds.h"
+#include "listener.h"
 #include "log.h"
 #include "lognote.h"
 #include "loop.h"
@@ -637,30 +638,6 @@ static void on_sock(struct ev *ev, uint32_t events)
 	}
 }
 
-/* A UDP socket for addr, SO_REUSEPORT; -1 with errno and *what. */
-static int udp_bind(const struct sockaddr_storage *addr, socklen_t len, const char **what)
-{
-	int one = 1, fd, e;
-
-	*what = "socket";
-	if ((fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	*what = "SO_REUSEPORT";
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
-		goto fail;
-	if (addr->ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	*what = "bind";
-	if (bind(fd, (const struct sockaddr *)addr, len) == -1)
-		goto fail;
-	return fd;
-fail:
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
-}
-
 int quic_open(struct worker *w, const struct conf *c, int first)
 {
 	size_t n = quic_naddrs(c), i, j, k = 0;
@@ -704,7 +681,7 @@ int quic_open(struct worker *w, const struct conf *c, int first)
 				bound[k] = lc->qaddr[j];
 				boundlen[k] = lc->qaddrlen[j];
 			}
-			if ((s->fd = udp_bind(&bound[k], boundlen[k], &what)) == -1) {
+			if ((s->fd = sock_bind(&bound[k], boundlen[k], SOCK_DGRAM, &what)) == -1) {
 				log_warn("listen-quic %s: %s", lc->qaddrname[j], what);
 				return -1;
 			}
