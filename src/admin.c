@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "metricsd.h"
+#include "quic.h"
 #include "session.h"
 #include "worker.h"
 
@@ -58,24 +59,41 @@ struct admin {
 static pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
 static struct areq *pending;
 
+/* Room for n more rows in rq: 0, or -1 (rq->oom set). */
+static int rows_room(struct areq *rq, size_t n)
+{
+	struct admin_row *nr;
+	size_t cap = rq->cap ? rq->cap : 64;
+
+	if (rq->oom)
+		return -1;
+	while (cap - rq->nrows < n)
+		cap *= 2;
+	if (cap != rq->cap) {
+		if ((nr = realloc(rq->rows, cap * sizeof(*nr))) == NULL) {
+			rq->oom = 1;
+			return -1;
+		}
+		rq->rows = nr;
+		rq->cap = cap;
+	}
+	return 0;
+}
+
+/* This worker's connections, then its QUIC flows (quic.h), one row each. */
 static void conns_each(struct worker *w, struct areq *rq)
 {
 	struct session *s;
-	struct admin_row *nr;
+	size_t n;
 
-	for (s = w->live; s != NULL && !rq->oom; s = s->next) {
-		if (rq->nrows == rq->cap) {
-			size_t cap = rq->cap ? rq->cap * 2 : 64;
-
-			if ((nr = realloc(rq->rows, cap * sizeof(*nr))) == NULL) {
-				rq->oom = 1;
-				return;
-			}
-			rq->rows = nr;
-			rq->cap = cap;
-		}
+	for (s = w->live; s != NULL; s = s->next) {
+		if (rows_room(rq, 1) == -1)
+			return;
 		session_row(s, w->loop.now, &rq->rows[rq->nrows++]);
 	}
+	n = quic_nflows(w);
+	if (n > 0 && rows_room(rq, n) == 0)
+		rq->nrows += quic_rows(w, rq->rows + rq->nrows, n);
 }
 
 static void conns_answer(struct areq *rq, struct mbuf *out)

@@ -86,14 +86,20 @@ void admin_table(struct mbuf *out, struct admin_row *rows, size_t n)
 	if (n > 1)
 		qsort(rows, n, sizeof(*rows), by_id);
 	mbuf_printf(out, "id\tclient\tsni\tbackend\tphase\tage_ms\tidle_ms\t"
-	    "c2s_bytes\ts2c_bytes\tclient_tcp\tserver_tcp\n");
+	    "c2s_bytes\ts2c_bytes\tclient_tcp\tserver_tcp\tproto\tc2s_datagrams\t"
+	    "s2c_datagrams\n");
 	for (i = 0; i < n; i++) {
 		const struct admin_row *r = &rows[i];
 
-		mbuf_printf(out, "%llu\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\n",
+		mbuf_printf(out, "%llu\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\t",
 		    (unsigned long long)r->id, dash(r->client), dash(r->sni), dash(r->backend),
 		    dash(r->phase), (unsigned long long)r->age_ms,
 		    (unsigned long long)r->idle_ms, (unsigned long long)r->c2s,
 		    (unsigned long long)r->s2c, dash(r->client_tcp), dash(r->server_tcp));
+		if (r->proto == NULL)
+			mbuf_printf(out, "tcp\t-\t-\n");
+		else
+			mbuf_printf(out, "%s\t%llu\t%llu\n", r->proto,
+			    (unsigned long long)r->dgrams[0], (unsigned long long)r->dgrams[1]);
 	}
 }

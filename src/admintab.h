@@ -42,10 +42,13 @@ struct admin_row {
 	const char	*phase;		/* static strings */
 	uint64_t	 age_ms, idle_ms, c2s, s2c;
 	const char	*client_tcp, *server_tcp;
+	const char	*proto;		/* "quic" for a flow; NULL: "tcp" */
+	uint64_t	 dgrams[2];	/* a flow's datagrams c2s, s2c */
 };
 
 /** The header line, then rows[0..n) sorted by id, one line each, fields
- *  apart by one TAB, an empty one written "-"; appended to out. */
+ *  apart by one TAB, an empty one written "-" (so are a TCP row's datagram
+ *  counts); appended to out. */
 void admin_table(struct mbuf *out, struct admin_row *rows, size_t n);
 
 #endif

@@ -48,8 +48,9 @@ static const char usage_text[] =
 "       halfpipe -s SOCKET help     list the admin commands\n"
 "       halfpipe --listen ADDR:PORT --route NAME=HOST:PORT [FLAG...]\n"
 "                                   one listener without a file (flags override the file)\n"
-"       halfpipe --inspect FILE...  classify captured client bytes:\n"
-"                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN\n"
+"       halfpipe --inspect FILE...  classify captured client bytes (a TCP stream, or\n"
+"                                   QUIC datagrams: raw, or hex lines; see halfpipe(8)):\n"
+"                                   FILE<TAB>VERDICT<TAB>SNI<TAB>ALPN[<TAB>quic...]\n"
 "       halfpipe --directives       list every configuration directive\n"
 "flags, one per directive (listener ones fill the last --listen):\n";
 

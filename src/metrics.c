@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "quic_initial.h"
 #include "reason.h"
 
 static int mbuf_room(struct mbuf *b, size_t n)
@@ -145,8 +146,62 @@ static uint64_t sum_arr(struct wstats *const *ws, size_t n, int backend, size_t 
 	return v;
 }
 
-static const char *const dirs[2] = { "c2s", "s2c" };
 static const char *const tcp_names[TS_COUNT] = { "FIN_WAIT_2", "CLOSE_WAIT" };
+
+static const char *const dirs[2] = { "c2s", "s2c" };
+
+static const char *qstate_label(size_t k) { return stats_qstate_name((enum qstate)k); }
+static const char *term_label(size_t k) { return reason_code((enum close_reason)k); }
+static const char *dir_label(size_t k) { return dirs[k]; }
+static const char *qdrop_label(size_t k) { return stats_qdrop_name((enum qdrop)k); }
+static const char *verdict_label(size_t k) { return quic_verdict_name((enum quic_verdict)k); }
+
+#define QOFF(field) (offsetof(struct wstats, quic) + offsetof(struct quic_stats, field))
+
+/* The QUIC families: words [first, end) of the array at off in struct
+ * wstats, summed over the workers, one sample per label value. */
+static const struct qfam {
+	const char	*name, *type, *help, *label;
+	size_t		 off, first, end;
+	const char	*(*value)(size_t k);
+} qfams[] = {
+	{ "halfpipe_quic_flows", "gauge",
+	  "QUIC flows now, by state (pending: reading the client's Initials; refused: "
+	  "no answer, its datagrams dropped until quic-hello-timeout; relay: passing "
+	  "datagrams to and from its server).", "state", QOFF(flows), 0, QS_COUNT,
+	  qstate_label },
+	{ "halfpipe_quic_flows_total", "counter",
+	  "QUIC flows ended, by termination code (the access log's term=).", "term",
+	  QOFF(closed), 1, CR_COUNT, term_label },
+	{ "halfpipe_quic_datagrams_total", "counter",
+	  "Datagrams QUIC flows passed on; c2s: sent to the server (the queued ones "
+	  "included), s2c: sent to the client.", "direction", QOFF(dgrams), 0, 2, dir_label },
+	{ "halfpipe_quic_bytes_total", "counter",
+	  "UDP payload bytes of the datagrams QUIC flows passed on, by direction.",
+	  "direction", QOFF(bytes), 0, 2, dir_label },
+	{ "halfpipe_quic_dropped_total", "counter",
+	  "QUIC datagrams not passed on, by reason (table-full, pending-full, draining, "
+	  "no-memory: a new client given no flow).", "reason", QOFF(dropped), 0, QD_COUNT,
+	  qdrop_label },
+	{ "halfpipe_quic_hellos_total", "counter",
+	  "New QUIC clients, by the Initial reader's verdict when the flow stopped "
+	  "reading (incomplete: none yet when it ended or its queue filled).", "verdict",
+	  QOFF(hello), 0, QUIC_MALFORMED + 1, verdict_label },
+};
+_Static_assert(QUIC_MALFORMED < QH_COUNT, "stats.h has room for every verdict");
+
+static void quic_render(struct mbuf *b, struct wstats *const *ws, size_t n)
+{
+	const struct qfam *f;
+	size_t k;
+
+	for (f = qfams; f < qfams + sizeof(qfams) / sizeof(qfams[0]); f++) {
+		head(b, f->name, f->type, f->help);
+		for (k = f->first; k < f->end; k++)
+			mbuf_printf(b, "%s{%s=\"%s\"} %llu\n", f->name, f->label, f->value(k),
+			    (unsigned long long)sum_of(ws, n, f->off, k));
+	}
+}
 
 int metrics_render(struct mbuf *b, const struct conf *c, struct wstats *const *ws, size_t n)
 {
@@ -229,6 +284,7 @@ int metrics_render(struct mbuf *b, const struct conf *c, struct wstats *const *w
 		ms_as_s(b, oldest);
 		mbuf_printf(b, "\n");
 	}
+	quic_render(b, ws, n);
 	return b->oom ? -1 : 0;
 }
 

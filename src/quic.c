@@ -9,6 +9,7 @@
 
 #include "accesslog.h"
 #include "addrset.h"
+#include "admintab.h"
 #include "conf.h"
 #include "fds.h"
 #include "listener.h"
@@ -26,6 +27,8 @@
 #include "worker.h"
 
 enum flow_state { F_PENDING, F_REFUSED, F_RELAY };
+_Static_assert((int)F_PENDING == QS_PENDING && (int)F_REFUSED == QS_REFUSED &&
+    (int)F_RELAY == QS_RELAY, "a flow's state is its metrics state (stats.h)");
 
 struct quic_sock {
 	struct ev		 ev;
@@ -104,6 +107,34 @@ size_t quic_nflows(const struct worker *w)
 	return w->quic != NULL ? w->quic->nflows : 0;
 }
 
+size_t quic_rows(const struct worker *w, struct admin_row *rows, size_t max)
+{
+	const struct flow *f;
+	size_t n = 0;
+
+	if (w->quic == NULL)
+		return 0;
+	for (f = w->quic->live.next; f != &w->quic->live && n < max; f = f->next, n++) {
+		struct admin_row *r = &rows[n];
+
+		memset(r, 0, sizeof(*r));
+		r->id = f->log.id;
+		r->proto = "quic";
+		sockaddr_str(&f->peer, r->client, sizeof(r->client));
+		snprintf(r->sni, sizeof(r->sni), "%s", f->log.sni);
+		if (f->be != NULL)
+			snprintf(r->backend, sizeof(r->backend), "%s", f->be->name);
+		r->phase = stats_qstate_name((enum qstate)f->state);
+		r->age_ms = w->loop.now - f->log.start;
+		r->idle_ms = w->loop.now - f->log.last;
+		r->c2s = f->log.bytes[0];
+		r->s2c = f->log.bytes[1];
+		r->dgrams[0] = f->log.dgrams[0];
+		r->dgrams[1] = f->log.dgrams[1];
+	}
+	return n;
+}
+
 /* The client's address and port, keyed (no flooding of one chain). */
 static uint64_t peer_hash(const struct sockaddr_storage *ss)
 {
@@ -164,10 +195,14 @@ static void flow_free(struct loop_closing *c)
 	free(f);
 }
 
+/* The worker's QUIC counters (stats.h). */
+#define QSTATS(q) (&(q)->w->stats.quic)
+
 static void drop_pending(struct flow *f)
 {
 	if (f->hello == NULL)
 		return;
+	stat_add(&QSTATS(f->q)->hello[f->hello->verdict], 1);
 	free(f->hello);
 	free(f->queue);
 	f->hello = NULL;
@@ -201,6 +236,8 @@ static void flow_close(struct flow *f, enum close_reason r)
 	f->prev->next = f->next;
 	f->next->prev = f->prev;
 	q->nflows--;
+	stats_qstate(&w->stats, (enum qstate)f->state, QS_NONE);
+	stat_add(&QSTATS(q)->closed[r], 1);
 	f->log.reason = r;
 	f->log.backend = f->be != NULL ? f->be->name : NULL;
 	if (w->access != NULL) {
@@ -276,16 +313,20 @@ static void on_backend(struct ev *ev, uint32_t events)
 		for (i = 0; i < n; i++) {
 			if (q->msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
 				f->log.dropped++;
+				stat_add(&QSTATS(q)->dropped[QD_TOO_LARGE], 1);
 				continue;
 			}
 			flow_learn_cid(f, q->buf[i], q->msg[i].msg_len);
 			if (sendto(f->ls->fd, q->buf[i], q->msg[i].msg_len, MSG_DONTWAIT,
 			    (struct sockaddr *)&f->peer, f->peerlen) == -1) {
 				f->log.dropped++;
+				stat_add(&QSTATS(q)->dropped[QD_SEND_FAILED], 1);
 				continue;
 			}
 			f->log.dgrams[1]++;
 			f->log.bytes[1] += q->msg[i].msg_len;
+			stat_add(&QSTATS(q)->dgrams[1], 1);
+			stat_add(&QSTATS(q)->bytes[1], q->msg[i].msg_len);
 		}
 		f->log.last = q->w->loop.now;
 		if (n < QUIC_BATCH)
@@ -299,10 +340,13 @@ static void to_backend(struct flow *f, const uint8_t *p, size_t len)
 {
 	if (send(f->fd, p, len, MSG_DONTWAIT) == -1) {
 		f->log.dropped++;
+		stat_add(&QSTATS(f->q)->dropped[QD_SEND_FAILED], 1);
 		return;
 	}
 	f->log.dgrams[0]++;
 	f->log.bytes[0] += len;
+	stat_add(&QSTATS(f->q)->dgrams[0], 1);
+	stat_add(&QSTATS(f->q)->bytes[0], len);
 }
 
 /* The flow's client is now at its candidate address: re-keyed there (its
@@ -391,6 +435,7 @@ static void flow_connect(struct flow *f, struct backend *be)
 	f->ev.fn = on_backend;
 	pool_hold(be);
 	f->held = 1;
+	stats_qstate(&w->stats, QS_PENDING, QS_RELAY);
 	f->state = F_RELAY;
 	f->log.last = w->loop.now;
 	(void)loop_timer_set(&w->loop, &f->timer, flow_due(f));	/* idle from now */
@@ -403,9 +448,11 @@ static void flow_connect(struct flow *f, struct backend *be)
  * client's next datagrams are dropped cheaply; then its log line. */
 static void flow_refuse(struct flow *f, enum close_reason r)
 {
+	stats_qstate(&f->q->w->stats, QS_PENDING, QS_REFUSED);
 	f->state = F_REFUSED;
 	f->reason = r;
 	f->log.dropped += f->qn;
+	stat_add(&QSTATS(f->q)->dropped[QD_REFUSED], f->qn);
 	drop_pending(f);
 }
 
@@ -503,6 +550,7 @@ static void flow_pending(struct flow *f, const uint8_t *p, size_t len)
 		f->qlen[f->qn++] = (uint16_t)len;
 	} else {
 		f->log.dropped++;
+		stat_add(&QSTATS(f->q)->dropped[QD_QUEUE_FULL], 1);
 	}
 	memset(&info, 0, sizeof(info));
 	v = quic_hello_feed(f->hello, p, len, &info);
@@ -543,9 +591,13 @@ static void flow_new(struct quic *q, struct quic_sock *s, const struct sockaddr_
 	struct worker *w = q->w;
 	struct flow *f;
 
-	if (q->draining)
+	if (q->draining) {
+		stat_add(&QSTATS(q)->dropped[QD_DRAINING], 1);
 		return;
+	}
 	if (q->nflows >= w->conf->quic_max_flows || q->npending >= QUIC_PENDING_MAX) {
+		stat_add(&QSTATS(q)->dropped[q->nflows >= w->conf->quic_max_flows ?
+		    QD_TABLE_FULL : QD_PENDING_FULL], 1);
 		q->full++;
 		if (lognote_take(&q->full_log, s->name))
 			log_warnx("%s: quic flow table full (quic-max-flows %u, %zu pending): "
@@ -556,6 +608,7 @@ static void flow_new(struct quic *q, struct quic_sock *s, const struct sockaddr_
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
 	    (f->hello = malloc(sizeof(*f->hello))) == NULL) {
 		free(f);
+		stat_add(&QSTATS(q)->dropped[QD_NO_MEMORY], 1);
 		return;
 	}
 	f->q = q;
@@ -578,6 +631,7 @@ static void flow_new(struct quic *q, struct quic_sock *s, const struct sockaddr_
 	q->live.next->prev = f;
 	q->live.next = f;
 	q->nflows++;
+	stats_qstate(&w->stats, QS_NONE, QS_PENDING);
 	loop_timer_init(&f->timer, on_flow_timer);
 	if (loop_timer_set(&w->loop, &f->timer, flow_due(f)) == -1) {
 		flow_close(f, CR_RESOURCE);
@@ -614,8 +668,10 @@ static void on_sock(struct ev *ev, uint32_t events)
 			const uint8_t *p = q->buf[i];
 			size_t len = q->msg[i].msg_len;
 
-			if ((q->msg[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0)
+			if ((q->msg[i].msg_hdr.msg_flags & MSG_TRUNC) || len == 0) {
+				stat_add(&QSTATS(q)->dropped[len == 0 ? QD_EMPTY : QD_TOO_LARGE], 1);
 				continue;
+			}
 			h = peer_hash(&q->from[i]);
 			if ((f = flow_find(q, &q->from[i], h)) == NULL) {
 				if (!flow_moved(q, s, &q->from[i], q->msg[i].msg_hdr.msg_namelen,
@@ -630,8 +686,10 @@ static void on_sock(struct ev *ev, uint32_t events)
 				to_backend(f, p, len);
 			else if (f->state == F_PENDING)
 				flow_pending(f, p, len);
-			else
+			else {
 				f->log.dropped++;
+				stat_add(&QSTATS(q)->dropped[QD_REFUSED], 1);
+			}
 		}
 		if (n < QUIC_BATCH)
 			return;

@@ -73,6 +73,13 @@ int quic_open(struct worker *w, const struct conf *c, int first);
 /** Live flows of w (pending, refused and relaying). */
 size_t quic_nflows(const struct worker *w);
 
+struct admin_row;
+
+/** On w's own thread only (the admin's conns, admintab.h): the row of each
+ *  live flow of w, as of now, into rows[0..max), newest first; returns how
+ *  many (at most max, and at most quic_nflows(w)). */
+size_t quic_rows(const struct worker *w, struct admin_row *rows, size_t max);
+
 /** The drain began: new client addresses are dropped; flows go on until
  *  their own deadline or quic_drain_deadline(). */
 void quic_drain(struct worker *w);

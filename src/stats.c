@@ -3,6 +3,11 @@
 #define HP_MPHASE_NAME(e, name) [e] = name,
 static const char *const mphase_names[MP_COUNT] = { HP_MPHASES(HP_MPHASE_NAME) };
 
+#define HP_QSTATE_NAME(e, name) [e] = name,
+static const char *const qstate_names[QS_COUNT] = { HP_QSTATES(HP_QSTATE_NAME) };
+#define HP_QDROP_NAME(e, name) [e] = name,
+static const char *const qdrop_names[QD_COUNT] = { HP_QDROPS(HP_QDROP_NAME) };
+
 static const struct hist_def hist_defs[H_COUNT] = {
 	[H_CONNECT] = { "halfpipe_backend_connect_seconds",
 	    "Time from connect() to the backend to its completion.", 1, 12,
@@ -36,4 +41,14 @@ void stats_observe(struct wstats *st, int h, uint64_t v)
 const char *stats_phase_name(enum mphase p)
 {
 	return (unsigned)p < MP_COUNT ? mphase_names[p] : "?";
+}
+
+const char *stats_qstate_name(enum qstate s)
+{
+	return (unsigned)s < QS_COUNT ? qstate_names[s] : "?";
+}
+
+const char *stats_qdrop_name(enum qdrop d)
+{
+	return (unsigned)d < QD_COUNT ? qdrop_names[d] : "?";
 }

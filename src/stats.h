@@ -50,6 +50,42 @@ struct hist {
 	uint64_t	 sum;		/* the count is the sum of b[] */
 };
 
+/* QUIC flows (quic.h): the states a flow is in, in quic.c's order. */
+#define HP_QSTATES(X)                                                          \
+	X(QS_PENDING,	"pending")                                             \
+	X(QS_REFUSED,	"refused")                                             \
+	X(QS_RELAY,	"relay")
+
+#define HP_QSTATE_ENUM(e, name) e,
+enum qstate { HP_QSTATES(HP_QSTATE_ENUM) QS_COUNT, QS_NONE = QS_COUNT };
+#undef HP_QSTATE_ENUM
+
+/* Why a QUIC datagram was not passed on (docs/metrics.md says each). */
+#define HP_QDROPS(X)                                                           \
+	X(QD_TOO_LARGE,		"too-large")                                   \
+	X(QD_EMPTY,		"empty")                                       \
+	X(QD_TABLE_FULL,	"table-full")                                  \
+	X(QD_PENDING_FULL,	"pending-full")                                \
+	X(QD_DRAINING,		"draining")                                    \
+	X(QD_NO_MEMORY,		"no-memory")                                   \
+	X(QD_QUEUE_FULL,	"queue-full")                                  \
+	X(QD_REFUSED,		"refused")                                     \
+	X(QD_SEND_FAILED,	"send-failed")
+
+#define HP_QDROP_ENUM(e, name) e,
+enum qdrop { HP_QDROPS(HP_QDROP_ENUM) QD_COUNT };
+#undef HP_QDROP_ENUM
+
+#define QH_COUNT 8	/* room for every enum quic_verdict (quic_initial.h) */
+
+struct quic_stats {
+	uint64_t	 flows[QS_COUNT];	/* gauges: flows now */
+	uint64_t	 closed[CR_COUNT];	/* counters: ended, by term code */
+	uint64_t	 dgrams[2], bytes[2];	/* passed on; [0] c2s, [1] s2c */
+	uint64_t	 dropped[QD_COUNT];	/* not passed on, by why */
+	uint64_t	 hello[QH_COUNT];	/* pending flows ended, by verdict */
+};
+
 /* TCP states of this worker's sockets, published about once a second. */
 enum { TS_FIN_WAIT2, TS_CLOSE_WAIT, TS_COUNT };
 
@@ -63,6 +99,7 @@ struct wstats {
 	struct hist	 hist[H_COUNT];
 	uint64_t	 tcp[TS_COUNT];		/* sockets in the state */
 	uint64_t	 tcp_oldest_ms[TS_COUNT];	/* age of the oldest, 0: none */
+	struct quic_stats quic;
 };
 
 /** The bucket table of histogram h (H_*). */
@@ -100,6 +137,22 @@ static inline void stats_phase(struct wstats *st, enum mphase from, enum mphase 
 	if (to != MP_NONE)
 		stat_add(&st->phase[to], 1);
 }
+
+/** Owner only: a QUIC flow moved from state `from` to `to` (QS_NONE: before
+ *  it starts or after it ends). */
+static inline void stats_qstate(struct wstats *st, enum qstate from, enum qstate to)
+{
+	if (from == to)
+		return;
+	if (from != QS_NONE)
+		stat_add(&st->quic.flows[from], (uint64_t)-1);
+	if (to != QS_NONE)
+		stat_add(&st->quic.flows[to], 1);
+}
+
+/** The label of QUIC flow state s ("relay"), of drop reason d ("too-large"). */
+const char *stats_qstate_name(enum qstate s);
+const char *stats_qdrop_name(enum qdrop d);
 
 /** The label of phase p ("half-closed-c2s"). */
 const char *stats_phase_name(enum mphase p);

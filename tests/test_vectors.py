@@ -123,3 +123,64 @@ def test_copy_matches_shared():
         sorted(set(mine) - set(theirs))[:5], sorted(set(theirs) - set(mine))[:5])
     differ = [f for f in mine if mine[f].read_bytes() != theirs[f].read_bytes()]
     assert not differ, "contents differ from ../shared: %s" % differ[:5]
+
+
+QUIC = ROOT / "tests" / "vectors" / "quic"
+DCID = "e87f1018c2bd7df82d929551cda4f0bef816"       # the ngtcp2 v1 capture's
+
+
+def quic_line(name, verdict, sni="-", alpn="-", version="0x00000001", dcid=DCID, reason="-"):
+    return "\t".join([name, verdict, sni, alpn, "quic", version, dcid, reason])
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_inspect_quic_vectors(build):
+    """A captured client datagram (its first byte a QUIC long header) goes to
+    the QUIC Initial reader: version, DCID, SNI and ALPN as
+    tests/vectors/quic/README.md says."""
+    names = ["ngtcp2-gtlsclient-v1-first.bin", "ngtcp2-gtlsclient-v1-resent.bin",
+             "ngtcp2-gtlsclient-v2draft-first.bin"]
+    proc = inspect(build, names, QUIC)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    assert proc.stdout.decode().splitlines() == [
+        quic_line(names[0], "found", "localhost", "h3"),
+        quic_line(names[1], "found", "localhost", "h3"),
+        quic_line(names[2], "not-initial", version="0x6b3343cf",
+                  dcid="8d3d03411d70cf8954de25dfbdbc08cde4ba",
+                  reason="no Initial packet in the first datagram")]
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_inspect_quic_datagrams(build, tmp_path):
+    """Hex lines are a client's datagrams in order: an Initial whose tag does
+    not verify is ignored (incomplete alone), the good one after it is read
+    (found); an unknown version, a datagram cut short, a TCP stream next to
+    them as before; a line that is not hex and a payload over 65527 bytes
+    are errors naming the file (and line), the other files still done."""
+    good = (QUIC / "ngtcp2-gtlsclient-v1-first.bin").read_bytes()
+    bad = good[:-1] + bytes([good[-1] ^ 1])        # its AEAD tag no longer verifies
+    files = {
+        "bad.bin": bad,
+        "two.hex": (bad.hex() + "\n\n" + ":".join("%02x" % b for b in good) + "\r\n").encode(),
+        "badonly.hex": (bad.hex().upper() + "\n").encode(),
+        "version.bin": b"\xc0\x1a\x2a\x3a\x4a\x08" + bytes(range(8)) + b"\x00" + bytes(1185),
+        "cut.bin": good[:1100],
+        "notahex.hex": (bad.hex() + "\nc0f\n").encode(),
+        "big.bin": b"\xc0" + bytes(65527),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    tcp = VECTORS / "real" / "curl-h2.bin"
+    proc = inspect(build, list(files) + [str(tcp)], tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout.decode().splitlines() == [
+        quic_line("bad.bin", "incomplete"),
+        quic_line("two.hex", "found", "localhost", "h3"),
+        quic_line("badonly.hex", "incomplete"),
+        quic_line("version.bin", "version", version="0x1a2a3a4a", dcid="0001020304050607",
+                  reason="QUIC version not supported"),
+        quic_line("cut.bin", "malformed", reason="packet Length runs past the datagram"),
+        "%s\tfound\ta.example.test\th2,http/1.1" % tcp]
+    assert proc.stderr.decode().splitlines() == [
+        "halfpipe: --inspect: notahex.hex:2: not a hex byte",
+        "halfpipe: --inspect: big.bin: 65528 bytes, more than a UDP datagram holds (65527)"]

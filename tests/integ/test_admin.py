@@ -13,7 +13,7 @@ from harness import (SERVER_ADDR, SHUT, SNI, STRIP, WAIT_EOF, Relay, hello, one,
 OPEN, HALF = 5, 3
 UP, DOWN = 500, 1000
 COLS = ["id", "client", "sni", "backend", "phase", "age_ms", "idle_ms", "c2s_bytes",
-        "s2c_bytes", "client_tcp", "server_tcp"]
+        "s2c_bytes", "client_tcp", "server_tcp", "proto", "c2s_datagrams", "s2c_datagrams"]
 
 
 def admin(topo, hp_bin, path, *args):
@@ -57,6 +57,7 @@ def test_conns_and_kill(topo, hp_bin, tmp_path):
                                                                       "ESTABLISHED")}
     for x in rows:
         assert x["sni"] == SNI and x["backend"] == be, x
+        assert (x["proto"], x["c2s_datagrams"], x["s2c_datagrams"]) == ("tcp", "-", "-"), x
         assert int(x["age_ms"]) >= int(x["idle_ms"]) >= 0, x
     assert [int(x["id"]) for x in rows] == sorted(int(x["id"]) for x in rows)
 

@@ -9,7 +9,7 @@
 
 int main(void)
 {
-	struct admin_row rows[2];
+	struct admin_row rows[3];
 	struct mbuf out = { 0 };
 	struct admin_arg id = { 0 };
 	char big[ADMIN_REQ_MAX];
@@ -65,14 +65,28 @@ int main(void)
 	rows[1].s2c = 1000;
 	rows[1].client_tcp = "CLOSE_WAIT";
 	rows[1].server_tcp = "FIN_WAIT2";
-	admin_table(&out, rows, 2);
+	rows[2].id = 5;		/* a QUIC flow: no TCP state, datagrams counted */
+	strcpy(rows[2].client, "10.0.0.3:7000");
+	strcpy(rows[2].sni, "q.example");
+	strcpy(rows[2].backend, "10.1.0.2:443");
+	rows[2].phase = "relay";
+	rows[2].age_ms = 40;
+	rows[2].idle_ms = 10;
+	rows[2].c2s = 2400;
+	rows[2].s2c = 3000;
+	rows[2].proto = "quic";
+	rows[2].dgrams[0] = 2;
+	rows[2].dgrams[1] = 3;
+	admin_table(&out, rows, 3);
 	mbuf_append(&out, "", 1);
 	CHECK(!out.oom, "oom");
 	CHECK_STR(out.p, "id\tclient\tsni\tbackend\tphase\tage_ms\tidle_ms\tc2s_bytes\t"
-	    "s2c_bytes\tclient_tcp\tserver_tcp\n"
+	    "s2c_bytes\tclient_tcp\tserver_tcp\tproto\tc2s_datagrams\ts2c_datagrams\n"
 	    "3\t10.0.0.2:6000\ta.example\t10.1.0.1:443\thalf-closed-c2s\t1500\t20\t700\t1000\t"
-	    "CLOSE_WAIT\tFIN_WAIT2\n"
-	    "9\t10.0.0.1:5000\t-\t-\thello\t0\t0\t0\t0\t-\t-\n", "table");
+	    "CLOSE_WAIT\tFIN_WAIT2\ttcp\t-\t-\n"
+	    "5\t10.0.0.3:7000\tq.example\t10.1.0.2:443\trelay\t40\t10\t2400\t3000\t-\t-\t"
+	    "quic\t2\t3\n"
+	    "9\t10.0.0.1:5000\t-\t-\thello\t0\t0\t0\t0\t-\t-\ttcp\t-\t-\n", "table");
 	mbuf_free(&out);
 	return test_done();
 }

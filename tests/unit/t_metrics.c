@@ -7,6 +7,7 @@
 
 #include "conf.h"
 #include "metrics.h"
+#include "quic_initial.h"
 #include "stats.h"
 #include "test.h"
 
@@ -29,7 +30,9 @@ static void test_render(void)
 	    "halfpipe_route_bytes_total", "halfpipe_backend_bytes_total",
 	    "halfpipe_backend_connect_seconds", "halfpipe_hello_size_bytes",
 	    "halfpipe_connection_duration_seconds", "halfpipe_tcp_sockets",
-	    "halfpipe_tcp_oldest_seconds" };
+	    "halfpipe_tcp_oldest_seconds", "halfpipe_quic_flows", "halfpipe_quic_flows_total",
+	    "halfpipe_quic_datagrams_total", "halfpipe_quic_bytes_total",
+	    "halfpipe_quic_dropped_total", "halfpipe_quic_hellos_total" };
 	char want[256], *doc;
 	size_t i;
 	int nerr;
@@ -69,6 +72,18 @@ static void test_render(void)
 	stat_set(&w[1].tcp[TS_FIN_WAIT2], 6);
 	stat_set(&w[0].tcp_oldest_ms[TS_FIN_WAIT2], 1500);
 	stat_set(&w[1].tcp_oldest_ms[TS_FIN_WAIT2], 20);
+	stats_qstate(&w[0], QS_NONE, QS_PENDING);
+	stats_qstate(&w[0], QS_PENDING, QS_RELAY);
+	stats_qstate(&w[1], QS_NONE, QS_PENDING);
+	stats_qstate(&w[1], QS_PENDING, QS_REFUSED);
+	stats_qstate(&w[1], QS_REFUSED, QS_NONE);
+	stat_add(&w[1].quic.closed[CR_QUIC_VERSION], 1);
+	stat_add(&w[0].quic.dgrams[1], 2);
+	stat_add(&w[1].quic.dgrams[1], 3);
+	stat_add(&w[0].quic.bytes[0], 1200);
+	stat_add(&w[0].quic.dropped[QD_TABLE_FULL], 4);
+	stat_add(&w[1].quic.dropped[QD_TABLE_FULL], 5);
+	stat_add(&w[1].quic.hello[QUIC_VERSION], 1);
 
 	CHECK_INT(metrics_render(&b, c, ws, 2), 0, "render");
 	CHECK(b.p != NULL && b.len == strlen(b.p), "text is NUL-terminated, len right");
@@ -107,6 +122,19 @@ static void test_render(void)
 	CHECK(has(&b, "halfpipe_tcp_sockets{state=\"FIN_WAIT_2\"} 11"), "tcp count summed");
 	CHECK(has(&b, "halfpipe_tcp_oldest_seconds{state=\"FIN_WAIT_2\"} 1.5"), "oldest: max");
 	CHECK(has(&b, "halfpipe_tcp_oldest_seconds{state=\"CLOSE_WAIT\"} 0"), "oldest: none");
+	CHECK(has(&b, "halfpipe_quic_flows{state=\"relay\"} 1"), "quic state gauge");
+	CHECK(has(&b, "halfpipe_quic_flows{state=\"pending\"} 0"), "quic state left");
+	CHECK(has(&b, "halfpipe_quic_flows{state=\"refused\"} 0"), "quic state entered, left");
+	CHECK(has(&b, "halfpipe_quic_flows_total{term=\"quic-version\"} 1"), "quic term");
+	CHECK(has(&b, "halfpipe_quic_flows_total{term=\"drain\"} 0"), "every quic term listed");
+	CHECK(has(&b, "halfpipe_quic_datagrams_total{direction=\"s2c\"} 5"), "datagrams summed");
+	CHECK(has(&b, "halfpipe_quic_bytes_total{direction=\"c2s\"} 1200"), "quic bytes");
+	CHECK(has(&b, "halfpipe_quic_dropped_total{reason=\"table-full\"} 9"), "drops summed");
+	CHECK(has(&b, "halfpipe_quic_dropped_total{reason=\"send-failed\"} 0"),
+	    "every drop reason listed");
+	CHECK(has(&b, "halfpipe_quic_hellos_total{verdict=\"version\"} 1"), "hello verdict");
+	CHECK(has(&b, "halfpipe_quic_hellos_total{verdict=\"incomplete\"} 0"),
+	    "every verdict listed");
 
 	doc = slurp("docs/metrics.md");
 	CHECK(doc != NULL, "docs/metrics.md is readable");
@@ -117,6 +145,18 @@ static void test_render(void)
 	for (i = 0; i < MP_COUNT; i++) {
 		snprintf(want, sizeof(want), "`%s`", stats_phase_name((enum mphase)i));
 		CHECK(doc && strstr(doc, want), "phase %s is in docs/metrics.md", want);
+	}
+	for (i = 0; i < QS_COUNT; i++) {
+		snprintf(want, sizeof(want), "`%s`", stats_qstate_name((enum qstate)i));
+		CHECK(doc && strstr(doc, want), "quic state %s is in docs/metrics.md", want);
+	}
+	for (i = 0; i < QD_COUNT; i++) {
+		snprintf(want, sizeof(want), "`%s`", stats_qdrop_name((enum qdrop)i));
+		CHECK(doc && strstr(doc, want), "drop reason %s is in docs/metrics.md", want);
+	}
+	for (i = 0; i <= QUIC_MALFORMED; i++) {
+		snprintf(want, sizeof(want), "`%s`", quic_verdict_name((enum quic_verdict)i));
+		CHECK(doc && strstr(doc, want), "verdict %s is in docs/metrics.md", want);
 	}
 	free(doc);
 	mbuf_free(&b);
