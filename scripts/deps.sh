@@ -5,12 +5,14 @@
 # with its stream module, as a PROXY-protocol backend; dnsmasq, the DNS server
 # of test_dns; keepalived and ipvsadm, the IPVS balancer of test_fleet;
 # logrotate, run on the shipped dist/halfpipe.logrotate by test_logrotate;
-# ngtcp2-client and ngtcp2-server, the QUIC stacks of test_quic); their
+# ngtcp2-client and ngtcp2-server, the QUIC stacks of test_quic;
+# python3-cryptography, which builds the synthetic QUIC Initials of
+# tests/integ/quicgen.py); their
 # services are kept from starting by a /usr/sbin/policy-rc.d that exits 101,
 # removed afterwards if this script wrote it.
 set -e
 PKGS="gcc make clang libclang-rt-14-dev libseccomp-dev libc-ares-dev libssl-dev pkg-config python3 python3-pytest openssl curl iproute2 nftables"
-[ "$1" = test ] && PKGS="$PKGS nginx libnginx-mod-stream dnsmasq keepalived ipvsadm logrotate ngtcp2-client ngtcp2-server"
+[ "$1" = test ] && PKGS="$PKGS nginx libnginx-mod-stream dnsmasq keepalived ipvsadm logrotate ngtcp2-client ngtcp2-server python3-cryptography"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

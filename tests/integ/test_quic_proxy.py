@@ -1,0 +1,135 @@
+"""QUIC routes with proxy=v2 (issue 17): every datagram toward the backend
+starts with a PROXY v2 header, UDP4 (0x12) or UDP6 (0x22), whose source is
+the client's address and port; the backend strips it (quicgen.strip_proxy_v2,
+the reference docs/config.md shows) and answers as usual; nothing is added
+on the way back. Synthetic Initials on loopback; at the end a real QUIC
+stack (gtlsserver) behind a stripping relay still completes a download."""
+
+import os
+import shutil
+
+import pytest
+
+import netns
+from netns import PROXY_CADDR, SERVER_ADDR, T
+from procs import poll_until
+import quicgen
+from quicgen import strip_proxy_v2, udp_socket
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def start(loopback, hp_bin, host, bport, *extra):
+    """halfpipe on host (TCP and QUIC), a.example.test -> host:bport proxy=v2."""
+    hp = loopback.halfpipe(hp_bin, [
+        "--listen", "[%s]:0" % host if ":" in host else "%s:0" % host,
+        "--listen-quic", "[%s]:0" % host if ":" in host else "%s:0" % host,
+        "--route", "a.example.test=%s,proxy=v2" % (
+            "[%s]:%d" % (host, bport) if ":" in host else "%s:%d" % (host, bport)),
+        "--quic-idle-timeout", "1s"] + list(extra), nlisten=2)
+    return hp, hp.addrs[1][1]
+
+
+@pytest.mark.parametrize("host,hlen,fam", [("127.0.0.1", 28, 0x12), ("::1", 52, 0x22)],
+                         ids=["ipv4", "ipv6"])
+def test_quic_proxy_v2_every_datagram(loopback, hp_bin, host, hlen, fam):
+    """The hello in two Initials (the first queued until the second names
+    the route), then two 0-RTT packets: each of the four reaches the backend
+    after its own header, client address and port as the source, halfpipe's
+    listen-quic address as the destination, the datagram unchanged after it;
+    the backend's answer reaches the client without a header; c2s_bytes
+    counts the headers."""
+    be = udp_socket(host)
+    cl = udp_socket(host)
+    try:
+        hp, qport = start(loopback, hp_bin, host, be.getsockname()[1])
+        dcid, scid = os.urandom(8), b"\x0a\x0b\x0c\x0d"
+        sent = quicgen.hello_initials("a.example.test", 2, dcid, scid) + \
+            [quicgen.zero_rtt(dcid, scid, b"0rtt-%d" % i, 1300) for i in range(2)]
+        for d in sent:
+            cl.sendto(d, (host, qport))
+        be.settimeout(T(5))
+        got = []
+        for _ in sent:
+            d, hp_addr = be.recvfrom(4096)
+            got.append(d)
+        for d, want in zip(got, sent):
+            assert len(d) == hlen + len(want) and d[13] == fam, d[:hlen].hex()
+            src, dst, payload = strip_proxy_v2(d)
+            assert src == cl.getsockname()[:2], (src, cl.getsockname())
+            assert dst == (host, qport), dst
+            assert payload == want
+        be.sendto(b"\xc0server-answer", hp_addr)
+        cl.settimeout(T(5))
+        assert cl.recvfrom(4096)[0] == b"\xc0server-answer"
+        rec = hp.wait_log(proto="quic", term="quic-idle-timeout", timeout=10)[0]
+        assert rec["c2s_datagrams"] == "4" and rec["dropped"] == "0", rec
+        assert int(rec["c2s_bytes"]) == sum(len(d) + hlen for d in sent), rec
+        assert rec["s2c_bytes"] == str(len(b"\xc0server-answer")), rec
+    finally:
+        be.close()
+        cl.close()
+
+
+def test_quic_without_proxy_no_header(loopback, hp_bin):
+    """The same route without proxy=: the datagrams reach the backend as
+    sent (the header is the route's choice, not the listener's)."""
+    be = udp_socket("127.0.0.1")
+    cl = udp_socket("127.0.0.1")
+    try:
+        hp = loopback.halfpipe(hp_bin, [
+            "--listen", "127.0.0.1:0", "--listen-quic", "127.0.0.1:0",
+            "--route", "a.example.test=127.0.0.1:%d" % be.getsockname()[1],
+            "--quic-idle-timeout", "1s"], nlisten=2)
+        sent = quicgen.hello_initials("a.example.test", 1)
+        cl.sendto(sent[0], ("127.0.0.1", hp.addrs[1][1]))
+        be.settimeout(T(5))
+        assert be.recvfrom(4096)[0] == sent[0]
+        rec = hp.wait_log(proto="quic", term="quic-idle-timeout", timeout=10)[0]
+        assert rec["c2s_bytes"] == str(len(sent[0])), rec
+    finally:
+        be.close()
+        cl.close()
+
+
+def test_quic_proxy_v1_refused(loopback, hp_bin):
+    """proxy=v1 on a route of a listen-quic block: a configuration error
+    naming the line (v1 has no UDP), halfpipe -t exits 1."""
+    conf = os.path.join(loopback.tmp, "q.conf")
+    with open(conf, "w") as f:
+        f.write("listen 127.0.0.1:0\nlisten-quic 127.0.0.1:0\n"
+                "route a.example.test 127.0.0.1:9 proxy=v1\n")
+    r = netns.run([str(hp_bin), "-t", "-c", conf], check=False)
+    assert r.returncode == 1
+    assert ("%s:3: route: proxy=v1 on a route of a listen-quic block: PROXY v1 has no UDP "
+            "(want proxy=v2)" % conf) in r.stderr.decode(), r.stderr.decode()
+
+
+@pytest.mark.skipif(shutil.which("gtlsclient") is None or
+                    not os.path.exists("/usr/sbin/gtlsserver"),
+                    reason="needs ngtcp2-client and ngtcp2-server (scripts/deps.sh test)")
+def test_quic_proxy_v2_real_stack(topo, hp_bin, certs):
+    """gtlsclient -> halfpipe (proxy=v2) -> a stripping relay (striprelay.py)
+    -> gtlsserver: the download completes, checksummed; every datagram the
+    relay got had a header, naming the client's address and port."""
+    import test_quic
+    pa, sha_a = test_quic.h3_server(topo, "h3-a", certs, "a")
+    relay = test_quic.Server(topo._argv(topo.server, [
+        "/usr/bin/python3", os.path.join(HERE, "striprelay.py"), SERVER_ADDR, SERVER_ADDR,
+        str(pa)]), "relay")
+    topo._own(relay)
+    rport = int(poll_until(lambda: [ln for ln in relay.out if ln.startswith("relay ")], 10,
+                           "relay bound")[0].split()[1])
+    hp = topo.halfpipe(hp_bin, [
+        "--listen", PROXY_CADDR + ":0", "--listen-quic", PROXY_CADDR + ":0",
+        "--route", "a.example.test=%s:%d,proxy=v2" % (SERVER_ADDR, rport),
+        "--quic-idle-timeout", "1s"], nlisten=2)
+    got, r = test_quic.fetch(topo, hp.addrs[1][1], "a.example.test")
+    assert got == sha_a, (r.stderr.decode(errors="replace")[-2000:], relay.tail())
+    rec = hp.wait_log(proto="quic", term="quic-idle-timeout", timeout=10)[0]
+    relay.p.stdin.write(b"report\n")
+    relay.p.stdin.flush()
+    line = poll_until(lambda: [ln for ln in relay.out if ln.startswith("headers ")], 10,
+                      "relay report")[0].split()
+    assert int(line[1]) == int(rec["c2s_datagrams"]) > 0, (line, rec)
+    assert line[3:] == [rec["client"]], (line, rec)
