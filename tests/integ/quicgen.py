@@ -113,6 +113,14 @@ def strip_proxy_v2(dgram):
     return (src, sport), (dst, dport), dgram[16 + n:]
 
 
+def ready(hp):
+    """Wait until every worker of halfpipe hp has bound its listen-quic
+    sockets ("N workers, ..." comes after the last): a client's datagrams
+    sent before that may land on a socket of the first worker and later
+    ones on another's, once the kernel's SO_REUSEPORT group has grown."""
+    hp.wait_stderr(r"\d+ workers?, splice-pipes")
+
+
 def udp_socket(host, port=0):
     """A UDP socket bound to host:port (port 0: any), of host's family."""
     s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)

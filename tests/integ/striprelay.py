@@ -13,7 +13,6 @@ addresses they named) and exits."""
 
 import os
 import select
-import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

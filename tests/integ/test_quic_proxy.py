@@ -14,19 +14,22 @@ import netns
 from netns import PROXY_CADDR, SERVER_ADDR, T
 from procs import poll_until
 import quicgen
-from quicgen import strip_proxy_v2, udp_socket
+from quicgen import ready, strip_proxy_v2, udp_socket
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def start(loopback, hp_bin, host, bport, *extra):
-    """halfpipe on host (TCP and QUIC), a.example.test -> host:bport proxy=v2."""
+def start(loopback, hp_bin, host, bport):
+    """halfpipe on host (TCP and QUIC): a.example.test -> host:bport with
+    proxy=v2, b.example.test -> the same server without it."""
+    def hp_(h, p):
+        return "[%s]:%d" % (h, p) if ":" in h else "%s:%d" % (h, p)
     hp = loopback.halfpipe(hp_bin, [
-        "--listen", "[%s]:0" % host if ":" in host else "%s:0" % host,
-        "--listen-quic", "[%s]:0" % host if ":" in host else "%s:0" % host,
-        "--route", "a.example.test=%s,proxy=v2" % (
-            "[%s]:%d" % (host, bport) if ":" in host else "%s:%d" % (host, bport)),
-        "--quic-idle-timeout", "1s"] + list(extra), nlisten=2)
+        "--listen", hp_(host, 0), "--listen-quic", hp_(host, 0),
+        "--route", "a.example.test=%s,proxy=v2" % hp_(host, bport),
+        "--route", "b.example.test=%s" % hp_(host, bport),
+        "--quic-idle-timeout", "500ms"], nlisten=2)
+    ready(hp)
     return hp, hp.addrs[1][1]
 
 
@@ -38,9 +41,9 @@ def test_quic_proxy_v2_every_datagram(loopback, hp_bin, host, hlen, fam):
     after its own header, client address and port as the source, halfpipe's
     listen-quic address as the destination, the datagram unchanged after it;
     the backend's answer reaches the client without a header; c2s_bytes
-    counts the headers."""
-    be = udp_socket(host)
-    cl = udp_socket(host)
+    counts the headers. The route without proxy= (b.example.test) sends
+    the datagram as it came: the header is the route's choice."""
+    be, cl, cl2 = udp_socket(host), udp_socket(host), udp_socket(host)
     try:
         hp, qport = start(loopback, hp_bin, host, be.getsockname()[1])
         dcid, scid = os.urandom(8), b"\x0a\x0b\x0c\x0d"
@@ -62,34 +65,21 @@ def test_quic_proxy_v2_every_datagram(loopback, hp_bin, host, hlen, fam):
         be.sendto(b"\xc0server-answer", hp_addr)
         cl.settimeout(T(5))
         assert cl.recvfrom(4096)[0] == b"\xc0server-answer"
-        rec = hp.wait_log(proto="quic", term="quic-idle-timeout", timeout=10)[0]
+        # the route without proxy=: the datagram as sent
+        plain = quicgen.hello_initials("b.example.test", 1)[0]
+        cl2.sendto(plain, (host, qport))
+        assert be.recvfrom(4096)[0] == plain
+        recs = hp.wait_log(n=2, proto="quic", term="quic-idle-timeout", timeout=10)
+        rec = [r for r in recs if r["sni"] == "a.example.test"][0]
         assert rec["c2s_datagrams"] == "4" and rec["dropped"] == "0", rec
         assert int(rec["c2s_bytes"]) == sum(len(d) + hlen for d in sent), rec
         assert rec["s2c_bytes"] == str(len(b"\xc0server-answer")), rec
+        rec = [r for r in recs if r["sni"] == "b.example.test"][0]
+        assert rec["c2s_bytes"] == str(len(plain)), rec
     finally:
         be.close()
         cl.close()
-
-
-def test_quic_without_proxy_no_header(loopback, hp_bin):
-    """The same route without proxy=: the datagrams reach the backend as
-    sent (the header is the route's choice, not the listener's)."""
-    be = udp_socket("127.0.0.1")
-    cl = udp_socket("127.0.0.1")
-    try:
-        hp = loopback.halfpipe(hp_bin, [
-            "--listen", "127.0.0.1:0", "--listen-quic", "127.0.0.1:0",
-            "--route", "a.example.test=127.0.0.1:%d" % be.getsockname()[1],
-            "--quic-idle-timeout", "1s"], nlisten=2)
-        sent = quicgen.hello_initials("a.example.test", 1)
-        cl.sendto(sent[0], ("127.0.0.1", hp.addrs[1][1]))
-        be.settimeout(T(5))
-        assert be.recvfrom(4096)[0] == sent[0]
-        rec = hp.wait_log(proto="quic", term="quic-idle-timeout", timeout=10)[0]
-        assert rec["c2s_bytes"] == str(len(sent[0])), rec
-    finally:
-        be.close()
-        cl.close()
+        cl2.close()
 
 
 def test_quic_proxy_v1_refused(loopback, hp_bin):
