@@ -17,6 +17,19 @@ import quicgen
 from quicgen import ready, strip_proxy_v2, udp_socket
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIG_MD = os.path.join(HERE, "..", "..", "docs", "config.md")
+
+
+def doc_strip():
+    """The backend's reference parser, as docs/config.md shows it (the one
+    python block of its "Sending on QUIC" part), ready to call."""
+    with open(CONFIG_MD) as f:
+        text = f.read()
+    part = text[text.index("### Sending on QUIC"):]
+    code = part[part.index("```python\n") + 10:part.index("\n```", part.index("```python"))]
+    env = {}
+    exec(compile(code, CONFIG_MD, "exec"), env)     # noqa: S102 - our own docs
+    return env["strip_proxy_v2"]
 
 
 def start(loopback, hp_bin, host, bport):
@@ -39,7 +52,8 @@ def test_quic_proxy_v2_every_datagram(loopback, hp_bin, host, hlen, fam):
     """The hello in two Initials (the first queued until the second names
     the route), then two 0-RTT packets: each of the four reaches the backend
     after its own header, client address and port as the source, halfpipe's
-    listen-quic address as the destination, the datagram unchanged after it;
+    listen-quic address as the destination, the datagram unchanged after it
+    (read by quicgen.strip_proxy_v2 and by the reference in docs/config.md);
     the backend's answer reaches the client without a header; c2s_bytes
     counts the headers. The route without proxy= (b.example.test) sends
     the datagram as it came: the header is the route's choice."""
@@ -56,12 +70,15 @@ def test_quic_proxy_v2_every_datagram(loopback, hp_bin, host, hlen, fam):
         for _ in sent:
             d, hp_addr = be.recvfrom(4096)
             got.append(d)
+        doc = doc_strip()
         for d, want in zip(got, sent):
             assert len(d) == hlen + len(want) and d[13] == fam, d[:hlen].hex()
             src, dst, payload = strip_proxy_v2(d)
             assert src == cl.getsockname()[:2], (src, cl.getsockname())
             assert dst == (host, qport), dst
             assert payload == want
+            (dsrc, dsport), (ddst, ddport), dpayload = doc(d)
+            assert ((str(dsrc), dsport), (str(ddst), ddport), dpayload) == (src, dst, want)
         be.sendto(b"\xc0server-answer", hp_addr)
         cl.settimeout(T(5))
         assert cl.recvfrom(4096)[0] == b"\xc0server-answer"
