@@ -6,8 +6,9 @@
 # of test_dns; keepalived and ipvsadm, the IPVS balancer of test_fleet;
 # logrotate, run on the shipped dist/halfpipe.logrotate by test_logrotate;
 # ngtcp2-client and ngtcp2-server, the QUIC stacks of test_quic; chromium,
-# the browser of test_quic_chromium, and python3-cryptography, with which it
-# opens the browser's Initials); their
+# the browser of test_quic_chromium; python3-cryptography, with which that
+# test opens the browser's Initials and tests/integ/quicgen.py builds
+# synthetic ones); their
 # services are kept from starting by a /usr/sbin/policy-rc.d that exits 101,
 # removed afterwards if this script wrote it.
 set -e

@@ -1247,6 +1247,10 @@ static int set_route(struct conf_parse *p, const struct conf_directive *d, char 
 			return -1;
 		}
 	}
+	if (proxy == 1 && l->nqaddr > 0) {	/* listen-quic comes before the routes */
+		perr(p, "proxy=v1 on a route of a listen-quic block: PROXY v1 has no UDP (want proxy=v2)");
+		return -1;
+	}
 	for (i = 0; i < l->nroutes; i++) {
 		r = &l->routes[i];
 		if (strcmp(r->name, name) != 0)

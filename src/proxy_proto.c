@@ -20,6 +20,8 @@ static const char v1_sig[6] = "PROXY ";
 #define V2_FAM_UNSPEC	0x00
 #define V2_FAM_TCP4	0x11
 #define V2_FAM_TCP6	0x21
+#define V2_STREAM	0x1	/* the family byte's low nibble: TCP */
+#define V2_DGRAM	0x2	/* UDP */
 
 static int fail(struct pp_info *out, const char *why)
 {
@@ -222,16 +224,15 @@ static size_t write_v1(int fam, const struct sockaddr_storage *src,
 	return (size_t)n;
 }
 
-size_t pp_write(int version, const struct sockaddr_storage *src,
+/* A v2 header, transport V2_STREAM or V2_DGRAM (the low nibble of its
+ * family byte); the authority TLV when alen > 0. */
+static size_t write_v2(int fam, uint8_t transport, const struct sockaddr_storage *src,
     const struct sockaddr_storage *dst, const char *authority, size_t alen,
     uint8_t *out, size_t cap)
 {
-	int fam = pair_family(src, dst);
 	size_t n, body;
 	uint8_t *o;
 
-	if (version == 1)
-		return write_v1(fam, src, dst, out, cap);
 	if (alen > 255)
 		alen = 0;
 	body = (fam == AF_INET ? 12 : fam == AF_INET6 ? 36 : 0) + (alen ? 3 + alen : 0);
@@ -242,7 +243,8 @@ size_t pp_write(int version, const struct sockaddr_storage *src,
 	memcpy(o, v2_sig, sizeof(v2_sig));
 	o += sizeof(v2_sig);
 	*o++ = fam == AF_UNSPEC ? 0x20 : 0x21;
-	*o++ = fam == AF_INET ? V2_FAM_TCP4 : fam == AF_INET6 ? V2_FAM_TCP6 : V2_FAM_UNSPEC;
+	*o++ = fam == AF_INET ? (uint8_t)(0x10 | transport) :
+	    fam == AF_INET6 ? (uint8_t)(0x20 | transport) : V2_FAM_UNSPEC;
 	*o++ = (uint8_t)(body >> 8);
 	*o++ = (uint8_t)body;
 	if (fam == AF_INET) {
@@ -270,6 +272,23 @@ size_t pp_write(int version, const struct sockaddr_storage *src,
 		o += alen;
 	}
 	return (size_t)(o - out);
+}
+
+size_t pp_write(int version, const struct sockaddr_storage *src,
+    const struct sockaddr_storage *dst, const char *authority, size_t alen,
+    uint8_t *out, size_t cap)
+{
+	int fam = pair_family(src, dst);
+
+	if (version == 1)
+		return write_v1(fam, src, dst, out, cap);
+	return write_v2(fam, V2_STREAM, src, dst, authority, alen, out, cap);
+}
+
+size_t pp_write_dgram(const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
+    uint8_t *out, size_t cap)
+{
+	return write_v2(pair_family(src, dst), V2_DGRAM, src, dst, NULL, 0, out, cap);
 }
 
 /* ---- trusted source networks ------------------------------------------- */

@@ -8,11 +8,13 @@
  *        "PROXY" SP "UNKNOWN" [anything up to CRLF]        at most 107 bytes
  *   v2:  sig[12] = 0D 0A 0D 0A 00 0D 0A 51 55 49 54 0A
  *        ver_cmd u8   0x20 LOCAL | 0x21 PROXY
- *        fam     u8   0x00 UNSPEC | 0x11 TCP4 | 0x21 TCP6 (others: kept
- *                     unknown, addresses skipped)
+ *        fam     u8   0x00 UNSPEC | 0x11 TCP4 | 0x21 TCP6 (others, such as
+ *                     0x12 UDP4 and 0x22 UDP6: kept unknown when read,
+ *                     addresses skipped)
  *        len     u16  bytes that follow
  *          TCP4: src[4] dst[4] sport u16 dport u16
  *          TCP6: src[16] dst[16] sport u16 dport u16
+ *          UDP4, UDP6: as TCP4, TCP6
  *          TLVs: type u8, length u16, value (skipped)
  */
 #ifndef HP_PROXY_PROTO_H
@@ -60,6 +62,18 @@ int pp_parse(const uint8_t *p, size_t len, struct pp_info *out);
 #define PP_WRITE_MAX	(16 + 36 + 3 + 255)
 size_t pp_write(int version, const struct sockaddr_storage *src,
     const struct sockaddr_storage *dst, const char *authority, size_t alen,
+    uint8_t *out, size_t cap);
+
+/**
+ * Write a v2 header for a UDP flow from src to dst into out[0..cap): PROXY
+ * with UDP4 (0x12) or UDP6 (0x22) and no TLV, PP_DGRAM_V4 or PP_DGRAM_V6
+ * bytes; LOCAL with no address (16 bytes) where pp_write() would. The
+ * caller puts it before each datagram. Returns the length, or 0 if cap is
+ * too small (PP_DGRAM_V6 is not).
+ */
+#define PP_DGRAM_V4	(16 + 12)
+#define PP_DGRAM_V6	(16 + 36)
+size_t pp_write_dgram(const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
     uint8_t *out, size_t cap);
 
 /** Is ss (an IPv4-mapped IPv6 address counts as IPv4) inside one of

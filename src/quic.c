@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "mix.h"
 #include "pool.h"
+#include "proxy_proto.h"
 #include "quic.h"
 #include "quic_cid.h"
 #include "quic_initial.h"
@@ -56,6 +57,8 @@ struct flow {
 	struct conf		*conf;		/* a reference: its routes, timeouts */
 	struct backend		*be;
 	int			 held;		/* be counted in flight */
+	uint8_t			 pp[PP_DGRAM_V6];	/* proxy=v2: before each datagram */
+	uint8_t			 pplen;		/* 0: no header */
 	struct quic_hello	*hello;		/* PENDING only */
 	uint8_t			*queue;		/* PENDING: datagrams, back to back */
 	size_t			 qbytes;
@@ -282,6 +285,15 @@ static void flow_learn_cid(struct flow *f, const uint8_t *p, size_t len)
 		(void)cid_learn(&f->q->cids, &f->cids, f, scid, n);
 }
 
+/* The server's socket reported error e (ICMP port unreachable and the
+ * like: the server is not there): a failure of the server, the flow ends. */
+static void backend_gone(struct flow *f, int e)
+{
+	pool_failed(f->be, f->q->w->loop.now, f->conf->backend_fails,
+	    f->conf->backend_cooldown_ms);
+	flow_close(f, e == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
+}
+
 /* Backend -> client: each datagram the server sends goes out of the
  * client's socket, sendto() the client. */
 static void on_backend(struct ev *ev, uint32_t events)
@@ -303,11 +315,7 @@ static void on_backend(struct ev *ev, uint32_t events)
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return;
-			/* ICMP port unreachable and the like: the server is not there */
-			pool_failed(f->be, q->w->loop.now, f->conf->backend_fails,
-			    f->conf->backend_cooldown_ms);
-			flow_close(f, errno == ECONNREFUSED ? CR_CONNECT_REFUSED :
-			    CR_CONNECT_ERROR);
+			backend_gone(f, errno);
 			return;
 		}
 		for (i = 0; i < n; i++) {
@@ -334,19 +342,29 @@ static void on_backend(struct ev *ev, uint32_t events)
 	}
 }
 
-/* Client -> backend on the connected socket; a datagram the socket will
- * not take now is dropped (UDP: the peers retransmit), counted. */
+/* Client -> backend on the connected socket, after the flow's PROXY
+ * header if it has one (the two in one datagram); a datagram the socket
+ * will not take now is dropped (UDP: the peers retransmit), counted. An
+ * ICMP error the socket holds (ECONNREFUSED) is the server gone, as on a
+ * read: the flow ends. */
 static void to_backend(struct flow *f, const uint8_t *p, size_t len)
 {
-	if (send(f->fd, p, len, MSG_DONTWAIT) == -1) {
-		f->log.dropped++;
-		stat_add(&QSTATS(f->q)->dropped[QD_SEND_FAILED], 1);
+	struct iovec iov[2] = { { f->pp, f->pplen }, { (void *)p, len } };
+	struct msghdr mh = { .msg_iov = f->pplen ? iov : iov + 1, .msg_iovlen = f->pplen ? 2 : 1 };
+
+	if (sendmsg(f->fd, &mh, MSG_DONTWAIT) == -1) {
+		if (errno == ECONNREFUSED)
+			backend_gone(f, errno);
+		else {
+			f->log.dropped++;
+			stat_add(&QSTATS(f->q)->dropped[QD_SEND_FAILED], 1);
+		}
 		return;
 	}
 	f->log.dgrams[0]++;
-	f->log.bytes[0] += len;
+	f->log.bytes[0] += f->pplen + len;
 	stat_add(&QSTATS(f->q)->dgrams[0], 1);
-	stat_add(&QSTATS(f->q)->bytes[0], len);
+	stat_add(&QSTATS(f->q)->bytes[0], f->pplen + len);
 }
 
 /* The flow's client is now at its candidate address: re-keyed there (its
@@ -383,10 +401,34 @@ static int flow_moved(struct quic *q, struct quic_sock *s, const struct sockaddr
 		f->cand_n = 0;
 	}
 	f->log.last = q->w->loop.now;
-	to_backend(f, p, len);
-	if (++f->cand_n >= QUIC_MOVE_DGRAMS)
+	to_backend(f, p, len);		/* may end the flow (the server gone) */
+	if (!f->closed && ++f->cand_n >= QUIC_MOVE_DGRAMS)
 		flow_move(f);
 	return 1;
+}
+
+/* The queued datagrams, first and in order; the queue freed. */
+static void send_queue(struct flow *f)
+{
+	size_t off = 0;
+	unsigned i;
+
+	for (i = 0; i < f->qn && !f->closed; off += f->qlen[i], i++)
+		to_backend(f, f->queue + off, f->qlen[i]);
+	drop_pending(f);
+}
+
+/* proxy=v2: the header every datagram toward the server starts with, the
+ * client's address as the source and the listen-quic socket's (as bound:
+ * 0.0.0.0 or :: for a wildcard) as the destination. */
+static void proxy_header(struct flow *f)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+
+	if (getsockname(f->ls->fd, (struct sockaddr *)&local, &len) == -1)
+		memset(&local, 0, sizeof(local));	/* AF_UNSPEC: a LOCAL header */
+	f->pplen = (uint8_t)pp_write_dgram(&f->peer, &local, f->pp, sizeof(f->pp));
 }
 
 /* The address to send be's datagrams to: its one address, or its name's
@@ -403,14 +445,13 @@ static void be_addr(struct backend *be, tick_t now, struct sockaddr_storage *ss,
 }
 
 /* The verdict is in and names be: a socket connect()ed to it, the queued
- * datagrams first and in order, then RELAY. */
-static void flow_connect(struct flow *f, struct backend *be)
+ * datagrams first and in order, then RELAY; proxy 2 (a route's proxy=v2):
+ * each datagram after a PROXY header. */
+static void flow_connect(struct flow *f, struct backend *be, int proxy)
 {
 	struct worker *w = f->q->w;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	size_t off = 0;
-	unsigned i;
 	int fd;
 
 	f->be = be;
@@ -439,9 +480,9 @@ static void flow_connect(struct flow *f, struct backend *be)
 	f->state = F_RELAY;
 	f->log.last = w->loop.now;
 	(void)loop_timer_set(&w->loop, &f->timer, flow_due(f));	/* idle from now */
-	for (i = 0; i < f->qn; off += f->qlen[i], i++)
-		to_backend(f, f->queue + off, f->qlen[i]);
-	drop_pending(f);
+	if (proxy == 2)
+		proxy_header(f);
+	send_queue(f);
 }
 
 /* No answer: the flow stays, without a socket, until hello-timeout, so the
@@ -523,7 +564,7 @@ static void flow_route(struct flow *f, enum quic_verdict v, const struct hello_i
 		if (act->be == NULL)
 			flow_refuse(f, why);
 		else
-			flow_connect(f, act->be);
+			flow_connect(f, act->be, 0);
 		return;
 	}
 	i = pool_pick(rt->pool, pool_first(rt->pool, &f->peer), 0, f->q->w->loop.now);
@@ -532,7 +573,7 @@ static void flow_route(struct flow *f, enum quic_verdict v, const struct hello_i
 		flow_refuse(f, CR_NO_SERVER);
 		return;
 	}
-	flow_connect(f, rt->pool->srv[i]);
+	flow_connect(f, rt->pool->srv[i], rt->proxy);
 }
 
 /* A pending flow's datagram: queued (within the bounds) and read. */

@@ -12,16 +12,22 @@
  *   PENDING   a new client address: its struct quic_hello (allocated, freed
  *             once the verdict is in) is fed every datagram, which is also
  *             queued (at most QUIC_QUEUE_DGRAMS datagrams, QUIC_QUEUE_BYTES
- *             bytes; past that dropped, counted); quic-hello-timeout;
+ *             bytes: a hello still incomplete when the queue is full is
+ *             refused, malformed, the queue counted dropped);
+ *             quic-hello-timeout;
  *   REFUSED   no route (and the block's default rejects), no SNI, not an
  *             Initial, an unknown version, malformed: no answer, no backend
  *             socket; the client's later datagrams are dropped cheaply until
  *             quic-hello-timeout from its first;
  *   RELAY     a UDP socket connect()ed to the route's server (one fd, from
  *             the fd budget), the queued datagrams sent first and in order;
- *             client -> backend with send() on it, backend -> client with
- *             sendto() on the listening socket; quic-idle-timeout from the
- *             last datagram either way.
+ *             client -> backend with sendmsg() on it (after a PROXY v2
+ *             header, UDP4/UDP6, on every datagram if the route has
+ *             proxy=v2), backend -> client with sendto() on the listening
+ *             socket; quic-idle-timeout from the last datagram either way.
+ *             An ICMP error on the server's socket (port unreachable:
+ *             ECONNREFUSED, on a read or a send) ends the flow at once,
+ *             connect-refused, a failure of the server.
  *
  * Every flow has one timer (re-armed lazily: a datagram only stamps the
  * time); at its end the fd is closed, the table entry freed and one

@@ -247,6 +247,55 @@ static void test_write(void)
 	CHECK_INT(n, 15, "v1 AF_UNIX: UNKNOWN");
 }
 
+/* A QUIC flow's header: v2 PROXY, UDP4/UDP6, no TLV, byte for byte; the
+ * reader takes it (a family it keeps unknown: no address). */
+static void test_write_dgram(void)
+{
+	static const uint8_t want4[PP_DGRAM_V4] = {
+		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+		0x21,			/* v2, PROXY */
+		0x12,			/* AF_INET, DGRAM */
+		0x00, 0x0c,		/* 12 bytes follow */
+		198, 18, 1, 1,		/* source: the client */
+		198, 18, 1, 2,		/* destination: halfpipe's listen-quic address */
+		0x9c, 0x40,		/* 40000 */
+		0x01, 0xbb,		/* 443 */
+	};
+	struct sockaddr_storage s, d;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s, *d6 = (struct sockaddr_in6 *)&d;
+	uint8_t out[PP_DGRAM_V6];
+	struct pp_info pi;
+	size_t n;
+
+	memset(&s, 0, sizeof(s));
+	memset(&d, 0, sizeof(d));
+	s.ss_family = d.ss_family = AF_INET;
+	inet_pton(AF_INET, "198.18.1.1", &((struct sockaddr_in *)&s)->sin_addr);
+	inet_pton(AF_INET, "198.18.1.2", &((struct sockaddr_in *)&d)->sin_addr);
+	((struct sockaddr_in *)&s)->sin_port = htons(40000);
+	((struct sockaddr_in *)&d)->sin_port = htons(443);
+	n = pp_write_dgram(&s, &d, out, sizeof(out));
+	CHECK(n == PP_DGRAM_V4 && memcmp(out, want4, n) == 0, "dgram IPv4: 28 bytes, UDP4");
+	CHECK_INT(parse(out, n, &pi), n, "dgram IPv4 reads back whole");
+	CHECK(pi.version == 2 && !pi.local && !pi.has_addr, "dgram IPv4 read: v2, addresses kept unknown");
+	CHECK_INT(pp_write_dgram(&s, &d, out, PP_DGRAM_V4 - 1), 0, "dgram IPv4: a byte short: 0");
+	memset(&s, 0, sizeof(s));
+	memset(&d, 0, sizeof(d));
+	s.ss_family = d.ss_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::1", &s6->sin6_addr);
+	inet_pton(AF_INET6, "2001:db8::2", &d6->sin6_addr);
+	s6->sin6_port = htons(1);
+	d6->sin6_port = htons(2);
+	n = pp_write_dgram(&s, &d, out, sizeof(out));
+	CHECK(n == PP_DGRAM_V6 && out[12] == 0x21 && out[13] == 0x22 && out[15] == 36 &&
+	    memcmp(out + 16, &s6->sin6_addr, 16) == 0 && memcmp(out + 32, &d6->sin6_addr, 16) == 0 &&
+	    out[49] == 1 && out[51] == 2, "dgram IPv6: 52 bytes, UDP6, addresses then ports");
+	d.ss_family = AF_INET;
+	n = pp_write_dgram(&s, &d, out, sizeof(out));
+	CHECK(n == 16 && out[12] == 0x20 && out[13] == 0x00 && out[15] == 0,
+	    "dgram of two families: LOCAL, no address");
+}
+
 static int match(const char *net, const char *ip)
 {
 	struct addr_net n;
@@ -294,6 +343,7 @@ int main(void)
 	guard_end = guard_map + page;
 	test_parse();
 	test_write();
+	test_write_dgram();
 	test_nets();
 	munmap(guard_map, guard_len);
 	return test_done();
