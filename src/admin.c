@@ -111,6 +111,8 @@ static void kill_each(struct worker *w, struct areq *rq)
 			rq->killed = 1;
 			return;
 		}
+	if (quic_kill(w, rq->arg.id, NULL, NULL) > 0)
+		rq->killed = 1;
 }
 
 static void kill_answer(struct areq *rq, struct mbuf *out)
@@ -139,6 +141,8 @@ static void kill_some_each(struct worker *w, struct areq *rq)
 			rq->killed++;
 		}
 	}
+	rq->killed += rq->cmd->cmd == ADMIN_KILL_ROUTE ? quic_kill(w, 0, rq->arg.word, NULL) :
+	    quic_kill(w, 0, NULL, rq->arg.word);
 }
 
 static void kill_some_answer(struct areq *rq, struct mbuf *out)

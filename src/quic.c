@@ -56,6 +56,7 @@ struct flow {
 	uint64_t		 hash;
 	struct conf		*conf;		/* a reference: its routes, timeouts */
 	struct backend		*be;
+	const char		*route;		/* its route's name (conf's); NULL: none */
 	int			 held;		/* be counted in flight */
 	uint8_t			 pp[PP_DGRAM_V6];	/* proxy=v2: before each datagram */
 	uint8_t			 pplen;		/* 0: no header */
@@ -573,6 +574,7 @@ static void flow_route(struct flow *f, enum quic_verdict v, const struct hello_i
 		flow_refuse(f, CR_NO_SERVER);
 		return;
 	}
+	f->route = rt->name;
 	flow_connect(f, rt->pool->srv[i], rt->proxy);
 }
 
@@ -805,6 +807,25 @@ int quic_open(struct worker *w, const struct conf *c, int first)
 		}
 	}
 	return 0;
+}
+
+size_t quic_kill(struct worker *w, uint64_t id, const char *route, const char *server)
+{
+	struct flow *f, *next;
+	size_t n = 0;
+
+	if (w->quic == NULL)
+		return 0;
+	for (f = w->quic->live.next; f != &w->quic->live; f = next) {
+		next = f->next;		/* flow_close() unlinks f */
+		if (route != NULL ? f->route != NULL && strcmp(f->route, route) == 0 :
+		    server != NULL ? f->be != NULL && f->state == F_RELAY &&
+		    strcmp(f->be->name, server) == 0 : f->log.id == id) {
+			flow_close(f, CR_KILLED);
+			n++;
+		}
+	}
+	return n;
 }
 
 void quic_drain(struct worker *w)

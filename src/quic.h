@@ -86,6 +86,15 @@ struct admin_row;
  *  many (at most max, and at most quic_nflows(w)). */
 size_t quic_rows(const struct worker *w, struct admin_row *rows, size_t max);
 
+/**
+ * The admin's kill: end w's flows (term=killed; the server socket closed,
+ * the entry freed) that are flow id, or with route set every flow of that
+ * route, or with server set every flow relaying to that server (its name
+ * as written); how many. Nothing is sent: the client's later datagrams are
+ * a new flow, refused, and both ends time out.
+ */
+size_t quic_kill(struct worker *w, uint64_t id, const char *route, const char *server);
+
 /** The drain began: new client addresses are dropped; flows go on until
  *  their own deadline or quic_drain_deadline(). */
 void quic_drain(struct worker *w);

@@ -183,3 +183,43 @@ def test_table_full_counted(loopback, hp_bin, tmp_path):
     finally:
         for s in socks:
             s.close()
+
+
+def admin(hp_bin, path, *cmd):
+    r = subprocess.run([str(hp_bin), "-s", path] + list(cmd), capture_output=True, text=True,
+                       timeout=T(10))
+    return (r.stdout + r.stderr).strip()
+
+
+def test_kill_a_flow(loopback, hp_bin, tmp_path):
+    """kill ID ends a relaying flow (term=killed, its row gone, nothing more
+    reaches the server from it); kill route=NAME ends every flow of the
+    route and counts them; an ID nobody has is an error."""
+    good = open(VECTOR, "rb").read()
+    hp, qport, mport, path, backend = start(loopback, hp_bin, tmp_path,
+                                            "--quic-idle-timeout", "30s")
+    socks = [backend]
+    try:
+        clients = [udp(), udp()]
+        socks += clients
+        for c in clients:
+            c.sendto(good, (LO, qport))
+            assert backend.recvfrom(4096)[0] == good
+        rows = wait_conns(hp_bin, path, lambda r: len(r) == 2 and
+                          all(x["phase"] == "relay" for x in r), "two relaying flows")
+        first = "%s:%d" % clients[0].getsockname()
+        victim = [r for r in rows if r["client"] == first][0]
+        assert admin(hp_bin, path, "kill", victim["id"]) == "killed %s" % victim["id"]
+        rec = hp.wait_log(n=1, proto="quic", timeout=5)[0]
+        assert (rec["client"], rec["term"]) == (first, "killed"), rec
+        assert [r["client"] for r in conns(hp_bin, path)] == ["%s:%d" % clients[1].getsockname()]
+        assert "no such connection %s" % victim["id"] in admin(hp_bin, path, "kill", victim["id"])
+        assert admin(hp_bin, path, "kill", "route=localhost") == "killed 1 connection"
+        recs = hp.wait_log(n=2, proto="quic", timeout=5)
+        assert [r["term"] for r in recs] == ["killed", "killed"], recs
+        assert conns(hp_bin, path) == []
+        wait_metrics(mport, {'halfpipe_quic_flows_total{term="killed"}': 2,
+                             'halfpipe_quic_flows{state="relay"}': 0}, "two flows killed")
+    finally:
+        for s in socks:
+            s.close()
