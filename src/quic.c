@@ -226,8 +226,7 @@ static void flow_close(struct flow *f, enum close_reason r)
 		return;
 	f->closed = 1;
 	loop_timer_stop(&w->loop, &f->timer);
-	if (f->fd != -1) {
-		(void)loop_del(&w->loop, f->fd);
+	if (f->fd != -1) {	/* its only reference: close() takes it out of epoll */
 		close(f->fd);
 		f->fd = -1;
 		fds_give(1);
