@@ -87,6 +87,8 @@ struct quic {
 	struct lognote		 full_log;
 	struct mmsghdr		 msg[QUIC_BATCH];
 	struct iovec		 iov[QUIC_BATCH];
+	struct mmsghdr		 out[QUIC_BATCH];	/* a flow's batch toward its client */
+	struct iovec		 oiov[QUIC_BATCH];
 	struct sockaddr_storage	 from[QUIC_BATCH];
 	uint8_t			 buf[QUIC_BATCH][QUIC_DGRAM_MAX];
 };
@@ -294,12 +296,40 @@ static void backend_gone(struct flow *f, int e)
 	flow_close(f, e == ECONNREFUSED ? CR_CONNECT_REFUSED : CR_CONNECT_ERROR);
 }
 
-/* Backend -> client: each datagram the server sends goes out of the
- * client's socket, sendto() the client. */
+/* The k datagrams of q->out toward f's client, in as few sendmmsg() calls
+ * as the socket allows: one it will not take now is dropped (UDP: the peers
+ * retransmit), counted, and the rest still go. */
+static void to_client(struct flow *f, unsigned k)
+{
+	struct quic *q = f->q;
+	unsigned done = 0, i;
+	int r;
+
+	while (done < k) {
+		r = sendmmsg(f->ls->fd, q->out + done, k - done, MSG_DONTWAIT);
+		if (r <= 0) {		/* the datagram at done failed */
+			f->log.dropped++;
+			stat_add(&QSTATS(q)->dropped[QD_SEND_FAILED], 1);
+			done++;
+			continue;
+		}
+		for (i = done; i < done + (unsigned)r; i++) {
+			f->log.dgrams[1]++;
+			f->log.bytes[1] += q->oiov[i].iov_len;
+			stat_add(&QSTATS(q)->dgrams[1], 1);
+			stat_add(&QSTATS(q)->bytes[1], q->oiov[i].iov_len);
+		}
+		done += (unsigned)r;
+	}
+}
+
+/* Backend -> client: each batch the server sends goes out of the client's
+ * socket to the client, with sendmmsg(). */
 static void on_backend(struct ev *ev, uint32_t events)
 {
 	struct flow *f = container_of(ev, struct flow, ev);
 	struct quic *q = f->q;
+	unsigned k;
 	int n, i, round;
 
 	(void)events;
@@ -318,24 +348,23 @@ static void on_backend(struct ev *ev, uint32_t events)
 			backend_gone(f, errno);
 			return;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0, k = 0; i < n; i++) {
 			if (q->msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
 				f->log.dropped++;
 				stat_add(&QSTATS(q)->dropped[QD_TOO_LARGE], 1);
 				continue;
 			}
 			flow_learn_cid(f, q->buf[i], q->msg[i].msg_len);
-			if (sendto(f->ls->fd, q->buf[i], q->msg[i].msg_len, MSG_DONTWAIT,
-			    (struct sockaddr *)&f->peer, f->peerlen) == -1) {
-				f->log.dropped++;
-				stat_add(&QSTATS(q)->dropped[QD_SEND_FAILED], 1);
-				continue;
-			}
-			f->log.dgrams[1]++;
-			f->log.bytes[1] += q->msg[i].msg_len;
-			stat_add(&QSTATS(q)->dgrams[1], 1);
-			stat_add(&QSTATS(q)->bytes[1], q->msg[i].msg_len);
+			q->oiov[k].iov_base = q->buf[i];
+			q->oiov[k].iov_len = q->msg[i].msg_len;
+			memset(&q->out[k].msg_hdr, 0, sizeof(q->out[k].msg_hdr));
+			q->out[k].msg_hdr.msg_name = &f->peer;
+			q->out[k].msg_hdr.msg_namelen = f->peerlen;
+			q->out[k].msg_hdr.msg_iov = &q->oiov[k];
+			q->out[k].msg_hdr.msg_iovlen = 1;
+			k++;
 		}
+		to_client(f, k);
 		f->log.last = q->w->loop.now;
 		if (n < QUIC_BATCH)
 			return;

@@ -23,7 +23,7 @@
  *             the fd budget), the queued datagrams sent first and in order;
  *             client -> backend with sendmsg() on it (after a PROXY v2
  *             header, UDP4/UDP6, on every datagram if the route has
- *             proxy=v2), backend -> client with sendto() on the listening
+ *             proxy=v2), backend -> client with sendmmsg() on the listening
  *             socket; quic-idle-timeout from the last datagram either way.
  *             An ICMP error on the server's socket (port unreachable:
  *             ECONNREFUSED, on a read or a send) ends the flow at once,

@@ -89,8 +89,9 @@ static const struct rule rules[] = {
 	/* the hand-over (admin.c "handover"): the listening sockets go to the
 	 * new halfpipe over the admin socket, SCM_RIGHTS */
 	ANY(sendmsg),
-	/* QUIC flows (quic.c): datagrams read in batches */
-	ANY(recvmmsg),
+	/* QUIC flows (quic.c): datagrams read and sent toward the client in
+	 * batches */
+	ANY(recvmmsg), ANY(sendmmsg),
 	/* bytes still unsent before a close (SIOCOUTQ); stdio's isatty() (TCGETS) */
 	IF1(ioctl, EQ(1, SIOCOUTQ)),
 	IF1(ioctl, EQ(1, TCGETS)),
